@@ -1,0 +1,72 @@
+"""Commands that manage a tenant's Pennylane connection and trigger syncs."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
+
+from stockpit_contracts.payloads.base import Payload, register
+from stockpit_contracts.topics import CONNECTION_COMMANDS
+
+MIN_SYNC_INTERVAL_S = 5
+DEFAULT_SYNC_INTERVAL_S = 30 * 60
+
+
+class ConnectionSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sync_interval_s: int = Field(default=DEFAULT_SYNC_INTERVAL_S, ge=MIN_SYNC_INTERVAL_S, le=86_400)
+    documents_since: date | None = Field(
+        default=None, description="first sync imports documents dated from this day on"
+    )
+    poller_rate_share: Decimal = Field(
+        default=Decimal("0.6"),
+        gt=0,
+        le=1,
+        description="share of the token's 25 requests / 5 s for the poller; outbound gets the rest",
+    )
+
+
+@register
+class ConnectTenant(Payload):
+    """Connect a tenant to Pennylane, or replace its token and settings."""
+
+    EVENT_TYPE = "connection.connect"
+    TOPIC = CONNECTION_COMMANDS
+
+    pennylane_token: SecretStr = Field(min_length=8, max_length=500)
+    settings: ConnectionSettings = ConnectionSettings()
+
+    @field_serializer("pennylane_token", when_used="json")
+    def _reveal_on_the_wire(self, token: SecretStr) -> str:
+        # The command topic is the one place the token travels in clear; reprs still hide it.
+        return token.get_secret_value()
+
+
+@register
+class DisconnectTenant(Payload):
+    """Stop every read and write for the tenant at once; its data stays."""
+
+    EVENT_TYPE = "connection.disconnect"
+    TOPIC = CONNECTION_COMMANDS
+
+
+@register
+class ReconnectTenant(Payload):
+    """Resume from the stored watermarks (or re-scan when they left Pennylane's 4-week window)."""
+
+    EVENT_TYPE = "connection.reconnect"
+    TOPIC = CONNECTION_COMMANDS
+
+
+@register
+class ImportNow(Payload):
+    """'Import invoices now' / 'import purchase orders now': sync at once instead of waiting."""
+
+    EVENT_TYPE = "connection.import_now"
+    TOPIC = CONNECTION_COMMANDS
+
+    what: Literal["invoices", "purchase_orders", "everything"] = "everything"

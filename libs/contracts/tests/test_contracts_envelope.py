@@ -1,0 +1,102 @@
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from stockpit_contracts import EnvelopeMeta, EventDecodeError, new_event, parse_event, partition_key
+from stockpit_contracts.payloads.connections import ConnectTenant
+from stockpit_contracts.payloads.documents import DocumentKind, DocumentLine, DocumentVersionRead
+
+
+def _invoice(quantity: str = "2.5") -> DocumentVersionRead:
+    return DocumentVersionRead(
+        kind=DocumentKind.INVOICE,
+        pennylane_id=42,
+        draft=False,
+        updated_at=datetime(2026, 11, 1, 10, tzinfo=UTC),
+        lines=(DocumentLine(pennylane_line_id=1, label="Chair", quantity=Decimal(quantity)),),
+    )
+
+
+def test_an_event_survives_the_wire_with_decimals_and_utc_intact() -> None:
+    event = new_event(_invoice("2.500001"), "tenant-a")
+    back = parse_event(event.to_json())
+    assert back == event
+    assert isinstance(back.payload, DocumentVersionRead)
+    assert back.payload.lines[0].quantity == Decimal("2.500001")
+    assert back.occurred_at.tzinfo is not None
+
+
+def test_headers_repeat_the_envelope_and_read_back() -> None:
+    event = new_event(_invoice(), "tenant-a")
+    headers = event.headers()
+    assert headers["stockpit-event-type"] == "pennylane.document.version_read"
+    assert headers["stockpit-tenant-id"] == "tenant-a"
+    assert "stockpit-causation-id" not in headers
+    meta = EnvelopeMeta.from_headers([(k, v.encode()) for k, v in headers.items()])
+    assert meta == event.meta
+
+
+def test_a_caused_event_keeps_the_correlation_and_names_its_cause() -> None:
+    cause = new_event(_invoice(), "tenant-a")
+    effect = new_event(_invoice(), "tenant-a", caused_by=cause.meta)
+    assert effect.correlation_id == cause.correlation_id
+    assert effect.causation_id == cause.event_id
+    assert effect.event_id != cause.event_id
+
+
+def test_occurred_at_is_normalised_to_utc() -> None:
+    paris = timezone(timedelta(hours=1))
+    meta = EnvelopeMeta(
+        event_type="x",
+        schema_version=1,
+        tenant_id="t",
+        occurred_at=datetime(2026, 1, 1, 12, tzinfo=paris),
+    )
+    assert meta.occurred_at == datetime(2026, 1, 1, 11, tzinfo=UTC)
+    assert meta.occurred_at.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"not json", "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"event_type": "no.such.event", "schema_version": 1}', "unknown event type"),
+        (b'{"event_type": "pennylane.document.deleted", "schema_version": 9}', "schema version"),
+    ],
+)
+def test_broken_bodies_are_rejected_with_a_reason(raw: bytes, reason: str) -> None:
+    with pytest.raises(EventDecodeError, match=reason):
+        parse_event(raw)
+
+
+def test_absurd_quantities_and_naive_times_are_rejected() -> None:
+    absurd = new_event(_invoice(), "tenant-a").model_dump(mode="json")
+    absurd["payload"]["lines"][0]["quantity"] = "1e15"
+    with pytest.raises(EventDecodeError, match="quantity"):
+        parse_event(json.dumps(absurd))
+    naive = new_event(_invoice(), "tenant-a").model_dump(mode="json")
+    naive["payload"]["updated_at"] = "2026-11-01T10:00:00"
+    with pytest.raises(EventDecodeError, match="updated_at"):
+        parse_event(json.dumps(naive))
+
+
+def test_a_tenant_id_cannot_smuggle_key_separators_or_spaces() -> None:
+    with pytest.raises(ValueError, match="tenant_id"):
+        EnvelopeMeta(event_type="x", schema_version=1, tenant_id="a b")
+
+
+def test_the_token_is_hidden_in_reprs_but_travels_on_the_command_topic() -> None:
+    command = new_event(ConnectTenant(pennylane_token="secret-token-123"), "tenant-a")
+    assert "secret-token-123" not in repr(command)
+    assert "secret-token-123" not in str(command.payload)
+    assert b"secret-token-123" in command.to_json()
+    back = parse_event(command.to_json())
+    assert isinstance(back.payload, ConnectTenant)
+    assert back.payload.pennylane_token.get_secret_value() == "secret-token-123"
+
+
+def test_partition_key_puts_the_tenant_first() -> None:
+    assert partition_key("tenant-a", "product", 7) == b"tenant-a:product:7"
+    assert partition_key("tenant-a") == b"tenant-a"
