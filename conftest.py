@@ -1,0 +1,3 @@
+"""Fixtures shared by every package's tests (real Kafka, real PostgreSQL)."""
+
+pytest_plugins = ["stockpit_runtime.testing"]

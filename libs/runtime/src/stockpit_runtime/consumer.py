@@ -1,0 +1,216 @@
+"""Consuming reliably: inbox for idempotence, bounded retries, dead letters, commit after the DB.
+
+`ReliableConsumer.process` runs a handler in one database transaction together with the inbox
+claim of the event id, so a redelivered event changes nothing. The Kafka offset is committed by
+FastStream only after `process` returned (AckPolicy.NACK_ON_ERROR), that is after the database
+commit; if `process` raises (the database itself is down), the message is re-read later.
+A message that cannot be decoded, or whose handler fails `max_attempts` times, becomes a dead
+letter (a row and an event on `<topic>.dlq`, written in one transaction), and the stream goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from prometheus_client import Counter
+from pydantic import ValidationError
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from stockpit_contracts import Envelope, EventDecodeError, Payload, parse_event
+from stockpit_contracts.payloads.dead_letters import DeadLetter
+
+from stockpit_runtime.logging import get_logger
+from stockpit_runtime.messaging_tables import dead_letters, inbox, outbox
+
+log = get_logger(__name__)
+
+MESSAGES = Counter(
+    "stockpit_messages_total",
+    "Messages consumed, by outcome",
+    ["consumer_group", "topic", "outcome"],
+)
+
+
+class PermanentError(Exception):
+    """Retrying cannot fix this message (unknown reference, broken rule): dead-letter it now."""
+
+
+class Outcome(StrEnum):
+    HANDLED = "handled"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+
+
+EventHandler = Callable[[AsyncSession, Envelope[Payload]], Awaitable[None]]
+
+
+class ReliableConsumer:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        service: str,
+        consumer_group: str,
+        max_attempts: int = 5,
+        retry_backoff_s: float = 0.2,
+        after_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._sessions = sessions
+        self._service = service
+        self._group = consumer_group
+        self._max_attempts = max_attempts
+        self._backoff_s = retry_backoff_s
+        self._after_commit = after_commit
+
+    async def process(self, message: IncomingMessage, handler: EventHandler) -> Outcome:
+        try:
+            event = parse_event(message.value)
+        except EventDecodeError as exc:
+            return await self._dead_letter(message, exc, attempts=1)
+        bound = log.bind(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            event_id=str(event.event_id),
+            event_type=event.event_type,
+            tenant_id=event.tenant_id,
+        )
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                outcome = await self._handle_once(event, handler)
+            except (PermanentError, ValidationError) as exc:
+                bound.error("message rejected", error=str(exc), error_type=type(exc).__name__)
+                return await self._dead_letter(
+                    message, exc, attempts=attempt, tenant=event.tenant_id
+                )
+            except Exception as exc:
+                if attempt == self._max_attempts:
+                    bound.exception("message failed; giving up", attempts=attempt)
+                    return await self._dead_letter(
+                        message, exc, attempts=attempt, tenant=event.tenant_id
+                    )
+                bound.warning("message failed; retrying", attempt=attempt, error=repr(exc))
+                await asyncio.sleep(self._backoff_s * 2 ** (attempt - 1))
+            else:
+                self._count(message, outcome)
+                return outcome
+        raise AssertionError("unreachable: the loop returns on its last attempt")
+
+    async def _handle_once(self, event: Envelope[Payload], handler: EventHandler) -> Outcome:
+        async with self._sessions.begin() as session:
+            claimed = await session.scalar(
+                insert(inbox)
+                .values(event_id=event.event_id, consumer_group=self._group)
+                .on_conflict_do_nothing()
+                .returning(inbox.c.event_id)
+            )
+            if claimed is None:
+                return Outcome.DUPLICATE
+            await handler(session, event)
+        self._after_commit()
+        return Outcome.HANDLED
+
+    async def _dead_letter(
+        self,
+        message: IncomingMessage,
+        error: Exception,
+        *,
+        attempts: int,
+        tenant: str | None = None,
+    ) -> Outcome:
+        reason = str(error) or type(error).__name__
+        log.error(
+            "dead letter",
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            reason=reason[:500],
+            error_type=type(error).__name__,
+            attempts=attempts,
+        )
+        headers = {name: value.decode(errors="replace") for name, value in message.headers}
+        record = DeadLetter(
+            service=self._service,
+            consumer_group=self._group,
+            original_topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key.decode(errors="replace") if message.key is not None else None,
+            value=message.value.decode(errors="replace"),
+            headers=headers,
+            error_type=type(error).__name__,
+            reason=reason,
+            attempts=attempts,
+            failed_at=datetime.now(UTC),
+        )
+        async with self._sessions.begin() as session:
+            inserted = await session.scalar(
+                insert(dead_letters)
+                .values(
+                    consumer_group=self._group,
+                    original_topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    value=message.value,
+                    headers=headers,
+                    tenant_id=tenant,
+                    error_type=record.error_type,
+                    reason=reason,
+                    attempts=attempts,
+                )
+                .on_conflict_do_nothing()
+                .returning(dead_letters.c.id)
+            )
+            if inserted is not None:
+                await session.execute(
+                    sa.insert(outbox).values(
+                        topic=f"{message.topic}.dlq",
+                        key=message.key,
+                        value=record.model_dump_json().encode(),
+                        headers={"stockpit-dead-letter-reason": reason[:200]},
+                    )
+                )
+        self._after_commit()
+        self._count(message, Outcome.DEAD_LETTERED)
+        return Outcome.DEAD_LETTERED
+
+    def _count(self, message: IncomingMessage, outcome: Outcome) -> None:
+        MESSAGES.labels(self._group, message.topic, outcome.value).inc()
+
+
+async def replay_dead_letter(session: AsyncSession, dead_letter_id: int) -> bool:
+    """Put a dead letter's original message back on its topic (through the outbox)."""
+    row = (
+        await session.execute(
+            sa.select(dead_letters).where(dead_letters.c.id == dead_letter_id).with_for_update()
+        )
+    ).one_or_none()
+    if row is None:
+        return False
+    await session.execute(
+        sa.insert(outbox).values(
+            topic=row.original_topic, key=row.key, value=row.value, headers=row.headers
+        )
+    )
+    await session.execute(
+        sa.update(dead_letters)
+        .where(dead_letters.c.id == dead_letter_id)
+        .values(replayed_at=sa.func.now())
+    )
+    return True

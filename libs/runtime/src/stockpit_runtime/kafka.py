@@ -1,0 +1,58 @@
+"""Kafka clients as this system uses them: idempotent producers, topics created up front."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from stockpit_contracts import ALL_TOPICS
+
+
+def reliable_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
+    """acks=all with idempotence: a send that is retried is written once, in order."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        request_timeout_ms=30_000,
+    )
+
+
+def system_topic_names(prefix: str) -> list[str]:
+    names = []
+    for topic in ALL_TOPICS:
+        names += [topic.name(prefix), topic.dead_letters(prefix)]
+    return names
+
+
+async def ensure_topics(
+    bootstrap_servers: str, names: Iterable[str], *, partitions: int = 6, timeout_s: float = 60
+) -> None:
+    """Create the topics that do not exist yet (replication 1: the local broker is one node)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
+    async with asyncio.timeout(timeout_s):
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            wanted = [
+                NewTopic(name=name, num_partitions=partitions, replication_factor=1)
+                for name in sorted(set(names) - existing)
+            ]
+            if wanted:
+                # Another replica may have created them first.
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics(wanted)
+        finally:
+            await admin.close()
+
+
+async def broker_reachable(producer: AIOKafkaProducer, timeout_s: float = 5) -> None:
+    """Raise unless the broker answers a metadata request through the service's own producer."""
+    async with asyncio.timeout(timeout_s):
+        await producer.client.fetch_all_metadata()

@@ -1,0 +1,234 @@
+"""One service process: FastStream (Kafka through aiokafka) served inside a FastAPI app.
+
+FastAPI carries the HTTP side (health, metrics, the service's own API and its OpenAPI document);
+the FastStream broker carries the Kafka side and its AsyncAPI document. The lifespan hook opens
+and closes everything in order: migrations, topics, producer, outbox relay, subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.message import StreamMessage
+from faststream.specification import AsyncAPI, get_asyncapi_html
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from stockpit_runtime.consumer import EventHandler, IncomingMessage, ReliableConsumer
+from stockpit_runtime.db import create_engine, ping, session_factory
+from stockpit_runtime.kafka import (
+    broker_reachable,
+    ensure_topics,
+    reliable_producer,
+    system_topic_names,
+)
+from stockpit_runtime.logging import configure_logging, get_logger
+from stockpit_runtime.migrations import upgrade_to_head
+from stockpit_runtime.outbox import OutboxRelay
+from stockpit_runtime.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+Hook = Callable[["ServiceRuntime"], Awaitable[None]]
+
+
+async def _raw_body(message: StreamMessage[Any]) -> bytes:
+    # Handlers decode envelopes themselves, so that a broken body becomes a dead letter
+    # with a reason instead of an error inside the framework.
+    return message.body
+
+
+@dataclass
+class ServiceRuntime:
+    """What a running service holds; handlers and routes reach it through `app.state.runtime`."""
+
+    settings: ServiceSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    broker: KafkaBroker
+    relay: OutboxRelay | None = None
+    started: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+    _producer: Any = None
+
+    @property
+    def producer(self) -> Any:
+        return self._producer
+
+    def consumer(self, purpose: str = "main") -> ReliableConsumer:
+        return ReliableConsumer(
+            self.sessions,
+            service=self.settings.service_name,
+            consumer_group=self.settings.consumer_group(purpose),
+            max_attempts=self.settings.consumer_max_attempts,
+            retry_backoff_s=self.settings.consumer_retry_backoff_s,
+            after_commit=self.wake_relay,
+        )
+
+    def wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
+
+    def subscribe(self, topic: str, handler: EventHandler, *, purpose: str = "main") -> None:
+        """Consume `topic` in this service's consumer group for `purpose`, reliably."""
+        consumer = self.consumer(purpose)
+
+        @self.broker.subscriber(
+            topic,
+            group_id=self.settings.consumer_group(purpose),
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            decoder=_raw_body,
+            title=f"{self.settings.service_name}.{purpose}:{topic}",
+        )
+        async def on_message(body: bytes, msg: KafkaMessage) -> None:
+            record = msg.raw_message
+            assert not isinstance(record, tuple), "subscribed one message at a time"
+            await consumer.process(
+                IncomingMessage(
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    key=record.key,
+                    value=body,
+                    headers=tuple(record.headers or ()),
+                ),
+                handler,
+            )
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    migrations: Path,
+    setup: Callable[[ServiceRuntime], None],
+    api: APIRouter | None = None,
+    on_started: Hook | None = None,
+    on_stopping: Hook | None = None,
+) -> FastAPI:
+    """Build a service: `setup` registers subscribers, `api` adds the service's own routes."""
+    configure_logging(settings.service_name, settings.log_level)
+    engine = create_engine(settings.database_url.get_secret_value(), settings.schema_name)
+    broker = KafkaBroker(
+        settings.kafka_bootstrap_servers, client_id=settings.service_name, graceful_timeout=15
+    )
+    runtime = ServiceRuntime(
+        settings=settings, engine=engine, sessions=session_factory(engine), broker=broker
+    )
+    setup(runtime)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await upgrade_to_head(
+            migrations, settings.database_url.get_secret_value(), settings.schema_name
+        )
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            system_topic_names(settings.topic_prefix),
+            partitions=settings.topic_partitions,
+        )
+        producer = reliable_producer(settings.kafka_bootstrap_servers, settings.service_name)
+        await producer.start()
+        runtime._producer = producer
+        runtime.relay = OutboxRelay(
+            engine,
+            producer,
+            settings.schema_name,
+            batch_size=settings.outbox_batch_size,
+            idle_poll_s=settings.outbox_idle_poll_s,
+        )
+        runtime.relay.start()
+        await broker.start()
+        if on_started is not None:
+            await on_started(runtime)
+        runtime.started = True
+        log.info("service started", http_port=settings.http_port)
+        try:
+            yield
+        finally:
+            runtime.started = False
+            if on_stopping is not None:
+                await on_stopping(runtime)
+            await broker.stop()
+            await runtime.relay.stop()
+            await producer.stop()
+            await engine.dispose()
+            log.info("service stopped")
+
+    app = FastAPI(title=title, description=description, lifespan=lifespan)
+    app.state.runtime = runtime
+    app.include_router(_operations_router(runtime, title, description))
+    if api is not None:
+        app.include_router(api)
+    return app
+
+
+def _operations_router(runtime: ServiceRuntime, title: str, description: str) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health/live")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/health/ready")
+    async def ready() -> JSONResponse:
+        checks = {
+            "database": await _check(ping(runtime.engine)),
+            "broker": (
+                await _check(broker_reachable(runtime.producer))
+                if runtime.producer is not None
+                else "not started"
+            ),
+            "started": "ok" if runtime.started else "starting",
+        }
+        healthy = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ok" if healthy else "unavailable", "checks": checks},
+            status_code=200 if healthy else 503,
+        )
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    def specification() -> Any:
+        return AsyncAPI(runtime.broker, title=title, description=description).to_specification()
+
+    @router.get("/asyncapi.json")
+    async def asyncapi_json() -> JSONResponse:
+        return JSONResponse(specification().to_jsonable())
+
+    @router.get("/asyncapi", response_class=HTMLResponse)
+    async def asyncapi_html() -> str:
+        return get_asyncapi_html(specification())
+
+    return router
+
+
+async def _check(probe: Awaitable[None], timeout_s: float = 3) -> str:
+    try:
+        async with asyncio.timeout(timeout_s):
+            await probe
+    except Exception as exc:  # a readiness probe reports, it never raises
+        return f"failed: {type(exc).__name__}"
+    return "ok"
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Entrypoint body: serve the app with uvicorn until SIGTERM/SIGINT."""
+    import uvicorn
+
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None)

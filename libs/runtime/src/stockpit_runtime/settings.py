@@ -1,0 +1,46 @@
+"""Settings every service reads from its environment."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Shared settings; a service subclasses it to add its own (prefix `STOCKPIT_`).
+
+    `KAFKA_BOOTSTRAP_SERVERS` and `DATABASE_URL` are read without the prefix, as the test fixtures,
+    the Makefile and docker-compose name them.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="STOCKPIT_", extra="ignore")
+
+    service_name: str = "stockpit"
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:19092",
+        validation_alias=AliasChoices(
+            "KAFKA_BOOTSTRAP_SERVERS", "STOCKPIT_KAFKA_BOOTSTRAP_SERVERS"
+        ),
+    )
+    database_url: SecretStr = Field(
+        default=SecretStr("postgresql+asyncpg://stockpit:stockpit@127.0.0.1:15432/stockpit"),
+        validation_alias=AliasChoices("DATABASE_URL", "STOCKPIT_DATABASE_URL"),
+    )
+    db_schema: str = Field(default="", pattern=r"^[a-z_][a-z0-9_]*$|^$")
+    topic_prefix: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=0, le=65535)
+    log_level: str = "INFO"
+    topic_partitions: int = Field(default=6, ge=1, le=1000)
+    consumer_max_attempts: int = Field(default=5, ge=1, le=100)
+    consumer_retry_backoff_s: float = Field(default=0.2, ge=0, le=60)
+    outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
+    outbox_idle_poll_s: float = Field(default=0.2, gt=0, le=60)
+
+    @property
+    def schema_name(self) -> str:
+        """The PostgreSQL schema this service owns (one schema per service)."""
+        return self.db_schema or self.service_name
+
+    def consumer_group(self, purpose: str = "main") -> str:
+        return f"{self.topic_prefix}{self.service_name}.{purpose}"

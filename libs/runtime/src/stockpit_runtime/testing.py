@@ -1,0 +1,113 @@
+"""Pytest fixtures for tests on a real Kafka broker and a real PostgreSQL server.
+
+Where they come from, in order: `KAFKA_BOOTSTRAP_SERVERS` / `DATABASE_URL` when set (what
+`make test` and CI do, with the local servers of `infra/`), else testcontainers when a Docker
+engine answers, else the test fails with the way to start the local servers. Never a skip.
+Each test gets its own topic prefix and its own database schema, so tests never see each
+other's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy.ext.asyncio import create_async_engine
+
+HOW_TO_START = (
+    'no {what}: set {var}, or run `make infra-up` and `eval "$(infra/env.sh)"` '
+    "(local Kafka and PostgreSQL without Docker), or make a Docker engine available"
+)
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env(timeout=3).ping()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap_servers() -> Iterator[str]:
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    if not _docker_answers():
+        pytest.fail(HOW_TO_START.format(what="Kafka broker", var="KAFKA_BOOTSTRAP_SERVERS"))
+    from testcontainers.kafka import KafkaContainer
+
+    with KafkaContainer().with_kraft() as container:
+        yield container.get_bootstrap_server()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    if not _docker_answers():
+        pytest.fail(HOW_TO_START.format(what="PostgreSQL server", var="DATABASE_URL"))
+    from testcontainers.postgres import PostgresContainer
+
+    with PostgresContainer("postgres:16-alpine", driver="asyncpg") as container:
+        yield container.get_connection_url()
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A prefix no other test uses: its topics are its own."""
+    return f"t{uuid.uuid4().hex[:12]}."
+
+
+@pytest.fixture
+async def db_schema(database_url: str) -> AsyncIterator[str]:
+    """A fresh schema name for this test; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    yield name
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+    finally:
+        await engine.dispose()
+
+
+async def read_topic(
+    bootstrap_servers: str,
+    topic: str,
+    *,
+    expect: int,
+    timeout_s: float = 30,
+) -> list[Any]:
+    """Read `topic` from the start until `expect` records arrived (or the timeout passed)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        async with asyncio.timeout(timeout_s):
+            while len(records) < expect:
+                batch = await consumer.getmany(timeout_ms=500)
+                for partition_records in batch.values():
+                    records.extend(partition_records)
+    except TimeoutError:
+        pass
+    finally:
+        await consumer.stop()
+    return records

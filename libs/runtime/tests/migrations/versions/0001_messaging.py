@@ -1,0 +1,13 @@
+"""Messaging tables only, for the runtime's own tests."""
+
+from alembic import op
+from stockpit_runtime.messaging_tables import create_messaging_tables
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_messaging_tables(op)

@@ -1,0 +1,175 @@
+"""Walking skeleton on the real broker and database: documents topic → inventory → stock topic.
+
+Delivery guarantees checked here: inbox idempotence (the same event twice moves stock once),
+transactional outbox (stock-changed event published after the stock commit), dead letters for
+broken messages without blocking the partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+from inventory.entrypoints.app import InventorySettings, create_app
+from sqlalchemy.ext.asyncio import create_async_engine
+from stockpit_contracts import Envelope, new_event, parse_event, partition_key
+from stockpit_contracts.payloads.documents import (
+    DocumentKind,
+    DocumentLine,
+    DocumentVersionRead,
+    ProductRef,
+)
+from stockpit_contracts.payloads.inventory import StockChanged
+from stockpit_contracts.topics import INVENTORY_STOCK, PENNYLANE_DOCUMENTS
+from stockpit_runtime.testing import read_topic
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def inventory(
+    kafka_bootstrap_servers: str, database_url: str, topic_prefix: str, db_schema: str
+) -> AsyncIterator[FastAPI]:
+    settings = InventorySettings(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap_servers,
+        DATABASE_URL=database_url,
+        topic_prefix=topic_prefix,
+        db_schema=db_schema,
+        consumer_max_attempts=2,
+        consumer_retry_backoff_s=0.01,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def _publish(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value=value, key=key)
+    finally:
+        await producer.stop()
+
+
+def _invoice(quantity: str) -> Envelope[DocumentVersionRead]:
+    document = DocumentVersionRead(
+        kind=DocumentKind.INVOICE,
+        pennylane_id=1001,
+        draft=False,
+        updated_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
+        lines=(
+            DocumentLine(
+                pennylane_line_id=1,
+                label="Chaise",
+                quantity=Decimal(quantity),
+                product=ProductRef(pennylane_id=7, label="Chaise", ledger_account_number="707000"),
+            ),
+            DocumentLine(
+                pennylane_line_id=2,
+                label="Installation",
+                quantity=Decimal(1),
+                product=ProductRef(pennylane_id=8, label="Pose", ledger_account_number="706000"),
+            ),
+        ),
+    )
+    return new_event(document, "tenant-a")
+
+
+async def _real_stock(database_url: str, schema: str, product_id: str) -> Decimal | None:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            value = await connection.scalar(
+                sa.text(f'SELECT real FROM "{schema}".stock_levels WHERE product_id = :p'),
+                {"p": product_id},
+            )
+    finally:
+        await engine.dispose()
+    return None if value is None else Decimal(value)
+
+
+async def _wait_for_stock(
+    database_url: str, schema: str, product_id: str, expected: Decimal, timeout_s: float = 30
+) -> Decimal | None:
+    value = None
+    async with asyncio.timeout(timeout_s):
+        while (value := await _real_stock(database_url, schema, product_id)) != expected:
+            await asyncio.sleep(0.1)
+    return value
+
+
+async def test_an_invoice_moves_stock_once_and_announces_it(
+    inventory: FastAPI,
+    kafka_bootstrap_servers: str,
+    database_url: str,
+    topic_prefix: str,
+    db_schema: str,
+) -> None:
+    event = _invoice("3")
+    documents = PENNYLANE_DOCUMENTS.name(topic_prefix)
+    key = partition_key("tenant-a")
+    # The same event delivered twice (a producer retry, a replay): stock moves once.
+    await _publish(kafka_bootstrap_servers, documents, key, event.to_json())
+    await _publish(kafka_bootstrap_servers, documents, key, event.to_json())
+    # A later, different event proves the consumer went past both copies.
+    marker = _invoice("2")
+    await _publish(kafka_bootstrap_servers, documents, key, marker.to_json())
+
+    assert await _wait_for_stock(database_url, db_schema, "pl:7", Decimal(-5)) == Decimal(-5)
+    assert await _real_stock(database_url, db_schema, "pl:8") is None, "services move no stock"
+
+    records = await read_topic(
+        kafka_bootstrap_servers, INVENTORY_STOCK.name(topic_prefix), expect=2
+    )
+    changes = [parse_event(r.value) for r in records]
+    assert [c.payload.delta_real for c in changes if isinstance(c.payload, StockChanged)] == [
+        Decimal(-3),
+        Decimal(-2),
+    ]
+    assert changes[0].causation_id == event.event_id
+    assert changes[0].correlation_id == event.correlation_id
+    assert records[0].key == b"tenant-a:pl:7"
+    headers = dict(records[0].headers)
+    assert headers["stockpit-event-type"] == b"inventory.stock.changed"
+
+
+async def test_a_broken_message_is_dead_lettered_and_the_stream_goes_on(
+    inventory: FastAPI,
+    kafka_bootstrap_servers: str,
+    database_url: str,
+    topic_prefix: str,
+    db_schema: str,
+) -> None:
+    documents = PENNYLANE_DOCUMENTS.name(topic_prefix)
+    key = partition_key("tenant-a")
+    await _publish(kafka_bootstrap_servers, documents, key, b"{not json")
+    absurd = _invoice("1").model_dump(mode="json")
+    absurd["payload"]["lines"][0]["quantity"] = "99999999999"
+    await _publish(kafka_bootstrap_servers, documents, key, json.dumps(absurd).encode())
+    await _publish(kafka_bootstrap_servers, documents, key, _invoice("4").to_json())
+
+    assert await _wait_for_stock(database_url, db_schema, "pl:7", Decimal(-4)) == Decimal(-4)
+    dead = await read_topic(kafka_bootstrap_servers, f"{documents}.dlq", expect=2)
+    reasons = [json.loads(r.value)["reason"] for r in dead]
+    assert len(reasons) == 2
+    assert "not JSON" in reasons[0]
+    assert "quantity" in reasons[1]
+    assert json.loads(dead[0].value)["value"] == "{not json"
+
+    transport = httpx.ASGITransport(app=inventory)
+    async with httpx.AsyncClient(transport=transport, base_url="http://inventory") as client:
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 200, ready.text
+        metrics = (await client.get("/metrics")).text
+        assert 'outcome="dead_lettered"' in metrics
+        asyncapi = (await client.get("/asyncapi.json")).json()
+        assert documents in json.dumps(asyncapi)
