@@ -177,8 +177,12 @@ wait_until_healthy() {
 cmd_start() {
   local started_at=$SECONDS pid
   if pid="$(broker_pid)"; then
-    # Already started by us (maybe still booting): only wait for it.
-    write_configs_if_missing
+    # Already started by us (maybe still booting): only wait for it, if it serves the port asked for.
+    local running_port
+    running_port="$(sed -nE 's|^listeners=PLAINTEXT://127\.0\.0\.1:([0-9]+),.*|\1|p' "$SERVER_PROPERTIES")"
+    if [[ "$running_port" != "$KAFKA_PORT" ]]; then
+      die "the broker of $KAFKA_DIR already runs on port $running_port (pid $pid); stop it first to use port $KAFKA_PORT"
+    fi
     wait_until_healthy "$pid"
     log "already running on 127.0.0.1:$KAFKA_PORT (pid $pid)"
     return 0
@@ -208,10 +212,6 @@ cmd_start() {
   log "up on 127.0.0.1:$KAFKA_PORT (pid $pid) after $((SECONDS - started_at))s"
 }
 
-# The admin config is needed by the health check even when another invocation started the broker.
-write_configs_if_missing() {
-  [[ -f "$ADMIN_PROPERTIES" ]] || write_configs
-}
 
 cmd_stop() {
   local pid

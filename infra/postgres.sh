@@ -107,7 +107,7 @@ server_running() {
 }
 
 accepting_connections() {
-  pg_tool pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -d postgres
+  pg_tool pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres
 }
 
 init_cluster() {
@@ -175,6 +175,12 @@ cmd_start() {
   resolve_dirs create
 
   if server_running; then
+    # postmaster.pid's fourth line is the port the running server listens on.
+    local running_port
+    running_port="$(sed -n 4p "$PGDATA_DIR/postmaster.pid")"
+    if [[ "$running_port" != "$PG_PORT" ]]; then
+      die "the server of $PGDATA_DIR already runs on port $running_port; stop it first to use port $PG_PORT"
+    fi
     wait_until_ready
     ensure_role_and_database
     log "already running on 127.0.0.1:$PG_PORT (data $PGDATA_DIR)"
