@@ -249,7 +249,8 @@ class Order:
             raise DomainError("this order does not take Pennylane documents of this tenant")
         if version.is_credit_note:
             raise DomainError("a credit note makes a return, not an order")
-        if not self.holds(version) and version.quote_id != self.quote_id:
+        foreign_quote = version.quote_id is None or version.quote_id != self.quote_id
+        if self.sources and not self.holds(version) and foreign_quote:
             raise DomainError("a document attaches only to its own order or to its quote's order")
         previous = self.sources.get(version.reference)
         if not version_supersedes(version, previous):

@@ -1,0 +1,197 @@
+"""Returns, created for every imported credit note (avoir).
+
+A return restocks (real += q at its location) only when `restock` is on. `restock` is taken
+from the "restock on credit note" setting when the credit note first counts (like an order's
+mode, it stays with the return), and the user may change it later: `restock_now` is the
+"restock" action, `edit` changes quantities or the flag. Every change posts the difference.
+
+Returned quantity per product = Σ |line quantity| of the credit note's stock-moving lines:
+Pennylane writes credit notes with negative amounts and the sign of their quantities is not
+documented, so the magnitude is what was returned.
+
+Once a return was edited in Stockpit, a later credit note version does not overwrite the
+edited quantities (a Conflict is reported instead); a deletion still withdraws the return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from uuid import UUID, uuid4
+
+from inventory.domain.documents import DocumentVersion, SourceDocument, SourceLine, supersedes
+from inventory.domain.errors import DomainError
+from inventory.domain.events import Conflict, ConflictReason, DomainEvent, ReturnCreated
+from inventory.domain.outcome import Outcome
+from inventory.domain.settings import TenantSettings
+from inventory.domain.stock import Cause, CauseKind, Effect, StockKey, settle
+from inventory.domain.values import ZERO, PennylaneId, TenantId, require_aware, require_quantity
+
+
+class ReturnStatus(StrEnum):
+    DRAFT = "draft"  # the credit note is still a draft: no stock effect
+    OPEN = "open"
+    WITHDRAWN = "withdrawn"  # the credit note was deleted in Pennylane
+
+
+def returned_quantities(lines: tuple[SourceLine, ...]) -> dict[UUID, Decimal]:
+    totals: dict[UUID, Decimal] = {}
+    for line in lines:
+        totals[line.product_id] = totals.get(line.product_id, ZERO) + abs(line.quantity)
+    return totals
+
+
+@dataclass
+class Return:
+    return_id: UUID
+    tenant_id: TenantId
+    credit_note_id: PennylaneId
+    status: ReturnStatus
+    created_at: datetime
+    customer_id: UUID | None = None
+    order_id: UUID | None = None
+    restock: bool | None = None
+    location_id: UUID | None = None
+    source: SourceDocument | None = None
+    quantities: dict[UUID, Decimal] = field(default_factory=dict)
+    edited_in_stockpit: bool = False
+    applied: dict[StockKey, Effect] = field(default_factory=dict)
+
+    @classmethod
+    def for_credit_note(cls, version: DocumentVersion, at: datetime) -> Return:
+        if not version.is_credit_note:
+            raise DomainError("only a credit note makes a return")
+        return cls(
+            return_id=uuid4(),
+            tenant_id=version.tenant_id,
+            credit_note_id=version.pennylane_id,
+            status=ReturnStatus.DRAFT,
+            created_at=require_aware(at, "at"),
+        )
+
+    def target_effect(self) -> dict[StockKey, Effect]:
+        if self.status is not ReturnStatus.OPEN or not self.restock or self.location_id is None:
+            return {}
+        return {
+            StockKey(product_id, self.location_id): Effect(real=quantity)
+            for product_id, quantity in self.quantities.items()
+            if quantity != ZERO
+        }
+
+    def apply_document(
+        self,
+        version: DocumentVersion,
+        lines: tuple[SourceLine, ...],
+        settings: TenantSettings,
+        at: datetime,
+        *,
+        customer_id: UUID | None = None,
+        order_id: UUID | None = None,
+    ) -> Outcome:
+        """Apply a credit note version by difference; stale versions change nothing."""
+        require_aware(at, "at")
+        if version.tenant_id != self.tenant_id or version.pennylane_id != self.credit_note_id:
+            raise DomainError("this version is not this return's credit note")
+        if not version.is_credit_note:
+            raise DomainError("only a credit note makes a return")
+        previous = self.source
+        if not supersedes(version, previous):
+            return Outcome()
+        self.source = SourceDocument.from_version(version, lines)
+        self.customer_id = self.customer_id or customer_id
+        self.order_id = self.order_id or order_id
+        outcome = Outcome()
+        new_quantities = returned_quantities(lines)
+        if not self.edited_in_stockpit:
+            self.quantities = new_quantities
+        elif not version.deleted and new_quantities != self.quantities:
+            outcome.events.append(
+                Conflict(
+                    self.tenant_id,
+                    ConflictReason.RETURN_EDITED_IN_STOCKPIT,
+                    f"{version.reference} changed in Pennylane; the quantities edited in "
+                    "Stockpit are kept",
+                    "return",
+                    self.return_id,
+                )
+            )
+        outcome.events.extend(self._refresh_status(settings))
+        named = previous if version.deleted and previous is not None else self.source
+        kind = CauseKind.REVERSAL if version.deleted else CauseKind.DOCUMENT
+
+        def cause_for(key: StockKey) -> Cause:
+            line_ids = named.line_ids(key.product_id)
+            return Cause(
+                kind,
+                self.return_id,
+                version.reference,
+                version=version.updated_at.isoformat(),
+                lines=",".join(str(line_id) for line_id in line_ids) or None,
+            )
+
+        outcome.movements = settle(self.applied, self.target_effect(), cause_for)
+        return outcome
+
+    def _refresh_status(self, settings: TenantSettings) -> list[DomainEvent]:
+        assert self.source is not None
+        if self.source.counts:
+            self.status = ReturnStatus.OPEN
+            if self.restock is None:
+                self.restock = settings.restock_on_credit_note
+                self.location_id = settings.default_location_id
+                return [
+                    ReturnCreated(
+                        self.tenant_id,
+                        self.return_id,
+                        self.credit_note_id,
+                        self.restock,
+                        self.location_id,
+                        self.order_id,
+                    )
+                ]
+            return []
+        never_counted = self.restock is None
+        self.status = (
+            ReturnStatus.DRAFT
+            if never_counted and not self.source.deleted
+            else ReturnStatus.WITHDRAWN
+        )
+        return []
+
+    def edit(
+        self,
+        at: datetime,
+        *,
+        quantities: Mapping[UUID, Decimal] | None = None,
+        restock: bool | None = None,
+    ) -> Outcome:
+        """Edit the returned quantities (0 removes a product) and/or whether it restocks."""
+        require_aware(at, "at")
+        if self.status is not ReturnStatus.OPEN:
+            raise DomainError(f"only an open return can be edited; this one is {self.status}")
+        if quantities is not None:
+            for quantity in quantities.values():
+                if require_quantity(quantity, "returned quantity") < ZERO:
+                    raise DomainError("a returned quantity cannot be negative")
+            self.quantities = {
+                product_id: quantity
+                for product_id, quantity in quantities.items()
+                if quantity != ZERO
+            }
+            self.edited_in_stockpit = True
+        if restock is not None:
+            self.restock = restock
+        return Outcome(
+            movements=settle(
+                self.applied,
+                self.target_effect(),
+                lambda _key: Cause(CauseKind.RETURN_EDIT, self.return_id, str(self.return_id)),
+            )
+        )
+
+    def restock_now(self, at: datetime) -> Outcome:
+        """The "restock" action on a return imported without restock; no-op if it restocks."""
+        return self.edit(at, restock=True)
