@@ -11,6 +11,7 @@ from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
 from stockpit_runtime.service import ServiceRuntime, create_service_app, serve
 from stockpit_runtime.settings import ServiceSettings
 
+from inventory.entrypoints.api import router as api_router
 from inventory.service_layer.documents import apply_document_event
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "adapters" / "migrations"
@@ -37,6 +38,7 @@ def create_app(settings: InventorySettings | None = None) -> FastAPI:
         description="Stock per product and location, orders, deliveries, returns and purchases.",
         migrations=MIGRATIONS,
         setup=setup,
+        api=api_router,
     )
 
 

@@ -1,0 +1,1 @@
+"""Operator tools: the demo and the `stockpit` command."""
