@@ -8,7 +8,12 @@ from collections.abc import Sequence
 import uvicorn
 
 from .app import create_app
-from .config import PENNYLANE_RATE_LIMIT, PENNYLANE_RATE_WINDOW_SECONDS, FaultSettings, SandboxConfig
+from .config import (
+    PENNYLANE_RATE_LIMIT,
+    PENNYLANE_RATE_WINDOW_SECONDS,
+    FaultSettings,
+    SandboxConfig,
+)
 
 
 def _token_scopes(values: Sequence[str]) -> dict[str, frozenset[str]]:

@@ -168,16 +168,22 @@ class Admin:
         today = self.app.sandbox.today()
         renderers: dict[str, Callable[[], list[JSON]]] = {
             "customer_invoices": lambda: [
-                {**ser.customer_invoice(i, today), "invoice_lines_items": [
-                    ser.line(line, with_imputation_dates=True) for line in i.lines
-                ]}
+                {
+                    **ser.customer_invoice(i, today),
+                    "invoice_lines_items": [
+                        ser.line(line, with_imputation_dates=True) for line in i.lines
+                    ],
+                }
                 for i in company.invoices
             ],
             "quotes": lambda: [ser.quote(q) for q in company.quotes],
             "commercial_documents": lambda: [
-                {**ser.commercial_document(d), "invoice_lines_items": [
-                    ser.line(line, with_imputation_dates=False) for line in d.lines
-                ]}
+                {
+                    **ser.commercial_document(d),
+                    "invoice_lines_items": [
+                        ser.line(line, with_imputation_dates=False) for line in d.lines
+                    ],
+                }
                 for d in company.commercial_documents
             ],
             "products": lambda: [ser.product(p) for p in company.products],
@@ -255,9 +261,7 @@ class Admin:
                 "customer_id": merged["customer_id"],
                 "invoice_lines": merged.get("invoice_lines", []),
             }
-            issue = request_validator("POST", "/quotes", "application/json").first_issue(
-                lines_form
-            )
+            issue = request_validator("POST", "/quotes", "application/json").first_issue(lines_form)
             if issue is not None:
                 raise schema_violation(issue)
             lines = [build_line(sandbox, company, line) for line in lines_form["invoice_lines"]]
@@ -295,9 +299,7 @@ class Admin:
             f"{company.document_sequence:04d}"
         )
         company.commercial_documents.add(document)
-        return JSONResponse(
-            _serializer(request).commercial_document(document), status_code=201
-        )
+        return JSONResponse(_serializer(request).commercial_document(document), status_code=201)
 
     def _existing_document(self, request: Request, company: Company) -> SalesDocument:
         document_id = cast(int, request.path_params["id"])
@@ -406,7 +408,9 @@ class Admin:
         raise not_found("FileAttachment", attachment_id)
 
 
-def _safe(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+def _safe(
+    handler: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
             return await handler(request)

@@ -25,7 +25,9 @@ VERSION_HEADER = (b"api-version-expires-at", b"")
 
 async def _json_http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    message = "Not Found" if status == 404 else (exc.detail if isinstance(exc, HTTPException) else "")
+    message = (
+        "Not Found" if status == 404 else (exc.detail if isinstance(exc, HTTPException) else "")
+    )
     return JSONResponse({"error": message, "status": status}, status_code=status)
 
 
@@ -67,9 +69,7 @@ class SandboxApp:
 
         if not decision.allowed:
             log(429, "rate_limited")
-            await _too_many_requests(decision.retry_after, decision.headers())(
-                scope, receive, send
-            )
+            await _too_many_requests(decision.retry_after, decision.headers())(scope, receive, send)
             return
         failure, delay = self.faults.draw(company.token)
         if delay:
@@ -106,7 +106,7 @@ def _bearer_token(scope: Scope) -> str | None:
         if name == b"authorization":
             scheme, _, credentials = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and credentials.strip():
-                return credentials.strip()
+                return str(credentials.strip())
     return None
 
 
@@ -118,10 +118,15 @@ def _too_many_requests(retry_after: int, headers: list[tuple[bytes, bytes]]) -> 
     return response
 
 
-def _with_headers(send: Send, headers: list[tuple[bytes, bytes]], statuses: list[int] | None) -> Send:
+def _with_headers(
+    send: Send, headers: list[tuple[bytes, bytes]], statuses: list[int] | None
+) -> Send:
     async def send_with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", []), *headers, VERSION_HEADER]}
+            message = {
+                **message,
+                "headers": [*message.get("headers", []), *headers, VERSION_HEADER],
+            }
             if statuses is not None:
                 statuses.append(message["status"])
         await send(message)

@@ -17,7 +17,7 @@ class ApiError(Exception):
 
 
 def error_status(status: int, message: str) -> ApiError:
-    """The `{"error": ..., "status": ...}` shape the spec gives 401/403/404/409/422 (and some 400s)."""
+    """The `{"error", "status"}` shape the spec gives 401/403/404/409/422 and some 400s."""
     return ApiError(status, {"error": message, "status": status})
 
 

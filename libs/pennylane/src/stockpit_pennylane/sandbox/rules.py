@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
 
-from .errors import ApiError, bad_request, parameter_violation
+from .errors import bad_request, parameter_violation
 
 DEFAULT_LIMIT = 20
 LIST_MAX_LIMIT = 100
@@ -240,9 +240,9 @@ def paginate(
         if type(after) is not type(positions[0] if positions else after):
             raise bad_request("Invalid cursor")
         if descending:
-            start, stop = 0, bisect.bisect_left(positions, after)  # type: ignore[arg-type]
+            start, stop = 0, bisect.bisect_left(positions, after)
         else:
-            start, stop = bisect.bisect_right(positions, after), len(positions)  # type: ignore[arg-type]
+            start, stop = bisect.bisect_right(positions, after), len(positions)
     order: Iterator[int] = (
         iter(range(stop - 1, start - 1, -1)) if descending else iter(range(start, stop))
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .money import format_amount, format_plain
+from .money import format_amount, format_plain, round_cents, vat_fraction
 from .store import (
     Address,
     ChangeEvent,
@@ -215,8 +215,6 @@ class Serializer:
         }
 
     def product(self, product: Product) -> JSON:
-        from .money import round_cents, vat_fraction
-
         price = round_cents(product.price_before_tax * (1 + vat_fraction(product.vat_rate)))
         return {
             "id": product.id,

@@ -115,8 +115,10 @@ _CODES = {
 def _issue_from(error: ValidationError) -> SchemaIssue:
     path = "/".join(str(part) for part in error.absolute_path)
     if error.validator == "format":
-        code = "InvalidDateTimeFormat" if error.validator_value == "date-time" else (
-            "InvalidDateFormat" if error.validator_value == "date" else "ValidateError"
+        code = (
+            "InvalidDateTimeFormat"
+            if error.validator_value == "date-time"
+            else ("InvalidDateFormat" if error.validator_value == "date" else "ValidateError")
         )
     elif error.validator == "type" and error.instance is None:
         code = "NotNullError"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from .config import SandboxConfig
 from .errors import error_status
@@ -86,7 +85,3 @@ def scope_allows(scopes: frozenset[str] | None, resource: str, *, write: bool) -
     if f"{resource}:all" in scopes:
         return True
     return not write and f"{resource}:readonly" in scopes
-
-
-def describe(value: Any) -> str:
-    return repr(value)

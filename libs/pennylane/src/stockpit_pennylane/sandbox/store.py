@@ -321,7 +321,7 @@ class Table(Generic[RecordT]):
         cached = self._sorted_cache.get(name)
         if cached is not None and cached[0] == self.version:
             return cached[1]
-        pairs = sorted((key(record), record.id) for record in self.records.values())  # type: ignore[type-var]
+        pairs = sorted((key(record), record.id) for record in self.records.values())
         self._sorted_cache[name] = (self.version, pairs)
         return pairs
 
