@@ -20,7 +20,6 @@ CHANGELOG_MAX_LIMIT = 1000
 
 COMPARISON = frozenset({"lt", "lteq", "gt", "gteq", "eq", "not_eq", "in", "not_in"})
 EQUALITY_SETS = frozenset({"eq", "not_eq", "in", "not_in"})
-ALL_OPERATORS = COMPARISON | {"start_with"}
 
 FieldKind = Literal["int", "date", "str", "bool"]
 T = TypeVar("T")
