@@ -7,7 +7,6 @@ import datetime as dt
 from typing import Any
 
 import httpx
-
 from stockpit_pennylane.sandbox import SandboxApp
 
 API = "/api/external/v2"
