@@ -1,0 +1,335 @@
+"""Property tests: rule 7 (versions in any order, any number of times) and rule 6 (levels
+always equal the ledger) over random operation sequences."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from inventory.domain.catalog import Location, PennylaneProduct, Product
+from inventory.domain.documents import (
+    DocumentKind,
+    DocumentLine,
+    DocumentVersion,
+    SourceDocument,
+    supersedes,
+)
+from inventory.domain.errors import DomainError
+from inventory.domain.orders import Order
+from inventory.domain.outcome import Outcome
+from inventory.domain.pennylane_import import apply_pennylane_document
+from inventory.domain.returns import Return
+from inventory.domain.settings import TenantSettings
+from inventory.domain.stock import (
+    Effect,
+    LedgerEntry,
+    StockKey,
+    StockLevel,
+    post_movements,
+    reconcile,
+)
+
+TENANT = "acme"
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+PRODUCTS = (10, 11, 12)
+QUOTE = 7
+
+
+def version_strategy(kind: DocumentKind, pennylane_id: int) -> st.SearchStrategy[DocumentVersion]:
+    line = st.tuples(
+        st.sampled_from((*PRODUCTS, None)),
+        st.integers(min_value=-2, max_value=9),
+        st.booleans(),
+    )
+
+    def build(
+        minute: int, draft: bool, deleted: bool, lines: list[tuple[int | None, int, bool]]
+    ) -> DocumentVersion:
+        at = T0 + timedelta(minutes=minute)
+        if deleted:
+            return DocumentVersion.deletion(TENANT, kind, pennylane_id, at)
+        return DocumentVersion(
+            TENANT,
+            kind,
+            pennylane_id,
+            at,
+            draft=draft and kind is not DocumentKind.PURCHASE_ORDER,
+            quote_id=QUOTE,
+            lines=tuple(
+                DocumentLine(
+                    index,
+                    Decimal(quantity),
+                    PennylaneProduct(pid, f"P{pid}", None, is_service) if pid else None,
+                )
+                for index, (pid, quantity, is_service) in enumerate(lines)
+            ),
+        )
+
+    return st.builds(
+        build,
+        st.integers(min_value=0, max_value=4),  # few markers: ties happen
+        st.booleans(),
+        st.integers(min_value=0, max_value=5).map(lambda n: n == 0),
+        st.lists(line, max_size=4),
+    )
+
+
+class Memory:
+    def __init__(self, delivery_notes_update_real_stock: bool, restock: bool) -> None:
+        self.location = Location.create(TENANT, "Main")
+        self.settings = TenantSettings(
+            TENANT,
+            self.location.location_id,
+            delivery_notes_update_real_stock=delivery_notes_update_real_stock,
+            restock_on_credit_note=restock,
+        )
+        self.products: dict[int, Product] = {}
+        self.orders: list[Order] = []
+        self.return_: Return | None = None
+        self.levels: dict[StockKey, StockLevel] = {}
+        self.entries: list[LedgerEntry] = []
+
+    def post(self, outcome: Outcome) -> None:
+        self.entries.extend(post_movements(TENANT, self.levels, outcome.movements, T0).entries)
+
+    def order_for(self, version: DocumentVersion) -> Order | None:
+        """As the service layer finds it: the order holding the document, else its quote's."""
+        for order in self.orders:
+            if order.holds(version):
+                return order
+        for order in self.orders:
+            if version.quote_id is not None and order.quote_id == version.quote_id:
+                return order
+        return None
+
+    def apply(self, version: DocumentVersion) -> None:
+        order = None if version.is_credit_note else self.order_for(version)
+        result = apply_pennylane_document(
+            self.settings,
+            version,
+            T0,
+            products=self.products,
+            order=order,
+            return_=self.return_ if version.is_credit_note else None,
+        )
+        if result.order is not None and order is None:
+            self.orders.append(result.order)
+        self.return_ = result.return_ or self.return_
+        for product in result.new_products:
+            assert product.pennylane_id is not None
+            self.products[product.pennylane_id] = product
+        self.post(result.outcome)
+
+    def stock(self) -> dict[tuple[int, str], tuple[Decimal, Decimal]]:
+        by_product = {p.product_id: pid for pid, p in self.products.items()}
+        return {
+            (by_product[key.product_id], "main"): (level.real, level.reserved)
+            for key, level in self.levels.items()
+            if level.real or level.reserved
+        }
+
+
+def latest(versions: list[DocumentVersion]) -> DocumentVersion:
+    best: DocumentVersion | None = None
+    stored: SourceDocument | None = None
+    for version in versions:
+        if supersedes(version, stored):
+            best, stored = version, SourceDocument.from_version(version, ())
+    assert best is not None
+    return best
+
+
+def counted_totals(version: DocumentVersion) -> dict[int, Decimal]:
+    totals: dict[int, Decimal] = {}
+    if version.deleted or version.draft:
+        return totals
+    for line in version.lines:
+        if line.moves_stock:
+            assert line.product is not None
+            totals[line.product.pennylane_id] = (
+                totals.get(line.product.pennylane_id, Decimal(0)) + line.quantity
+            )
+    return totals
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    po_versions=st.lists(version_strategy(DocumentKind.PURCHASE_ORDER, 1), min_size=1, max_size=4),
+    invoice_versions=st.lists(version_strategy(DocumentKind.INVOICE, 2), min_size=1, max_size=4),
+    mode_on=st.booleans(),
+    data=st.data(),
+)
+def test_any_order_and_repetition_of_versions_equals_one_application_of_the_latest(
+    po_versions: list[DocumentVersion],
+    invoice_versions: list[DocumentVersion],
+    mode_on: bool,
+    data: st.DataObject,
+) -> None:
+    """Rule 7 and rule 8 together: a purchase order and an invoice of one quote, each with its
+    versions, delivered shuffled and duplicated, end as the latest version of each applied once,
+    and as the oracle max(Σ order, Σ invoice) per product."""
+    deliveries = data.draw(
+        st.lists(st.sampled_from(po_versions + invoice_versions), min_size=1, max_size=12)
+    )
+    deliveries += po_versions + invoice_versions  # every version arrives at least once
+    deliveries = data.draw(st.permutations(deliveries))
+    shuffled = Memory(mode_on, restock=False)
+    for version in deliveries:
+        shuffled.apply(version)
+    once = Memory(mode_on, restock=False)
+    last_po, last_invoice = latest(po_versions), latest(invoice_versions)
+    for version in (last_po, last_invoice):
+        once.apply(version)
+    assert shuffled.stock() == once.stock()
+    assert reconcile(shuffled.levels.values(), shuffled.entries) == []
+
+    po_totals, invoice_totals = counted_totals(last_po), counted_totals(last_invoice)
+    expected: dict[tuple[int, str], tuple[Decimal, Decimal]] = {}
+    for pid in set(po_totals) | set(invoice_totals):
+        sold = max(po_totals.get(pid, Decimal(0)), invoice_totals.get(pid, Decimal(0)), Decimal(0))
+        if sold:
+            expected[(pid, "main")] = (Decimal(0), sold) if mode_on else (-sold, Decimal(0))
+    assert shuffled.stock() == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    versions=st.lists(version_strategy(DocumentKind.CREDIT_NOTE, 3), min_size=1, max_size=5),
+    data=st.data(),
+)
+def test_credit_note_versions_in_any_order_equal_the_latest_once(
+    versions: list[DocumentVersion], data: st.DataObject
+) -> None:
+    deliveries = data.draw(
+        st.permutations(versions + data.draw(st.lists(st.sampled_from(versions))))
+    )
+    shuffled, once = Memory(False, restock=True), Memory(False, restock=True)
+    for version in deliveries:
+        shuffled.apply(version)
+    once.apply(latest(versions))
+    assert shuffled.stock() == once.stock()
+
+
+OPERATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            (
+                "po",
+                "invoice",
+                "delete_po",
+                "deliver",
+                "archive",
+                "cancel",
+                "adjust",
+                "transfer",
+                "credit",
+                "return_edit",
+            )
+        ),
+        st.sampled_from(PRODUCTS),
+        st.integers(min_value=1, max_value=6),
+        st.integers(min_value=1, max_value=3),  # which document / order
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(operations=OPERATIONS, mode_on=st.booleans(), restock=st.booleans())
+def test_levels_equal_the_ledger_after_any_sequence_of_operations(
+    operations: list[tuple[str, int, int, int]], mode_on: bool, restock: bool
+) -> None:
+    """Rule 6: after any mix of documents and Stockpit actions (refused ones included), levels
+    equal the ledger's sum and every aggregate's effect equals its own ledger entries."""
+    from inventory.domain.adjustments import ManualAdjustment, Transfer
+
+    memory = Memory(mode_on, restock)
+    van = Location.create(TENANT, "Van")
+    orders: dict[int, Order] = {}
+    returns: dict[int, Return] = {}
+    subjects: dict[object, Order | Return] = {}
+    for clock, (name, pid, quantity, which) in enumerate(operations):
+        at = T0 + timedelta(minutes=clock)
+        line = DocumentLine(1, Decimal(quantity), PennylaneProduct(pid, f"P{pid}", None, False))
+        try:
+            if name in ("po", "invoice", "delete_po"):
+                kind = DocumentKind.INVOICE if name == "invoice" else DocumentKind.PURCHASE_ORDER
+                version = (
+                    DocumentVersion.deletion(TENANT, kind, which, at)
+                    if name == "delete_po"
+                    else DocumentVersion(TENANT, kind, which, at, lines=(line,), quote_id=which)
+                )
+                result = apply_pennylane_document(
+                    memory.settings, version, at, products=memory.products, order=orders.get(which)
+                )
+                assert result.order is not None
+                orders[which] = result.order
+                subjects[result.order.order_id] = result.order
+                for product in result.new_products:
+                    assert product.pennylane_id is not None
+                    memory.products[product.pennylane_id] = product
+                memory.post(result.outcome)
+            elif name == "credit":
+                version = DocumentVersion(
+                    TENANT, DocumentKind.CREDIT_NOTE, which, at, lines=(line,)
+                )
+                result = apply_pennylane_document(
+                    memory.settings,
+                    version,
+                    at,
+                    products=memory.products,
+                    return_=returns.get(which),
+                )
+                assert result.return_ is not None
+                returns[which] = result.return_
+                subjects[result.return_.return_id] = result.return_
+                for product in result.new_products:
+                    assert product.pennylane_id is not None
+                    memory.products[product.pennylane_id] = product
+                memory.post(result.outcome)
+            elif name == "return_edit" and which in returns and pid in memory.products:
+                memory.post(
+                    returns[which].edit(
+                        at,
+                        quantities={memory.products[pid].product_id: Decimal(quantity)},
+                        restock=quantity % 2 == 0,
+                    )
+                )
+            elif name == "deliver" and which in orders and pid in memory.products:
+                _, outcome = orders[which].deliver(
+                    {memory.products[pid].product_id: Decimal(quantity)},
+                    at,
+                    location=van if quantity % 2 else None,
+                )
+                memory.post(outcome)
+            elif name == "archive" and which in orders:
+                memory.post(orders[which].archive(at))
+            elif name == "cancel" and which in orders:
+                memory.post(orders[which].cancel(at))
+            elif name == "adjust" and pid in memory.products:
+                _, outcome = ManualAdjustment.by_delta(
+                    TENANT,
+                    memory.products[pid],
+                    memory.location,
+                    Decimal(quantity - 3),
+                    "count",
+                    at,
+                )
+                memory.post(outcome)
+            elif name == "transfer" and pid in memory.products:
+                _, outcome = Transfer.between(
+                    TENANT, memory.products[pid], memory.location, van, Decimal(quantity), at
+                )
+                memory.post(outcome)
+        except DomainError:
+            pass  # refused commands must leave everything as it was: checked below
+        assert reconcile(memory.levels.values(), memory.entries) == []
+        for subject_id, subject in subjects.items():
+            summed: dict[StockKey, Effect] = {}
+            for entry in memory.entries:
+                if entry.subject_id == subject_id:
+                    summed[entry.key] = summed.get(entry.key, Effect()) + entry.delta
+            assert {k: v for k, v in summed.items() if not v.is_zero} == subject.applied
+            assert subject.applied == subject.target_effect()
