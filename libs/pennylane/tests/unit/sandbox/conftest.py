@@ -29,27 +29,37 @@ class Served:
     base_url: str
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def serve(app: SandboxApp) -> Iterator[Served]:
-    """Runs uvicorn on a free loopback port in a thread until the generator is closed."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    started = threading.Event()
-    while not started.wait(0.01):
+    """Runs uvicorn on a free loopback port in a thread until the generator is closed.
+
+    uvicorn binds host/port itself: handing it a pre-bound socket made every request ~40 ms
+    slower here (measured), which the fault-share tests cannot afford.
+    """
+    for _attempt in range(5):
+        port = _free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="critical", access_log=False
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started and thread.is_alive():
+            thread.join(0.01)
         if server.started:
-            started.set()
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
+            break
+    else:
+        raise RuntimeError("uvicorn did not start on a free port")
     try:
         yield Served(app, f"http://127.0.0.1:{port}")
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-        sock.close()
 
 
 @pytest.fixture
