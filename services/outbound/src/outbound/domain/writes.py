@@ -30,9 +30,11 @@ class PennylaneExchange:
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    """Retrying the same request cannot succeed (bad data, missing record, refused by a rule)."""
+    """Retrying at once cannot succeed (bad data, missing record, rule, refused token)."""
 
     reason: str
+    # Whether replaying it later may succeed (a token to reconnect, attempts exhausted).
+    retryable: bool = False
     exchange: PennylaneExchange = field(default_factory=PennylaneExchange)
 
 

@@ -1,0 +1,105 @@
+"""The outbound HTTP API: writes waiting or failed, dead letters and their replay."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from outbound.adapters import repository
+from outbound.domain.writes import WriteStatus
+from outbound.service_layer.dead_letters import ReplayResult, replay
+
+
+class WriteView(BaseModel):
+    id: int
+    tenant_id: str
+    entity_kind: str
+    entity_id: str
+    event_type: str
+    status: WriteStatus
+    attempts: int
+    next_attempt_at: dt.datetime
+    last_error: str | None
+    pennylane_id: int | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class DeadLetterView(BaseModel):
+    id: int
+    write_id: int
+    tenant_id: str
+    entity_kind: str
+    entity_id: str
+    request: dict[str, Any] | None
+    response: dict[str, Any] | None
+    reason: str
+    retryable: bool
+    attempts: int
+    failed_at: dt.datetime
+    replayed_at: dt.datetime | None
+
+
+class ReplayView(BaseModel):
+    dead_letter_id: int
+    result: ReplayResult
+
+
+def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.runtime.sessions
+    return sessions
+
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def outbound_router() -> APIRouter:
+    router = APIRouter(prefix="/outbound", tags=["outbound"])
+
+    @router.get("/writes")
+    async def list_writes(
+        request: Request,
+        status: Annotated[list[Literal["pending", "failed", "done", "superseded"]], Query()] = [  # noqa: B006
+            "pending",
+            "failed",
+        ],
+        tenant_id: str | None = None,
+        limit: Limit = 100,
+    ) -> list[WriteView]:
+        """Writes by status, oldest first: by default those still pending and those that failed."""
+        async with _sessions(request)() as session:
+            rows = await repository.list_writes(
+                session, [WriteStatus(s) for s in status], tenant_id=tenant_id, limit=limit
+            )
+        return [WriteView.model_validate(row._mapping) for row in rows]
+
+    @router.get("/dead-letters")
+    async def list_dead_letters(
+        request: Request,
+        tenant_id: str | None = None,
+        include_replayed: bool = False,
+        limit: Limit = 100,
+    ) -> list[DeadLetterView]:
+        async with _sessions(request)() as session:
+            rows = await repository.list_dead_letters(
+                session, tenant_id=tenant_id, include_replayed=include_replayed, limit=limit
+            )
+        return [DeadLetterView.model_validate(row._mapping) for row in rows]
+
+    @router.post("/dead-letters/{dead_letter_id}/replay", status_code=202)
+    async def replay_dead_letter(request: Request, dead_letter_id: int) -> ReplayView:
+        """Send the write again, with a fresh attempt budget, ahead of its record's later writes."""
+        async with _sessions(request).begin() as session:
+            result = await replay(session, dead_letter_id)
+        if result is ReplayResult.NOT_FOUND:
+            raise HTTPException(404, f"no dead letter {dead_letter_id}")
+        if result is ReplayResult.ALREADY_REPLAYED:
+            raise HTTPException(409, f"dead letter {dead_letter_id} was replayed already")
+        request.app.state.runtime.extras["write_worker"].wake()
+        return ReplayView(dead_letter_id=dead_letter_id, result=result)
+
+    return router

@@ -1,0 +1,103 @@
+"""The outbound service process: request consumer, write worker, outbox relay and HTTP API."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from fastapi import FastAPI
+from pydantic import Field, SecretStr
+from stockpit_contracts.topics import OUTBOUND_REQUESTS
+from stockpit_pennylane.client import DEFAULT_BASE_URL, PennylaneClient, RetryPolicy
+from stockpit_runtime.service import ServiceRuntime, create_service_app, serve
+from stockpit_runtime.settings import ServiceSettings
+
+from outbound.adapters.tokens import StaticTokenSource
+from outbound.domain.writes import RetrySchedule
+from outbound.entrypoints.api import outbound_router
+from outbound.service_layer.ports import TokenSource
+from outbound.service_layer.requests import accept_request
+from outbound.service_layer.worker import WorkerConfig, WriteWorker
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "adapters" / "migrations"
+
+
+class OutboundSettings(ServiceSettings):
+    service_name: str = "outbound"
+    http_port: int = 8030
+    pennylane_base_url: str = DEFAULT_BASE_URL
+    pennylane_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # The poller keeps this share of each token's 25 requests / 5 s; outbound gets the rest.
+    poller_budget_share: Decimal = Field(default=Decimal("0.6"), ge=0, lt=1)
+    # Development and tests only: tenant -> token, used when no connection registry is wired.
+    pennylane_tokens: dict[str, SecretStr] = Field(default_factory=dict)
+    write_max_attempts: int = Field(default=12, ge=1, le=100)
+    write_retry_base_s: float = Field(default=1.0, gt=0, le=600)
+    write_retry_max_s: float = Field(default=60.0, gt=0, le=3600)
+    ambiguous_settle_s: float = Field(default=5.0, ge=0, le=600)
+    disconnected_recheck_s: float = Field(default=5.0, gt=0, le=3600)
+    worker_poll_s: float = Field(default=0.5, gt=0, le=60)
+    max_concurrent_tenants: int = Field(default=8, ge=1, le=1000)
+    supplier_invoice_deadline_days: int = Field(default=30, ge=0, le=365)
+
+
+def create_app(
+    settings: OutboundSettings | None = None, *, tokens: TokenSource | None = None
+) -> FastAPI:
+    settings = settings or OutboundSettings()
+    prefix = settings.topic_prefix
+    token_source = tokens or StaticTokenSource(settings.pennylane_tokens)
+    budget_share = Decimal(1) - settings.poller_budget_share
+
+    def pennylane_client(tenant_id: str, token: SecretStr) -> PennylaneClient:
+        # No resending inside the client: the worker retries whole writes, each starting with
+        # a lookup, so a resent request can never apply a write twice.
+        return PennylaneClient(
+            token,
+            base_url=settings.pennylane_base_url,
+            budget_share=budget_share,
+            retry_policy=RetryPolicy(max_attempts=1, max_rate_limited_waits=3),
+            timeout_s=settings.pennylane_timeout_s,
+        )
+
+    config = WorkerConfig(
+        topic_prefix=prefix,
+        schedule=RetrySchedule(
+            max_attempts=settings.write_max_attempts,
+            base_delay_s=settings.write_retry_base_s,
+            max_delay_s=settings.write_retry_max_s,
+            ambiguous_settle_s=settings.ambiguous_settle_s,
+        ),
+        poll_s=settings.worker_poll_s,
+        disconnected_recheck_s=settings.disconnected_recheck_s,
+        max_concurrent_tenants=settings.max_concurrent_tenants,
+        supplier_invoice_deadline_days=settings.supplier_invoice_deadline_days,
+    )
+
+    def setup(runtime: ServiceRuntime) -> None:
+        runtime.subscribe(OUTBOUND_REQUESTS.name(prefix), accept_request, purpose="requests")
+        runtime.extras["write_worker"] = WriteWorker(
+            runtime.engine, runtime.sessions, token_source, pennylane_client, config
+        )
+
+    async def start_worker(runtime: ServiceRuntime) -> None:
+        runtime.extras["write_worker"].start()
+
+    async def stop_worker(runtime: ServiceRuntime) -> None:
+        await runtime.extras["write_worker"].stop()
+
+    return create_service_app(
+        settings,
+        title="Stockpit outbound",
+        description="Writes Stockpit's product, customer and receipt changes to Pennylane.",
+        migrations=MIGRATIONS,
+        setup=setup,
+        api=outbound_router(),
+        on_started=start_worker,
+        on_stopping=stop_worker,
+    )
+
+
+def main() -> None:
+    settings = OutboundSettings()
+    serve(create_app(settings), settings)
