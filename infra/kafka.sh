@@ -74,7 +74,7 @@ cmd_fetch() {
 # Run a Kafka main class with the tools' logging config; short-lived JVM flags keep start-up fast.
 run_tool() {
   libs_present || die "Kafka jars missing; run: infra/kafka.sh fetch"
-  "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto -Djava.awt.headless=true \
+  "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$KAFKA_INFRA_DIR/tools-log4j2.xml" \
     -cp "$KAFKA_LIBS_DIR/*" "$@"
 }
