@@ -1,0 +1,401 @@
+"""SQL for the poller's tables. Every function runs inside the caller's transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from poller.adapters.orm import (
+    customer_snapshots,
+    ledger_accounts,
+    product_snapshots,
+    published_documents,
+    streams,
+    tenants,
+)
+from poller.domain.mapping import CustomerSnapshot, ProductSnapshot
+from poller.domain.schedule import TenantSchedule
+from poller.domain.watermarks import Phase, Stream, StreamState
+
+
+class LeaseLost(Exception):
+    """Another replica holds the tenant now: nothing more may be committed for it."""
+
+
+# --- schedule and leases ------------------------------------------------------------------------
+
+
+async def activate_tenant(session: AsyncSession, tenant_id: str, now: dt.datetime) -> None:
+    """Known and active, with a sync asked for at once."""
+    statement = insert(tenants).values(
+        tenant_id=tenant_id, active=True, next_due_at=now, requested_at=now
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[tenants.c.tenant_id],
+            set_={"active": True, "requested_at": now, "next_due_at": now},
+        )
+    )
+
+
+async def deactivate_tenant(session: AsyncSession, tenant_id: str) -> None:
+    await session.execute(
+        sa.update(tenants)
+        .where(tenants.c.tenant_id == tenant_id)
+        .values(active=False, requested_at=None)
+    )
+
+
+async def request_sync(session: AsyncSession, tenant_id: str, now: dt.datetime) -> bool:
+    """Ask for a sync at once; False when the tenant is unknown or disconnected."""
+    result = await session.execute(
+        sa.update(tenants)
+        .where(tenants.c.tenant_id == tenant_id, tenants.c.active.is_(True))
+        .values(requested_at=now)
+        .returning(tenants.c.tenant_id)
+    )
+    return result.first() is not None
+
+
+async def load_schedules(session: AsyncSession) -> list[TenantSchedule]:
+    rows = await session.execute(
+        sa.select(
+            tenants.c.tenant_id,
+            tenants.c.active,
+            tenants.c.next_due_at,
+            tenants.c.requested_at,
+            tenants.c.lease_owner,
+            tenants.c.lease_expires_at,
+            tenants.c.lease_version,
+        ).where(tenants.c.active.is_(True))
+    )
+    return [TenantSchedule(*row) for row in rows]
+
+
+async def claim_lease(
+    session: AsyncSession,
+    schedule: TenantSchedule,
+    owner: str,
+    now: dt.datetime,
+    expires_at: dt.datetime,
+) -> int | None:
+    """Compare-and-set on the version read: the new version, or None if someone else won."""
+    result = await session.execute(
+        sa.update(tenants)
+        .where(
+            tenants.c.tenant_id == schedule.tenant_id,
+            tenants.c.lease_version == schedule.lease_version,
+            tenants.c.active.is_(True),
+        )
+        .values(
+            lease_owner=owner,
+            lease_expires_at=expires_at,
+            lease_version=tenants.c.lease_version + 1,
+            last_started_at=now,
+        )
+        .returning(tenants.c.lease_version)
+    )
+    version: int | None = result.scalar_one_or_none()
+    return version
+
+
+def _held(tenant_id: str, owner: str, version: int) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        tenants.c.tenant_id == tenant_id,
+        tenants.c.lease_owner == owner,
+        tenants.c.lease_version == version,
+    )
+
+
+async def renew_lease(
+    session: AsyncSession, tenant_id: str, owner: str, version: int, expires_at: dt.datetime
+) -> bool:
+    result = await session.execute(
+        sa.update(tenants)
+        .where(_held(tenant_id, owner, version))
+        .values(lease_expires_at=expires_at)
+        .returning(tenants.c.tenant_id)
+    )
+    return result.first() is not None
+
+
+async def hold_lease(
+    session: AsyncSession, tenant_id: str, owner: str, version: int, now: dt.datetime
+) -> None:
+    """Lock the tenant's row while this transaction commits its page, or raise LeaseLost.
+
+    The row lock makes a competing claim wait until this commit is over, so a page is committed
+    either before another replica takes the tenant over or not at all."""
+    held = await session.scalar(
+        sa.select(tenants.c.tenant_id)
+        .where(_held(tenant_id, owner, version), tenants.c.lease_expires_at > now)
+        .with_for_update()
+    )
+    if held is None:
+        raise LeaseLost(tenant_id)
+
+
+async def release_lease(
+    session: AsyncSession,
+    tenant_id: str,
+    owner: str,
+    version: int,
+    *,
+    started_at: dt.datetime,
+    next_due_at: dt.datetime,
+    succeeded_at: dt.datetime | None,
+    error: str | None,
+) -> None:
+    values: dict[str, object] = {
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "next_due_at": next_due_at,
+        "last_error": error,
+        # An import-now that arrived during the sync asks for another one.
+        "requested_at": sa.case(
+            (tenants.c.requested_at > started_at, tenants.c.requested_at), else_=None
+        ),
+    }
+    if succeeded_at is not None:
+        values["last_success_at"] = succeeded_at
+    await session.execute(
+        sa.update(tenants).where(_held(tenant_id, owner, version)).values(**values)
+    )
+
+
+# --- streams ------------------------------------------------------------------------------------
+
+
+async def load_stream(session: AsyncSession, tenant_id: str, stream: Stream) -> StreamState:
+    row = (
+        await session.execute(
+            sa.select(streams.c.phase, streams.c.after_id, streams.c.changelog_from).where(
+                streams.c.tenant_id == tenant_id, streams.c.stream == stream.value
+            )
+        )
+    ).first()
+    if row is None:
+        return StreamState()
+    return StreamState(Phase(row.phase), row.after_id, row.changelog_from)
+
+
+async def save_stream(
+    session: AsyncSession, tenant_id: str, stream: Stream, state: StreamState
+) -> None:
+    values = {
+        "phase": state.phase.value,
+        "after_id": state.after_id,
+        "changelog_from": state.changelog_from,
+    }
+    await session.execute(
+        insert(streams)
+        .values(tenant_id=tenant_id, stream=stream.value, **values)
+        .on_conflict_do_update(index_elements=[streams.c.tenant_id, streams.c.stream], set_=values)
+    )
+
+
+# --- published documents ------------------------------------------------------------------------
+
+
+async def published(
+    session: AsyncSession, tenant_id: str, source: str, ids: Iterable[int]
+) -> dict[int, tuple[str, dt.datetime]]:
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        sa.select(
+            published_documents.c.pennylane_id,
+            published_documents.c.kind,
+            published_documents.c.updated_at,
+        ).where(
+            published_documents.c.tenant_id == tenant_id,
+            published_documents.c.source == source,
+            published_documents.c.pennylane_id.in_(wanted),
+        )
+    )
+    return {row.pennylane_id: (row.kind, row.updated_at) for row in rows}
+
+
+async def published_between(
+    session: AsyncSession, tenant_id: str, source: str, lowest: int, highest: int
+) -> dict[int, dt.datetime]:
+    rows = await session.execute(
+        sa.select(published_documents.c.pennylane_id, published_documents.c.updated_at).where(
+            published_documents.c.tenant_id == tenant_id,
+            published_documents.c.source == source,
+            published_documents.c.pennylane_id.between(lowest, highest),
+        )
+    )
+    return {row.pennylane_id: row.updated_at for row in rows}
+
+
+async def record_published(
+    session: AsyncSession,
+    tenant_id: str,
+    source: str,
+    documents: Mapping[int, tuple[str, dt.datetime]],
+) -> None:
+    if not documents:
+        return
+    statement = insert(published_documents)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[
+                published_documents.c.tenant_id,
+                published_documents.c.source,
+                published_documents.c.pennylane_id,
+            ],
+            set_={"kind": statement.excluded.kind, "updated_at": statement.excluded.updated_at},
+        ),
+        [
+            {
+                "tenant_id": tenant_id,
+                "source": source,
+                "pennylane_id": pennylane_id,
+                "kind": kind,
+                "updated_at": updated_at,
+            }
+            for pennylane_id, (kind, updated_at) in documents.items()
+        ],
+    )
+
+
+async def forget_published(
+    session: AsyncSession, tenant_id: str, source: str, ids: Iterable[int]
+) -> None:
+    gone = list(ids)
+    if gone:
+        await session.execute(
+            sa.delete(published_documents).where(
+                published_documents.c.tenant_id == tenant_id,
+                published_documents.c.source == source,
+                published_documents.c.pennylane_id.in_(gone),
+            )
+        )
+
+
+# --- snapshots ----------------------------------------------------------------------------------
+
+
+async def load_products(
+    session: AsyncSession, tenant_id: str, ids: Iterable[int]
+) -> dict[int, ProductSnapshot]:
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    t = product_snapshots
+    rows = await session.execute(
+        sa.select(
+            t.c.pennylane_id, t.c.label, t.c.reference, t.c.ledger_account_number, t.c.unit
+        ).where(t.c.tenant_id == tenant_id, t.c.pennylane_id.in_(wanted))
+    )
+    return {row.pennylane_id: ProductSnapshot(*row) for row in rows}
+
+
+async def save_products(
+    session: AsyncSession, tenant_id: str, snapshots: Iterable[ProductSnapshot]
+) -> None:
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "pennylane_id": s.pennylane_id,
+            "label": s.label,
+            "reference": s.reference,
+            "ledger_account_number": s.ledger_account_number,
+            "unit": s.unit,
+        }
+        for s in snapshots
+    ]
+    if not rows:
+        return
+    statement = insert(product_snapshots)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[product_snapshots.c.tenant_id, product_snapshots.c.pennylane_id],
+            set_={
+                name: statement.excluded[name]
+                for name in ("label", "reference", "ledger_account_number", "unit")
+            },
+        ),
+        rows,
+    )
+
+
+async def load_customers(
+    session: AsyncSession, tenant_id: str, ids: Iterable[int]
+) -> dict[int, CustomerSnapshot]:
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    t = customer_snapshots
+    rows = await session.execute(
+        sa.select(t.c.pennylane_id, t.c.name, t.c.kind, t.c.emails).where(
+            t.c.tenant_id == tenant_id, t.c.pennylane_id.in_(wanted)
+        )
+    )
+    return {
+        row.pennylane_id: CustomerSnapshot(row.pennylane_id, row.name, row.kind, tuple(row.emails))
+        for row in rows
+    }
+
+
+async def save_customers(
+    session: AsyncSession, tenant_id: str, snapshots: Iterable[CustomerSnapshot]
+) -> None:
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "pennylane_id": s.pennylane_id,
+            "name": s.name,
+            "kind": s.kind,
+            "emails": list(s.emails),
+        }
+        for s in snapshots
+    ]
+    if not rows:
+        return
+    statement = insert(customer_snapshots)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[customer_snapshots.c.tenant_id, customer_snapshots.c.pennylane_id],
+            set_={name: statement.excluded[name] for name in ("name", "kind", "emails")},
+        ),
+        rows,
+    )
+
+
+async def load_ledger_accounts(
+    session: AsyncSession, tenant_id: str, ids: Iterable[int]
+) -> dict[int, str]:
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        sa.select(ledger_accounts.c.pennylane_id, ledger_accounts.c.number).where(
+            ledger_accounts.c.tenant_id == tenant_id, ledger_accounts.c.pennylane_id.in_(wanted)
+        )
+    )
+    return {row.pennylane_id: row.number for row in rows}
+
+
+async def save_ledger_accounts(
+    session: AsyncSession, tenant_id: str, numbers: Mapping[int, str]
+) -> None:
+    if not numbers:
+        return
+    statement = insert(ledger_accounts)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[ledger_accounts.c.tenant_id, ledger_accounts.c.pennylane_id],
+            set_={"number": statement.excluded.number},
+        ),
+        [
+            {"tenant_id": tenant_id, "pennylane_id": account_id, "number": number}
+            for account_id, number in numbers.items()
+        ],
+    )

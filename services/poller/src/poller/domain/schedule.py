@@ -1,0 +1,74 @@
+"""When a tenant is synced and by which replica. Pure: the clock is passed in.
+
+Every replica reads the tenants' schedule rows and decides with these functions which ones to
+claim; the claim itself is a compare-and-set on `lease_version` in PostgreSQL, so two replicas
+that decide the same thing at the same time cannot both win. The version is also a fencing
+token: a sync commits a page only while its lease still has the version it claimed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from stockpit_contracts.payloads.connections import MIN_SYNC_INTERVAL_S
+
+# After a failed sync, wait this long (or the interval, if shorter) before trying again.
+FAILURE_RETRY = dt.timedelta(seconds=30)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantSchedule:
+    tenant_id: str
+    active: bool
+    next_due_at: dt.datetime
+    requested_at: dt.datetime | None
+    lease_owner: str | None
+    lease_expires_at: dt.datetime | None
+    lease_version: int
+
+
+def lease_is_free(schedule: TenantSchedule, now: dt.datetime) -> bool:
+    """Nobody holds it, or its holder stopped renewing it (a dead replica) and it expired."""
+    return (
+        schedule.lease_owner is None
+        or schedule.lease_expires_at is None
+        or schedule.lease_expires_at <= now
+    )
+
+
+def is_due(schedule: TenantSchedule, now: dt.datetime) -> bool:
+    return schedule.active and (schedule.requested_at is not None or schedule.next_due_at <= now)
+
+
+def should_claim(schedule: TenantSchedule, now: dt.datetime, running: frozenset[str]) -> bool:
+    return (
+        schedule.tenant_id not in running and is_due(schedule, now) and lease_is_free(schedule, now)
+    )
+
+
+def interval(sync_interval_s: int) -> dt.timedelta:
+    return dt.timedelta(seconds=max(sync_interval_s, MIN_SYNC_INTERVAL_S))
+
+
+def next_run_after_success(
+    started_at: dt.datetime, finished_at: dt.datetime, sync_interval_s: int
+) -> dt.datetime:
+    """One interval after the sync started, but never sooner than the minimum after it ended."""
+    return max(
+        started_at + interval(sync_interval_s),
+        finished_at + dt.timedelta(seconds=MIN_SYNC_INTERVAL_S),
+    )
+
+
+def next_run_after_failure(finished_at: dt.datetime, sync_interval_s: int) -> dt.datetime:
+    return finished_at + min(interval(sync_interval_s), FAILURE_RETRY)
+
+
+def request_left_after(
+    requested_at: dt.datetime | None, started_at: dt.datetime
+) -> dt.datetime | None:
+    """An import-now that arrived while the sync ran asks for another one; older ones are done."""
+    if requested_at is None or requested_at <= started_at:
+        return None
+    return requested_at

@@ -1,0 +1,129 @@
+"""Where each of a tenant's streams stands, and how it moves. Pure: no I/O, no clock.
+
+A changelog stream goes NEW → SCANNING → FOLLOWING:
+- NEW: nothing read yet (first sync), or the changelog watermark left Pennylane's 4-week window.
+  Before the full scan starts, the poller notes the newest `processed_at` still in the changelog
+  (`resume_from`): every change after it will be read from the changelog once the scan is over, and
+  every change before it is already in what the scan reads, so nothing falls between the two.
+- SCANNING: a full list by ascending id; `after_id` is the last id handled (restart point).
+- FOLLOWING: the changelog from `changelog_from` (inclusive, so the boundary event comes again).
+Each state change is committed in the same transaction as the events it covers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from stockpit_pennylane.client.models import ChangelogEvent
+
+
+class Stream(StrEnum):
+    PRODUCTS = "products"
+    CUSTOMERS = "customers"
+    CUSTOMER_INVOICES = "customer_invoices"
+    PURCHASE_ORDERS = "purchase_orders"
+
+
+class Phase(StrEnum):
+    NEW = "new"
+    SCANNING = "scanning"
+    FOLLOWING = "following"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamState:
+    phase: Phase = Phase.NEW
+    # SCANNING: last id handled by the full scan. Purchase orders: the id watermark.
+    after_id: int = 0
+    # Where the changelog resumes (inclusive); None = from the oldest change Pennylane retains.
+    changelog_from: dt.datetime | None = None
+
+    def scan_started(self, resume_from: dt.datetime | None) -> StreamState:
+        return StreamState(Phase.SCANNING, 0, resume_from)
+
+    def scanned_through(self, last_id: int) -> StreamState:
+        return replace(self, after_id=max(self.after_id, last_id))
+
+    def scan_finished(self) -> StreamState:
+        return StreamState(Phase.FOLLOWING, 0, self.changelog_from)
+
+    def followed_through(self, processed_at: dt.datetime | None) -> StreamState:
+        if processed_at is None:
+            return self
+        newest = (
+            processed_at if self.changelog_from is None else max(self.changelog_from, processed_at)
+        )
+        return replace(self, changelog_from=newest)
+
+    def changelog_expired(self) -> StreamState:
+        """The watermark fell out of the 4-week window: changes may be lost, re-scan in full."""
+        return StreamState()
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet:
+    """One changelog page reduced to what to do: a record's last operation in the page wins."""
+
+    upserted_ids: tuple[int, ...]
+    deleted_ids: tuple[int, ...]
+    newest_processed_at: dt.datetime | None
+
+    @classmethod
+    def from_events(cls, events: Iterable[ChangelogEvent]) -> ChangeSet:
+        last_operation: dict[int, str] = {}
+        newest: dt.datetime | None = None
+        for event in events:
+            # Re-inserting keeps the first position: dicts remember insertion order.
+            last_operation.pop(event.id, None)
+            last_operation[event.id] = event.operation
+            newest = event.processed_at if newest is None else max(newest, event.processed_at)
+        return cls(
+            upserted_ids=tuple(i for i, op in last_operation.items() if op != "delete"),
+            deleted_ids=tuple(i for i, op in last_operation.items() if op == "delete"),
+            newest_processed_at=newest,
+        )
+
+
+def newest_processed_at(
+    current: dt.datetime | None, events: Iterable[ChangelogEvent]
+) -> dt.datetime | None:
+    for event in events:
+        current = event.processed_at if current is None else max(current, event.processed_at)
+    return current
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseOrderChanges:
+    changed_ids: tuple[int, ...]
+    deleted_ids: tuple[int, ...]
+
+
+def purchase_order_changes(
+    window: Sequence[tuple[int, dt.datetime]],
+    known: Mapping[int, dt.datetime],
+    *,
+    window_is_complete: bool,
+) -> PurchaseOrderChanges:
+    """Compare a re-scan of the newest purchase orders with what was published.
+
+    Pennylane has no changelog for commercial documents and no `updated_at` filter (NOTES §7), so
+    the newest N are listed again: a known one whose `updated_at` moved has changed, and a known
+    one within the window's id range that is missing was deleted. `window_is_complete` says the
+    listing reached the oldest purchase order, so the range extends down to id 0.
+    """
+    seen = dict(window)
+    changed = tuple(
+        sorted(i for i, updated_at in seen.items() if i in known and known[i] != updated_at)
+    )
+    if not seen:
+        lowest = 0 if window_is_complete else None
+    else:
+        lowest = 0 if window_is_complete else min(seen)
+    if lowest is None:
+        return PurchaseOrderChanges(changed, ())
+    highest = max(seen, default=max(known, default=0))
+    deleted = tuple(sorted(i for i in known if lowest <= i <= highest and i not in seen))
+    return PurchaseOrderChanges(changed, deleted)

@@ -1,0 +1,118 @@
+"""The poller's HTTP API: the connection commands of the Kafka topic, for operators and the UI."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, HTTPException, Path, Request
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from stockpit_connections import ConnectionRegistry
+from stockpit_contracts.payloads.connections import ConnectionSettings
+from stockpit_runtime.service import ServiceRuntime
+
+from poller.adapters.orm import tenants
+from poller.service_layer import commands
+from poller.service_layer.scheduler import Scheduler
+
+TenantId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class ConnectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pennylane_token: SecretStr = Field(min_length=8, max_length=500)
+    settings: ConnectionSettings = ConnectionSettings()
+
+
+class ImportNowBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    what: Literal["invoices", "purchase_orders", "everything"] = "everything"
+
+
+def _parts(request: Request) -> tuple[ServiceRuntime, ConnectionRegistry, Scheduler]:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime, runtime.extras["registry"], runtime.extras["scheduler"]
+
+
+async def _status(request: Request, tenant_id: str) -> dict[str, Any]:
+    runtime, registry, scheduler = _parts(request)
+    connection = await registry.get(tenant_id)
+    if connection is None:
+        raise HTTPException(404, f"tenant {tenant_id} never connected")
+    async with runtime.sessions() as session:
+        row = (
+            await session.execute(
+                sa.select(
+                    tenants.c.next_due_at,
+                    tenants.c.requested_at,
+                    tenants.c.last_success_at,
+                    tenants.c.last_error,
+                    tenants.c.lease_owner,
+                ).where(tenants.c.tenant_id == tenant_id)
+            )
+        ).first()
+    return {
+        "tenant_id": tenant_id,
+        "status": connection.status.value,
+        "settings": connection.settings.model_dump(mode="json"),
+        "connected_at": connection.connected_at,
+        "disconnected_at": connection.disconnected_at,
+        "next_sync_at": row.next_due_at if row else None,
+        "import_requested_at": row.requested_at if row else None,
+        "last_successful_sync_at": row.last_success_at if row else None,
+        "last_error": row.last_error if row else None,
+        "syncing": tenant_id in scheduler.running_tenants or bool(row and row.lease_owner),
+    }
+
+
+def connections_router() -> APIRouter:
+    router = APIRouter(prefix="/connections", tags=["connections"])
+
+    @router.put("/{tenant_id}")
+    async def connect(request: Request, tenant_id: TenantId, body: ConnectBody) -> dict[str, Any]:
+        runtime, registry, scheduler = _parts(request)
+        async with runtime.sessions.begin() as session:
+            await commands.connect(
+                session, registry, tenant_id, body.pennylane_token, body.settings
+            )
+        scheduler.wake()
+        return await _status(request, tenant_id)
+
+    @router.post("/{tenant_id}/disconnect")
+    async def disconnect(request: Request, tenant_id: TenantId) -> dict[str, Any]:
+        runtime, registry, _ = _parts(request)
+        async with runtime.sessions.begin() as session:
+            await commands.disconnect(session, registry, tenant_id)
+        return await _status(request, tenant_id)
+
+    @router.post("/{tenant_id}/reconnect")
+    async def reconnect(request: Request, tenant_id: TenantId) -> dict[str, Any]:
+        runtime, registry, scheduler = _parts(request)
+        try:
+            async with runtime.sessions.begin() as session:
+                await commands.reconnect(session, registry, tenant_id)
+        except commands.UnknownTenant:
+            raise HTTPException(404, f"tenant {tenant_id} never connected") from None
+        scheduler.wake()
+        return await _status(request, tenant_id)
+
+    @router.post("/{tenant_id}/import-now", status_code=202)
+    async def import_now(
+        request: Request, tenant_id: TenantId, body: ImportNowBody | None = None
+    ) -> dict[str, Any]:
+        runtime, _, scheduler = _parts(request)
+        try:
+            async with runtime.sessions.begin() as session:
+                await commands.import_now(session, tenant_id)
+        except commands.UnknownTenant:
+            raise HTTPException(404, f"tenant {tenant_id} is not connected") from None
+        scheduler.wake()
+        return await _status(request, tenant_id)
+
+    @router.get("/{tenant_id}")
+    async def status(request: Request, tenant_id: TenantId) -> dict[str, Any]:
+        return await _status(request, tenant_id)
+
+    return router

@@ -1,0 +1,120 @@
+"""The poller process: connection commands (Kafka and HTTP), the sync scheduler, outbox relay."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from pydantic import Field, SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession
+from stockpit_connections import ConnectionRegistry, TokenCipher, migrate
+from stockpit_contracts import Envelope, Payload
+from stockpit_contracts.topics import CONNECTION_COMMANDS
+from stockpit_pennylane.client import DEFAULT_BASE_URL
+from stockpit_runtime.consumer import PermanentError
+from stockpit_runtime.service import ServiceRuntime, create_service_app, serve
+from stockpit_runtime.settings import ServiceSettings
+
+from poller.entrypoints.api import connections_router
+from poller.service_layer import commands
+from poller.service_layer.scheduler import Scheduler, SchedulerConfig
+from poller.service_layer.sync import SyncLimits
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "adapters" / "migrations"
+
+
+def _replica_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class PollerSettings(ServiceSettings):
+    service_name: str = "poller"
+    http_port: int = 8010
+    # STOCKPIT_TOKEN_KEY: Fernet key(s) of the connection registry (see stockpit_connections).
+    token_key: SecretStr = SecretStr("")
+    connections_schema: str = Field(default="connections", pattern=r"^[a-z_][a-z0-9_]*$")
+    pennylane_base_url: str = DEFAULT_BASE_URL
+    replica_id: str = Field(default_factory=_replica_id)
+    lease_ttl_s: float = Field(default=30.0, gt=0.5, le=3600)
+    scheduler_tick_s: float = Field(default=1.0, gt=0, le=60)
+    max_concurrent_syncs: int = Field(default=8, ge=1, le=1000)
+    page_size: int = Field(default=100, ge=1, le=100)
+    changelog_page_size: int = Field(default=1000, ge=1, le=1000)
+    purchase_order_window: int = Field(default=200, ge=1, le=10_000)
+
+
+def create_app(settings: PollerSettings | None = None) -> FastAPI:
+    settings = settings or PollerSettings()
+    cipher = TokenCipher(settings.token_key)
+    config = SchedulerConfig(
+        replica_id=settings.replica_id,
+        pennylane_base_url=settings.pennylane_base_url,
+        topic_prefix=settings.topic_prefix,
+        lease_ttl_s=settings.lease_ttl_s,
+        tick_s=settings.scheduler_tick_s,
+        max_concurrent_syncs=settings.max_concurrent_syncs,
+        limits=SyncLimits(
+            page_size=settings.page_size,
+            changelog_page_size=settings.changelog_page_size,
+            purchase_order_window=settings.purchase_order_window,
+        ),
+    )
+
+    def setup(runtime: ServiceRuntime) -> None:
+        registry = ConnectionRegistry(runtime.engine, cipher, schema=settings.connections_schema)
+        scheduler = Scheduler(runtime.sessions, registry, config, after_commit=runtime.wake_relay)
+        runtime.extras["registry"] = registry
+        runtime.extras["scheduler"] = scheduler
+
+        async def on_command(session: AsyncSession, event: Envelope[Payload]) -> None:
+            try:
+                await commands.handle_command(session, registry, event)
+            except commands.UnknownTenant as exc:
+                raise PermanentError(f"tenant {exc} never connected") from None
+            scheduler.wake()
+
+        runtime.subscribe(
+            CONNECTION_COMMANDS.name(settings.topic_prefix), on_command, purpose="commands"
+        )
+
+    async def on_started(runtime: ServiceRuntime) -> None:
+        runtime.extras["scheduler"].start()
+
+    async def on_stopping(runtime: ServiceRuntime) -> None:
+        await runtime.extras["scheduler"].stop()
+
+    app = create_service_app(
+        settings,
+        title="Stockpit poller",
+        description="Reads Pennylane per tenant, on schedule and on demand, and publishes events.",
+        migrations=MIGRATIONS,
+        setup=setup,
+        api=connections_router(),
+        on_started=on_started,
+        on_stopping=on_stopping,
+    )
+    service_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The registry's schema first: the command consumer writes to it as soon as it starts.
+        await migrate(settings.database_url.get_secret_value(), settings.connections_schema)
+        async with service_lifespan(app):
+            yield
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def main() -> None:
+    settings = PollerSettings()
+    serve(create_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Runs tenant syncs: each tenant every sync interval and at once on import-now, under a lease.
+
+Why leases in PostgreSQL rather than Kafka partition ownership: the schedule (due times,
+import-now requests) and the watermarks already live in PostgreSQL, the lease version doubles as
+a fencing token checked in the very transaction that commits a page, and a tenant's work does not
+depend on how many command-topic partitions exist or on consumer-group rebalances. A replica renews
+its leases while it syncs; a dead replica's leases expire after `lease_ttl_s` and any other replica
+claims them (compare-and-set) and resumes from the committed watermarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from stockpit_connections import ConnectionRegistry, TenantNotConnected
+from stockpit_pennylane.client import PennylaneClient, RequestRecord
+from stockpit_runtime.logging import get_logger
+
+from poller.adapters import state
+from poller.adapters.metrics import LAST_SUCCESS, RATE_LIMITED, REQUESTS, SYNCS
+from poller.domain.schedule import (
+    next_run_after_failure,
+    next_run_after_success,
+    should_claim,
+)
+from poller.service_layer.sync import Lease, SyncLimits, SyncStopped, TenantSync
+
+log = get_logger(__name__)
+
+ClientFactory = Callable[[SecretStr, Decimal, str], PennylaneClient]
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    replica_id: str
+    pennylane_base_url: str
+    topic_prefix: str
+    lease_ttl_s: float = 30.0
+    tick_s: float = 1.0
+    max_concurrent_syncs: int = 8
+    limits: SyncLimits = field(default_factory=SyncLimits)
+
+
+def pennylane_client_factory(base_url: str) -> ClientFactory:
+    def create(token: SecretStr, share: Decimal, tenant_id: str) -> PennylaneClient:
+        def on_request(record: RequestRecord) -> None:
+            status = str(record.status) if record.status is not None else "none"
+            REQUESTS.labels(tenant_id, status).inc()
+            if record.status == 429:
+                RATE_LIMITED.labels(tenant_id).inc()
+
+        return PennylaneClient(token, base_url=base_url, budget_share=share, on_request=on_request)
+
+    return create
+
+
+class Scheduler:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        registry: ConnectionRegistry,
+        config: SchedulerConfig,
+        *,
+        after_commit: Callable[[], None],
+        client_factory: ClientFactory | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._registry = registry
+        self._config = config
+        self._after_commit = after_commit
+        self._client_factory = client_factory or pennylane_client_factory(config.pennylane_base_url)
+        self._wake = asyncio.Event()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+
+    @property
+    def running_tenants(self) -> frozenset[str]:
+        return frozenset(self._running)
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._loop(), name="poller-scheduler")
+
+    def wake(self) -> None:
+        """Look for due tenants now (after an import-now or a connect) instead of at next tick."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._loop_task, *self._running.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._loop_task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("scheduler tick failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._config.tick_s)
+
+    def _expiry(self, now: dt.datetime) -> dt.datetime:
+        return now + dt.timedelta(seconds=self._config.lease_ttl_s)
+
+    async def tick(self) -> None:
+        now = dt.datetime.now(dt.UTC)
+        async with self._sessions() as session:
+            schedules = await state.load_schedules(session)
+        for schedule in schedules:
+            if len(self._running) >= self._config.max_concurrent_syncs:
+                return
+            if not should_claim(schedule, now, self.running_tenants):
+                continue
+            async with self._sessions.begin() as session:
+                version = await state.claim_lease(
+                    session, schedule, self._config.replica_id, now, self._expiry(now)
+                )
+            if version is None:
+                continue
+            lease = Lease(schedule.tenant_id, self._config.replica_id, version)
+            self._running[lease.tenant_id] = asyncio.create_task(
+                self._sync(lease, now), name=f"sync-{lease.tenant_id}"
+            )
+
+    async def _heartbeat(self, lease: Lease, lost: asyncio.Event) -> None:
+        while True:
+            await asyncio.sleep(self._config.lease_ttl_s / 3)
+            now = dt.datetime.now(dt.UTC)
+            async with self._sessions.begin() as session:
+                kept = await state.renew_lease(
+                    session, lease.tenant_id, lease.owner, lease.version, self._expiry(now)
+                )
+            if not kept:
+                lost.set()
+                return
+
+    async def _sync(self, lease: Lease, started_at: dt.datetime) -> None:
+        tenant = lease.tenant_id
+        lost = asyncio.Event()
+        heartbeat = asyncio.create_task(self._heartbeat(lease, lost))
+        interval_s = 60
+        outcome, error = "failed", None
+        try:
+            connection = await self._registry.get(tenant)
+            if connection is None or not connection.is_connected:
+                raise SyncStopped(tenant)
+            interval_s = connection.settings.sync_interval_s
+            token = await self._registry.token_for(tenant)
+            async with self._client_factory(
+                token, connection.settings.poller_rate_share, tenant
+            ) as client:
+                await TenantSync(
+                    sessions=self._sessions,
+                    registry=self._registry,
+                    client=client,
+                    lease=lease,
+                    settings=connection.settings,
+                    topic_prefix=self._config.topic_prefix,
+                    limits=self._config.limits,
+                    after_commit=self._after_commit,
+                    lease_lost=lost,
+                ).run()
+            outcome = "succeeded"
+        except (SyncStopped, TenantNotConnected):
+            outcome = "stopped"
+        except state.LeaseLost:
+            outcome = "lease_lost"
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except Exception as exc:
+            # Never the token: client errors carry method, path and status only.
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+            log.exception("tenant sync failed", tenant_id=tenant)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            SYNCS.labels(tenant, outcome).inc()
+            self._running.pop(tenant, None)
+            if outcome not in ("lease_lost", "cancelled"):
+                await self._release(lease, started_at, interval_s, outcome, error)
+        if outcome == "succeeded":
+            self.wake()
+
+    async def _release(
+        self,
+        lease: Lease,
+        started_at: dt.datetime,
+        interval_s: int,
+        outcome: str,
+        error: str | None,
+    ) -> None:
+        finished = dt.datetime.now(dt.UTC)
+        succeeded = outcome == "succeeded"
+        next_due = (
+            next_run_after_success(started_at, finished, interval_s)
+            if outcome != "failed"
+            else next_run_after_failure(finished, interval_s)
+        )
+        async with self._sessions.begin() as session:
+            await state.release_lease(
+                session,
+                lease.tenant_id,
+                lease.owner,
+                lease.version,
+                started_at=started_at,
+                next_due_at=next_due,
+                succeeded_at=finished if succeeded else None,
+                error=error,
+            )
+        if succeeded:
+            LAST_SUCCESS.labels(lease.tenant_id).set(finished.timestamp())

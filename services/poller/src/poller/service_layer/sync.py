@@ -1,0 +1,492 @@
+"""One sync of one tenant: products, customers, invoices and credit notes, purchase orders.
+
+Every page is committed in ONE transaction holding (a) the events, staged in the outbox, (b) the
+stream's new watermark, (c) what was published (kinds and versions), under (d) the tenant's lease.
+The outbox relay publishes with acks=all and idempotence and deletes a row only after Kafka
+acknowledged it, so a watermark never covers an event that could be lost: a crash before the
+commit re-reads the page, a crash after it re-publishes from the outbox. Re-reads, never skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from stockpit_connections import ConnectionRegistry
+from stockpit_contracts import Envelope, Payload, new_event, partition_key
+from stockpit_contracts.payloads.catalog import CustomerDeleted, ProductDeleted
+from stockpit_contracts.payloads.connections import ConnectionSettings
+from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind
+from stockpit_contracts.topics import PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS, Topic
+from stockpit_pennylane.client import (
+    ChangelogExpired,
+    ChangelogResource,
+    Filter,
+    PennylaneClient,
+)
+from stockpit_pennylane.client.models import (
+    CommercialDocument,
+    CompanyCustomer,
+    CustomerInvoiceWithLines,
+    IndividualCustomer,
+    Product,
+)
+from stockpit_runtime.outbox import add_to_outbox
+
+from poller.adapters import state
+from poller.adapters.metrics import DOCUMENTS_READ, EVENTS_PUBLISHED, SYNC_LAG
+from poller.domain.mapping import (
+    PURCHASE_ORDER_TYPE,
+    CustomerSnapshot,
+    ProductSnapshot,
+    customer_snapshot,
+    customer_upserted,
+    invoice_version,
+    product_snapshot,
+    product_upserted,
+    purchase_order_version,
+)
+from poller.domain.watermarks import (
+    ChangeSet,
+    Phase,
+    Stream,
+    StreamState,
+    purchase_order_changes,
+)
+
+T = TypeVar("T")
+
+INVOICE_SOURCE = "customer_invoice"
+PURCHASE_ORDER_SOURCE = "commercial_document"
+Customer = CompanyCustomer | IndividualCustomer
+
+
+class SyncStopped(Exception):
+    """The tenant was disconnected while its sync ran: stop reading at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncLimits:
+    page_size: int = 100
+    changelog_page_size: int = 1000
+    # How many of the newest purchase orders are listed again to find changed ones.
+    purchase_order_window: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    tenant_id: str
+    owner: str
+    version: int
+
+
+@dataclass
+class PageCommit:
+    """What one page changes, committed at once."""
+
+    topic: Topic
+    stream: Stream
+    events: list[Envelope[Payload]] = field(default_factory=list)
+    stream_state: StreamState | None = None
+    published: dict[int, tuple[str, dt.datetime]] = field(default_factory=dict)
+    unpublished: list[int] = field(default_factory=list)
+    source: str = ""
+    read: int = 0
+
+
+async def batched(items: AsyncIterator[T], size: int) -> AsyncIterator[list[T]]:
+    """Group an item stream into lists; the client reads page by page, so memory stays flat."""
+    batch: list[T] = []
+    async for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _chunks(ids: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+class TenantSync:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        registry: ConnectionRegistry,
+        client: PennylaneClient,
+        lease: Lease,
+        settings: ConnectionSettings,
+        topic_prefix: str,
+        limits: SyncLimits,
+        after_commit: Callable[[], None],
+        lease_lost: asyncio.Event,
+    ) -> None:
+        self._sessions = sessions
+        self._registry = registry
+        self._client = client
+        self._lease = lease
+        self._tenant = lease.tenant_id
+        self._settings = settings
+        self._prefix = topic_prefix
+        self._limits = limits
+        self._after_commit = after_commit
+        self._lease_lost = lease_lost
+
+    async def run(self) -> None:
+        await self._changelog_stream(Stream.PRODUCTS, ChangelogResource.PRODUCTS)
+        await self._changelog_stream(Stream.CUSTOMERS, ChangelogResource.CUSTOMERS)
+        await self._changelog_stream(Stream.CUSTOMER_INVOICES, ChangelogResource.CUSTOMER_INVOICES)
+        await self._purchase_orders()
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    async def _checkpoint(self) -> None:
+        """Between pages: a disconnect or a lost lease stops the sync before the next read."""
+        if self._lease_lost.is_set():
+            raise state.LeaseLost(self._tenant)
+        connection = await self._registry.get(self._tenant)
+        if connection is None or not connection.is_connected:
+            raise SyncStopped(self._tenant)
+
+    def _event(self, payload: Payload) -> Envelope[Payload]:
+        return new_event(payload, self._tenant)
+
+    async def _commit(self, page: PageCommit) -> None:
+        now = dt.datetime.now(dt.UTC)
+        async with self._sessions.begin() as session:
+            await state.hold_lease(
+                session, self._tenant, self._lease.owner, self._lease.version, now
+            )
+            await add_to_outbox(
+                session, page.topic.name(self._prefix), partition_key(self._tenant), page.events
+            )
+            await state.record_published(session, self._tenant, page.source, page.published)
+            await state.forget_published(session, self._tenant, page.source, page.unpublished)
+            if page.stream_state is not None:
+                await state.save_stream(session, self._tenant, page.stream, page.stream_state)
+        if page.events:
+            self._after_commit()
+            EVENTS_PUBLISHED.labels(self._tenant, page.stream.value).inc(len(page.events))
+        if page.read:
+            DOCUMENTS_READ.labels(self._tenant, page.stream.value).inc(page.read)
+
+    async def _load_stream(self, stream: Stream) -> StreamState:
+        async with self._sessions() as session:
+            return await state.load_stream(session, self._tenant, stream)
+
+    # --- generic changelog stream ----------------------------------------------------------------
+
+    async def _changelog_stream(self, stream: Stream, resource: ChangelogResource) -> None:
+        current = await self._load_stream(stream)
+        if current.phase is Phase.NEW:
+            resume_from = await self._changelog_head(resource)
+            current = current.scan_started(resume_from)
+            await self._commit(PageCommit(self._topic(stream), stream, stream_state=current))
+        if current.phase is Phase.SCANNING:
+            async for records in self._scan(stream, current.after_id):
+                await self._checkpoint()
+                current = current.scanned_through(max(self._record_id(r) for r in records))
+                page = await self._page_of_records(stream, records)
+                page.stream_state = current
+                await self._commit(page)
+            current = current.scan_finished()
+            await self._commit(PageCommit(self._topic(stream), stream, stream_state=current))
+        try:
+            await self._follow(stream, resource, current)
+        except ChangelogExpired:
+            await self._commit(
+                PageCommit(self._topic(stream), stream, stream_state=current.changelog_expired())
+            )
+            await self._changelog_stream(stream, resource)
+
+    async def _changelog_head(self, resource: ChangelogResource) -> dt.datetime | None:
+        """The newest processed_at Pennylane still holds: the changelog resumes from there."""
+        newest: dt.datetime | None = None
+        async for events in self._client.iter_changelog_pages(
+            resource, since=None, page_size=self._limits.changelog_page_size
+        ):
+            for event in events:
+                newest = event.processed_at if newest is None else max(newest, event.processed_at)
+        return newest
+
+    async def _follow(
+        self, stream: Stream, resource: ChangelogResource, current: StreamState
+    ) -> None:
+        async for events in self._client.iter_changelog_pages(
+            resource, since=current.changelog_from, page_size=self._limits.changelog_page_size
+        ):
+            await self._checkpoint()
+            changes = ChangeSet.from_events(events)
+            records = await self._fetch(stream, changes.upserted_ids)
+            page = await self._page_of_records(stream, records)
+            page.events += await self._deletions(stream, changes.deleted_ids, page)
+            current = current.followed_through(changes.newest_processed_at)
+            page.stream_state = current
+            await self._commit(page)
+            if changes.newest_processed_at is not None:
+                lag = dt.datetime.now(dt.UTC) - changes.newest_processed_at
+                SYNC_LAG.labels(self._tenant, stream.value).set(max(0.0, lag.total_seconds()))
+
+    def _topic(self, stream: Stream) -> Topic:
+        return PENNYLANE_DOCUMENTS if stream is Stream.CUSTOMER_INVOICES else PENNYLANE_CATALOG
+
+    @staticmethod
+    def _record_id(record: Any) -> int:
+        if isinstance(record, CustomerInvoiceWithLines):
+            return record.invoice.id
+        identifier: int = record.id
+        return identifier
+
+    async def _scan(self, stream: Stream, after_id: int) -> AsyncIterator[list[Any]]:
+        size = self._limits.page_size
+        if stream is Stream.PRODUCTS:
+            async for products in batched(
+                self._client.iter_products(
+                    filters=[Filter.gt("id", after_id)], sort="id", page_size=size
+                ),
+                size,
+            ):
+                yield products
+        elif stream is Stream.CUSTOMERS:
+            async for customers in batched(
+                self._client.iter_customers(
+                    filters=[Filter.gt("id", after_id)], sort="id", page_size=size
+                ),
+                size,
+            ):
+                yield customers
+        else:
+            filters = [Filter.gt("id", after_id)]
+            if self._settings.documents_since is not None:
+                filters.append(Filter.gteq("date", self._settings.documents_since))
+            async for invoices in self._client.iter_customer_invoice_pages_with_lines(
+                filters=filters, sort="id", page_size=size
+            ):
+                if invoices:
+                    yield invoices
+
+    async def _fetch(self, stream: Stream, ids: Sequence[int]) -> list[Any]:
+        if not ids:
+            return []
+        if stream is Stream.CUSTOMER_INVOICES:
+            return await self._client.fetch_customer_invoices_with_lines(ids)
+        found: list[Any] = []
+        for chunk in _chunks(sorted(ids), self._limits.page_size):
+            filters = [Filter.in_("id", chunk)]
+            if stream is Stream.PRODUCTS:
+                found += [p async for p in self._client.iter_products(filters=filters)]
+            else:
+                found += [c async for c in self._client.iter_customers(filters=filters)]
+        return found
+
+    async def _page_of_records(self, stream: Stream, records: list[Any]) -> PageCommit:
+        page = PageCommit(self._topic(stream), stream, read=len(records))
+        if stream is Stream.PRODUCTS:
+            products: list[Product] = records
+            numbers = await self._ledger_numbers(
+                {p.ledger_account.id for p in products if p.ledger_account}
+            )
+            snapshots = []
+            for product in products:
+                number = numbers.get(product.ledger_account.id) if product.ledger_account else None
+                snapshots.append(product_snapshot(product, number))
+                page.events.append(self._event(product_upserted(product, number)))
+            await self._save_snapshots(products=snapshots)
+        elif stream is Stream.CUSTOMERS:
+            customers: list[Customer] = records
+            await self._save_snapshots(customers=[customer_snapshot(c) for c in customers])
+            page.events += [self._event(customer_upserted(c)) for c in customers]
+        else:
+            await self._invoice_events(records, page)
+        return page
+
+    async def _invoice_events(
+        self, invoices: list[CustomerInvoiceWithLines], page: PageCommit
+    ) -> None:
+        page.source = INVOICE_SOURCE
+        async with self._sessions() as session:
+            already = await state.published(
+                session, self._tenant, INVOICE_SOURCE, (i.invoice.id for i in invoices)
+            )
+        fresh = [
+            i
+            for i in invoices
+            if i.invoice.id not in already or already[i.invoice.id][1] != i.invoice.updated_at
+        ]
+        products = await self._products_named(
+            line.product.id for i in fresh for line in i.lines if line.product
+        )
+        customers = await self._customers_named(
+            i.invoice.customer.id for i in fresh if i.invoice.customer
+        )
+        for item in fresh:
+            version = invoice_version(item.invoice, item.lines, products, customers)
+            page.events.append(self._event(version))
+            page.published[item.invoice.id] = (version.kind.value, item.invoice.updated_at)
+
+    async def _deletions(
+        self, stream: Stream, ids: Sequence[int], page: PageCommit
+    ) -> list[Envelope[Payload]]:
+        if not ids:
+            return []
+        now = dt.datetime.now(dt.UTC)
+        if stream is Stream.PRODUCTS:
+            return [self._event(ProductDeleted(pennylane_id=i, deleted_at=now)) for i in ids]
+        if stream is Stream.CUSTOMERS:
+            return [self._event(CustomerDeleted(pennylane_id=i, deleted_at=now)) for i in ids]
+        async with self._sessions() as session:
+            known = await state.published(session, self._tenant, INVOICE_SOURCE, ids)
+        # A document never published moved nothing downstream: nothing to reverse.
+        page.unpublished += list(known)
+        return [
+            self._event(DocumentDeleted(kind=DocumentKind(kind), pennylane_id=i, deleted_at=now))
+            for i, (kind, _updated_at) in known.items()
+        ]
+
+    # --- snapshots for enriching document lines --------------------------------------------------
+
+    async def _save_snapshots(
+        self,
+        products: Iterable[ProductSnapshot] = (),
+        customers: Iterable[CustomerSnapshot] = (),
+    ) -> None:
+        async with self._sessions.begin() as session:
+            await state.save_products(session, self._tenant, products)
+            await state.save_customers(session, self._tenant, customers)
+
+    async def _ledger_numbers(self, account_ids: set[int]) -> dict[int, str]:
+        async with self._sessions() as session:
+            numbers = await state.load_ledger_accounts(session, self._tenant, account_ids)
+        if account_ids - numbers.keys():
+            # One request lists up to 1000 accounts: cheaper than one GET per unknown account.
+            every = {a.id: a.number async for a in self._client.iter_ledger_accounts()}
+            async with self._sessions.begin() as session:
+                await state.save_ledger_accounts(session, self._tenant, every)
+            numbers = {i: every[i] for i in account_ids if i in every}
+        return numbers
+
+    async def _products_named(self, ids: Iterable[int]) -> dict[int, ProductSnapshot]:
+        wanted = set(ids)
+        async with self._sessions() as session:
+            known = await state.load_products(session, self._tenant, wanted)
+        missing = sorted(wanted - known.keys())
+        if missing:
+            fetched: list[Product] = await self._fetch(Stream.PRODUCTS, missing)
+            numbers = await self._ledger_numbers(
+                {p.ledger_account.id for p in fetched if p.ledger_account}
+            )
+            snapshots = [
+                product_snapshot(p, numbers.get(p.ledger_account.id) if p.ledger_account else None)
+                for p in fetched
+            ]
+            await self._save_snapshots(products=snapshots)
+            known.update({s.pennylane_id: s for s in snapshots})
+        return known
+
+    async def _customers_named(self, ids: Iterable[int]) -> dict[int, CustomerSnapshot]:
+        wanted = set(ids)
+        async with self._sessions() as session:
+            known = await state.load_customers(session, self._tenant, wanted)
+        missing = sorted(wanted - known.keys())
+        if missing:
+            fetched: list[Customer] = await self._fetch(Stream.CUSTOMERS, missing)
+            snapshots = [customer_snapshot(c) for c in fetched]
+            await self._save_snapshots(customers=snapshots)
+            known.update({s.pennylane_id: s for s in snapshots})
+        return known
+
+    # --- purchase orders ------------------------------------------------------------------------
+
+    async def _purchase_orders(self) -> None:
+        """New ones by id watermark (ascending, restartable), then a bounded re-scan of the newest
+        ones for changes and deletions (NOTES §7: no changelog, no updated_at filter)."""
+        current = await self._load_stream(Stream.PURCHASE_ORDERS)
+        first_sync = current.phase is Phase.NEW
+        since = self._settings.documents_since
+        size = self._limits.page_size
+        type_filter = Filter.eq("document_type", PURCHASE_ORDER_TYPE)
+        async for documents in batched(
+            self._client.iter_commercial_documents(
+                filters=[type_filter, Filter.gt("id", current.after_id)], sort="id", page_size=size
+            ),
+            size,
+        ):
+            await self._checkpoint()
+            wanted = [
+                d
+                for d in documents
+                if not (first_sync and since and d.date is not None and d.date < since)
+            ]
+            page = await self._purchase_order_page(wanted)
+            page.read = len(documents)
+            current = StreamState(
+                Phase.FOLLOWING, max(current.after_id, *(d.id for d in documents))
+            )
+            page.stream_state = current
+            await self._commit(page)
+        if current.phase is Phase.NEW:
+            current = StreamState(Phase.FOLLOWING, current.after_id)
+            await self._commit(
+                PageCommit(PENNYLANE_DOCUMENTS, Stream.PURCHASE_ORDERS, stream_state=current)
+            )
+        await self._checkpoint()
+        await self._rescan_purchase_orders()
+
+    async def _rescan_purchase_orders(self) -> None:
+        limit = self._limits.purchase_order_window
+        window: list[CommercialDocument] = []
+        async for document in self._client.iter_commercial_documents(
+            filters=[Filter.eq("document_type", PURCHASE_ORDER_TYPE)],
+            sort="-id",
+            page_size=min(limit, 100),
+        ):
+            window.append(document)
+            if len(window) >= limit:
+                break
+        complete = len(window) < limit
+        highest = max((d.id for d in window), default=0)
+        lowest = 0 if complete else min(d.id for d in window)
+        async with self._sessions() as session:
+            known = await state.published_between(
+                session, self._tenant, PURCHASE_ORDER_SOURCE, lowest, highest
+            )
+        changes = purchase_order_changes(
+            [(d.id, d.updated_at) for d in window], known, window_is_complete=complete
+        )
+        by_id = {d.id: d for d in window}
+        page = await self._purchase_order_page([by_id[i] for i in changes.changed_ids])
+        now = dt.datetime.now(dt.UTC)
+        page.events += [
+            self._event(
+                DocumentDeleted(kind=DocumentKind.PURCHASE_ORDER, pennylane_id=i, deleted_at=now)
+            )
+            for i in changes.deleted_ids
+        ]
+        page.unpublished = list(changes.deleted_ids)
+        if page.events:
+            await self._commit(page)
+
+    async def _purchase_order_page(self, documents: Sequence[CommercialDocument]) -> PageCommit:
+        page = PageCommit(PENNYLANE_DOCUMENTS, Stream.PURCHASE_ORDERS, source=PURCHASE_ORDER_SOURCE)
+        # No include=invoice_lines on commercial documents: one lines request per document.
+        lines = {
+            d.id: [line async for line in self._client.iter_commercial_document_lines(d.id)]
+            for d in documents
+        }
+        products = await self._products_named(
+            line.product.id for ls in lines.values() for line in ls if line.product
+        )
+        customers = await self._customers_named(d.customer.id for d in documents if d.customer)
+        for document in documents:
+            version = purchase_order_version(document, lines[document.id], products, customers)
+            page.events.append(self._event(version))
+            page.published[document.id] = (DocumentKind.PURCHASE_ORDER.value, document.updated_at)
+        return page
