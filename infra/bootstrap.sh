@@ -59,8 +59,8 @@ ensure_uv() {
 sync_workspace() {
   cd "$STOCKPIT_ROOT"
   if [[ -f uv.lock ]]; then
-    # Exactly the locked versions: no re-resolution and no rewrite of uv.lock.
-    uv sync --all-packages --frozen
+    # Exactly the locked versions; fails when uv.lock is out of date with a pyproject.
+    uv sync --all-packages --locked
   else
     uv sync --all-packages
   fi

@@ -17,6 +17,7 @@ fi
 started=()
 stop_started() {
   local service
+  # shellcheck disable=SC2317 # called by the EXIT trap
   for service in "${started[@]}"; do
     "$here/$service.sh" stop || true
   done
