@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from typing import Any
 
 from .money import format_amount, format_plain, round_cents, vat_fraction
@@ -26,6 +27,7 @@ JSON = dict[str, Any]
 NO_DISCOUNT = {"type": "relative", "value": "0"}
 
 
+@lru_cache(maxsize=8192)
 def timestamp(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -62,19 +64,21 @@ class Serializer:
         return {"url": f"{self.api}/{resource}/{record_id}/{sub}"}
 
     def line(self, line: Line, *, with_imputation_dates: bool) -> JSON:
+        total = format_amount(line.total)
+        currency_tax = format_amount(line.tax)
         body: JSON = {
             "id": line.id,
             "label": line.label,
             "unit": line.unit,
             "quantity": format_plain(line.quantity),
-            "amount": format_amount(line.total),
-            "currency_amount": format_amount(line.total),
+            "amount": total,
+            "currency_amount": total,
             "description": line.description,
             "product": None if line.product_id is None else self._ref("products", line.product_id),
             "vat_rate": line.vat_rate,
             "currency_amount_before_tax": format_amount(line.before_tax),
-            "currency_tax": format_amount(line.tax),
-            "tax": format_amount(line.tax),
+            "currency_tax": currency_tax,
+            "tax": currency_tax,
             "raw_currency_unit_price": format_plain(line.unit_price),
             "discount": _discount(line.discount),
             "section_rank": line.section_rank,
@@ -91,26 +95,29 @@ class Serializer:
         return body
 
     def _document_amounts(self, document: SalesDocument) -> JSON:
+        before_tax, tax = document.totals()
+        total = format_amount(before_tax + tax)
         return {
             "currency": document.currency,
-            "amount": format_amount(document.total),
-            "currency_amount": format_amount(document.total),
-            "currency_amount_before_tax": format_amount(document.before_tax),
+            "amount": total,
+            "currency_amount": total,
+            "currency_amount_before_tax": format_amount(before_tax),
             "exchange_rate": "1.0",
             "date": document.date.isoformat(),
             "deadline": document.deadline.isoformat(),
-            "currency_tax": format_amount(document.tax),
-            "tax": format_amount(document.tax),
+            "currency_tax": format_amount(tax),
+            "tax": format_amount(tax),
             "language": document.language,
         }
 
     def customer_invoice(self, invoice: SalesDocument, today: dt.date) -> JSON:
         resource = "customer_invoices"
-        remaining = None if invoice.draft else format_amount(invoice.total)
-        remaining_before_tax = None if invoice.draft else format_amount(invoice.before_tax)
+        before_tax, tax = invoice.totals()
+        remaining = None if invoice.draft else format_amount(before_tax + tax)
+        remaining_before_tax = None if invoice.draft else format_amount(before_tax)
         if invoice.draft:
             status = "draft"
-        elif invoice.is_credit_note:
+        elif before_tax + tax < 0:
             status = "credit_note"
         else:
             status = "late" if invoice.deadline < today else "upcoming"

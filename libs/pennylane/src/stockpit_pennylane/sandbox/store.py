@@ -107,17 +107,18 @@ class SalesDocument:
     archived_at: dt.datetime | None = None
     finalized_at: dt.datetime | None = None
 
-    @property
-    def before_tax(self) -> Decimal:
-        return sum((line.before_tax for line in self.lines), ZERO)
-
-    @property
-    def tax(self) -> Decimal:
-        return sum((line.tax for line in self.lines), ZERO)
+    def totals(self) -> tuple[Decimal, Decimal]:
+        """(before tax, tax) summed over the lines in one pass."""
+        before_tax = tax = ZERO
+        for line in self.lines:
+            before_tax += line.before_tax
+            tax += line.tax
+        return before_tax, tax
 
     @property
     def total(self) -> Decimal:
-        return self.before_tax + self.tax
+        before_tax, tax = self.totals()
+        return before_tax + tax
 
     @property
     def is_credit_note(self) -> bool:
