@@ -1,0 +1,374 @@
+"""The poller against the Pennylane sandbox (served over HTTP), real Kafka and real PostgreSQL.
+
+No timed assertions: tests wait (bounded) for a condition, and fail only if it never holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+import uvicorn
+from aiokafka import AIOKafkaConsumer
+from fastapi import FastAPI
+from poller.entrypoints.app import PollerSettings, create_app
+from sqlalchemy.ext.asyncio import create_async_engine
+from stockpit_connections import TokenCipher
+from stockpit_contracts import Envelope, Payload, parse_event
+from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind, DocumentVersionRead
+from stockpit_contracts.topics import PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS
+from stockpit_pennylane.sandbox import (
+    FaultSettings,
+    SandboxApp,
+    SandboxConfig,
+    create_app as sandbox_app,
+)
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "tenant-a-token-123"
+TOKEN_B = "tenant-b-token-456"
+KEY = TokenCipher.generate_key()
+API = "/api/external/v2"
+
+
+@dataclass
+class Sandbox:
+    app: SandboxApp
+    url: str
+
+    async def admin(self, method: str, path: str, json: Any = None) -> Any:
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            response = await client.request(method, path, json=json)
+            response.raise_for_status()
+            return response.json() if response.content else None
+
+    async def seed(self, token: str, **body: Any) -> Any:
+        return await self.admin("POST", f"/_sandbox/{token}/seed/customer_invoices", body)
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Sandbox]:
+    app = sandbox_app(SandboxConfig(tokens=[TOKEN, TOKEN_B]))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    yield Sandbox(app, f"http://127.0.0.1:{port}")
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def connections_schema(database_url: str, db_schema: str) -> AsyncIterator[str]:
+    name = f"{db_schema}_c"
+    yield name
+    engine = create_async_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+    await engine.dispose()
+
+
+def _settings(
+    kafka: str,
+    database_url: str,
+    prefix: str,
+    schema: str,
+    connections: str,
+    sandbox_url: str,
+    **extra: Any,
+) -> PollerSettings:
+    return PollerSettings(
+        KAFKA_BOOTSTRAP_SERVERS=kafka,
+        DATABASE_URL=database_url,
+        topic_prefix=prefix,
+        db_schema=schema,
+        connections_schema=connections,
+        token_key=KEY,
+        pennylane_base_url=sandbox_url + API,
+        lease_ttl_s=3,
+        scheduler_tick_s=0.2,
+        **extra,
+    )
+
+
+@pytest.fixture
+def settings(
+    kafka_bootstrap_servers: str,
+    database_url: str,
+    topic_prefix: str,
+    db_schema: str,
+    connections_schema: str,
+    sandbox: Sandbox,
+) -> PollerSettings:
+    return _settings(
+        kafka_bootstrap_servers,
+        database_url,
+        topic_prefix,
+        db_schema,
+        connections_schema,
+        sandbox.url,
+        page_size=20,
+    )
+
+
+@pytest.fixture
+async def poller(settings: PollerSettings) -> AsyncIterator[httpx.AsyncClient]:
+    app: FastAPI = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://poller") as client:
+            yield client
+
+
+class TopicReader:
+    """Keeps reading a topic from the start; `until` waits for a condition on all events so far."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        )
+        self.events: list[Envelope[Payload]] = []
+        self.keys: list[bytes] = []
+
+    async def __aenter__(self) -> TopicReader:
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    async def until(
+        self, condition: Callable[[list[Envelope[Payload]]], bool], timeout_s: float = 90
+    ) -> list[Envelope[Payload]]:
+        try:
+            async with asyncio.timeout(timeout_s):
+                while not condition(self.events):
+                    batch = await self._consumer.getmany(timeout_ms=300)
+                    for records in batch.values():
+                        for record in records:
+                            self.events.append(parse_event(record.value))
+                            self.keys.append(record.key)
+        except TimeoutError:
+            pass
+        return self.events
+
+
+def documents(events: list[Envelope[Payload]]) -> dict[int, list[DocumentVersionRead]]:
+    found: dict[int, list[DocumentVersionRead]] = {}
+    for event in events:
+        if isinstance(event.payload, DocumentVersionRead):
+            found.setdefault(event.payload.pennylane_id, []).append(event.payload)
+    return found
+
+
+async def _connect(client: httpx.AsyncClient, tenant: str, token: str, **settings: Any) -> None:
+    response = await client.put(
+        f"/connections/{tenant}", json={"pennylane_token": token, "settings": settings}
+    )
+    assert response.status_code == 200, response.text
+
+
+async def _wait(predicate: Callable[[], Awaitable[bool]], timeout_s: float = 60) -> bool:
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not await predicate():
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def test_first_sync_then_import_now_and_schedule_and_credit_notes(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    seeded = await sandbox.seed(TOKEN, count=60, credit_note_share=0.3, draft_share=0.1, seed=3)
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
+        await _connect(poller, "tenant-a", TOKEN, sync_interval_s=3600)
+        await _connect(poller, "tenant-b", TOKEN_B, sync_interval_s=5)
+        ids = set(range(seeded["first_id"], seeded["last_id"] + 1))
+        await reader.until(lambda events: ids <= documents(events).keys())
+        read = documents(reader.events)
+        assert ids <= read.keys()
+        kinds = {i: read[i][-1].kind for i in ids}
+        for i in ids:
+            quantities = [line.quantity for line in read[i][-1].lines]
+            expected = DocumentKind.CREDIT_NOTE if quantities[0] < 0 else DocumentKind.INVOICE
+            assert kinds[i] is expected, (i, quantities)
+        assert DocumentKind.CREDIT_NOTE in kinds.values()
+        assert DocumentKind.INVOICE in kinds.values()
+        assert any(read[i][-1].draft for i in ids)
+        line = read[seeded["first_id"]][-1].lines[0]
+        assert line.product is not None
+        assert line.product.ledger_account_number in ("706000", "707000")
+        assert read[seeded["first_id"]][-1].customer is not None
+        assert read[seeded["first_id"]][-1].customer.name.startswith("Client")
+        assert set(reader.keys) == {b"tenant-a", b"tenant-b"} or set(reader.keys) == {b"tenant-a"}
+
+        # Manual trigger: tenant-a waits an hour between syncs, import-now reads at once.
+        more = await sandbox.seed(TOKEN, count=5, customers=0, products=0, seed=4)
+        response = await poller.post("/connections/tenant-a/import-now", json={"what": "invoices"})
+        assert response.status_code == 202
+        new_ids = set(range(more["first_id"], more["last_id"] + 1))
+        await reader.until(lambda events: new_ids <= documents(events).keys())
+        assert new_ids <= documents(reader.events).keys()
+
+        # Schedule: tenant-b syncs every 5 s without being asked.
+        later = await sandbox.seed(TOKEN_B, count=3, seed=5)
+        later_ids = set(range(later["first_id"], later["last_id"] + 1))
+        await reader.until(lambda events: later_ids <= documents(events).keys())
+        assert later_ids <= documents(reader.events).keys()
+        b_events = [e for e in reader.events if e.tenant_id == "tenant-b"]
+        assert {
+            e.payload.pennylane_id for e in b_events if isinstance(e.payload, DocumentVersionRead)
+        } >= later_ids
+
+    catalog = PENNYLANE_CATALOG.name(settings.topic_prefix)
+    async with TopicReader(settings.kafka_bootstrap_servers, catalog) as reader:
+        await reader.until(lambda events: len(events) >= 60)
+        types = {e.event_type for e in reader.events}
+        assert {"pennylane.product.upserted", "pennylane.customer.upserted"} <= types
+
+    status = (await poller.get("/connections/tenant-a")).json()
+    assert status["status"] == "connected"
+    assert status["last_successful_sync_at"] is not None
+    assert TOKEN not in str(status)
+    metrics = (await poller.get("/metrics")).text
+    assert 'poller_events_published_total{stream="customer_invoices",tenant="tenant-a"}' in metrics
+    assert "poller_pennylane_requests_total" in metrics
+    assert (await poller.get("/health/ready")).status_code == 200
+
+
+async def test_disconnect_stops_and_reconnect_resumes(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    first = await sandbox.seed(TOKEN, count=10, seed=1)
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
+        await _connect(poller, "tenant-a", TOKEN, sync_interval_s=5)
+        first_ids = set(range(first["first_id"], first["last_id"] + 1))
+        await reader.until(lambda events: first_ids <= documents(events).keys())
+        assert first_ids <= documents(reader.events).keys()
+
+        response = await poller.post("/connections/tenant-a/disconnect")
+        assert response.json()["status"] == "disconnected"
+        assert (await poller.post("/connections/tenant-a/import-now")).status_code == 404
+        while_away = await sandbox.seed(TOKEN, count=10, customers=0, products=0, seed=2)
+        away_ids = set(range(while_away["first_id"], while_away["last_id"] + 1))
+
+        response = await poller.post("/connections/tenant-a/reconnect")
+        assert response.json()["status"] == "connected"
+        await reader.until(lambda events: away_ids <= documents(events).keys())
+        read = documents(reader.events)
+        assert away_ids <= read.keys()
+        assert all(len(read[i]) == 1 for i in first_ids), "resumed from the watermark: no re-scan"
+    assert (await poller.post("/connections/nobody/reconnect")).status_code == 404
+
+
+async def test_reconnect_after_the_changelog_window_rescans(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    first = await sandbox.seed(TOKEN, count=5, seed=1)
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
+        await _connect(poller, "tenant-a", TOKEN, sync_interval_s=3600)
+        first_ids = set(range(first["first_id"], first["last_id"] + 1))
+        await reader.until(lambda events: first_ids <= documents(events).keys())
+        await poller.post("/connections/tenant-a/disconnect")
+        await sandbox.admin("POST", "/_sandbox/clock/advance", {"seconds": 5 * 7 * 86400})
+        later = await sandbox.seed(TOKEN, count=5, customers=0, products=0, seed=2)
+        later_ids = set(range(later["first_id"], later["last_id"] + 1))
+        await poller.post("/connections/tenant-a/reconnect")
+        await reader.until(lambda events: later_ids <= documents(events).keys())
+        read = documents(reader.events)
+        assert later_ids <= read.keys()
+        # The full re-scan read the old ones again: at least once, never skipped.
+        assert all(len(read[i]) >= 1 for i in first_ids)
+
+
+async def test_purchase_orders_new_changed_and_deleted(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    await sandbox.seed(TOKEN, count=1, customers=2, products=3, seed=1)
+    state = await sandbox.admin("GET", f"/_sandbox/{TOKEN}/records/customers")
+    customer_id = state["items"][0]["id"] if isinstance(state, dict) else state[0]["id"]
+    products = await sandbox.admin("GET", f"/_sandbox/{TOKEN}/records/products")
+    product_id = products["items"][0]["id"] if isinstance(products, dict) else products[0]["id"]
+
+    async def create(quantity: int) -> int:
+        body = {
+            "customer_id": customer_id,
+            "invoice_lines": [{"product_id": product_id, "quantity": quantity}],
+        }
+        created = await sandbox.admin("POST", f"/_sandbox/{TOKEN}/commercial_documents", body)
+        return int(created["id"])
+
+    kept, changed, deleted = await create(2), await create(3), await create(4)
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
+        await _connect(poller, "tenant-a", TOKEN, sync_interval_s=3600)
+        await reader.until(lambda events: {kept, changed, deleted} <= documents(events).keys())
+        read = documents(reader.events)
+        assert read[kept][-1].kind is DocumentKind.PURCHASE_ORDER
+        assert read[kept][-1].lines[0].quantity == 2
+
+        body = {"invoice_lines": [{"product_id": product_id, "quantity": 7}]}
+        await sandbox.admin("PUT", f"/_sandbox/{TOKEN}/commercial_documents/{changed}", body)
+        await sandbox.admin("DELETE", f"/_sandbox/{TOKEN}/commercial_documents/{deleted}")
+        new = await create(5)
+        await poller.post("/connections/tenant-a/import-now", json={"what": "purchase_orders"})
+
+        def settled(events: list[Envelope[Payload]]) -> bool:
+            docs = documents(events)
+            gone = any(
+                isinstance(e.payload, DocumentDeleted) and e.payload.pennylane_id == deleted
+                for e in events
+            )
+            return new in docs and len(docs.get(changed, [])) >= 2 and gone
+
+        await reader.until(settled)
+        read = documents(reader.events)
+        assert read[new][-1].lines[0].quantity == 5
+        assert read[changed][-1].lines[0].quantity == 7
+        assert read[changed][-1].updated_at > read[changed][0].updated_at
+        assert len(read[kept]) == 1, "an unchanged purchase order is not published again"
+        assert any(
+            isinstance(e.payload, DocumentDeleted)
+            and e.payload.pennylane_id == deleted
+            and e.payload.kind is DocumentKind.PURCHASE_ORDER
+            for e in reader.events
+        )
+
+
+async def test_rate_limited_answers_are_waited_out(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    seeded = await sandbox.seed(TOKEN, count=40, seed=9)
+    sandbox.app.faults.per_token[TOKEN] = FaultSettings(rate_429=0.3)
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
+        await _connect(poller, "tenant-a", TOKEN, sync_interval_s=3600, poller_rate_share="0.4")
+        ids = set(range(seeded["first_id"], seeded["last_id"] + 1))
+        await reader.until(lambda events: ids <= documents(events).keys(), timeout_s=180)
+        assert ids <= documents(reader.events).keys()
+    metrics = (await poller.get("/metrics")).text
+    rate_limited = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith('poller_pennylane_rate_limited_total{tenant="tenant-a"}')
+    ]
+    assert rate_limited and float(rate_limited[0].split()[-1]) > 0
