@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import json
@@ -490,8 +491,10 @@ FINALIZED_EDITABLE = frozenset(
 
 @operation("PUT", "/customer_invoices/{id}", "customer_invoices")
 async def update_customer_invoice(ctx: Ctx) -> Response:
-    invoice = owned(ctx.company.invoices, ctx.path_id(), "CustomerInvoice")
+    stored = owned(ctx.company.invoices, ctx.path_id(), "CustomerInvoice")
     data = await ctx.body()
+    # Work on a copy so that a 422 half-way leaves the stored invoice untouched.
+    invoice = copy.deepcopy(stored)
     previous_reference = invoice.external_reference
     if "external_reference" in data:
         _check_unique_invoice_reference(ctx, data["external_reference"], invoice.id)
@@ -546,6 +549,7 @@ async def update_customer_invoice(ctx: Ctx) -> Response:
     if "customer_invoice_template_id" in data:
         invoice.template_id = data["customer_invoice_template_id"]
     invoice.updated_at = ctx.now
+    ctx.company.invoices.records[invoice.id] = invoice
     ctx.company.invoices.touched(invoice, previous_reference)
     _invoice_changed(ctx, invoice, "update")
     return ok(_invoice(ctx, invoice))

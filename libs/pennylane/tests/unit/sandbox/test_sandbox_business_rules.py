@@ -104,6 +104,23 @@ async def test_numbers_are_assigned_at_finalization_and_finalized_invoices_are_f
     assert finalized_now["invoice_number"] > number
 
 
+async def test_a_refused_draft_update_changes_nothing(client: httpx.AsyncClient) -> None:
+    draft = (await _invoice(client, await _customer(client), draft=True)).json()
+    line_id = (await client.get(f"{API}/customer_invoices/{draft['id']}/invoice_lines")).json()[
+        "items"
+    ][0]["id"]
+    refused = await client.put(
+        f"{API}/customer_invoices/{draft['id']}",
+        json={
+            "label": "changed",
+            "invoice_lines": {"update": [{"id": line_id, "quantity": 50}], "delete": [{"id": 1}]},
+        },
+    )
+    assert refused.status_code == 422
+    after = (await client.get(f"{API}/customer_invoices/{draft['id']}")).json()
+    assert after == draft
+
+
 async def test_drafts_can_be_deleted_and_are_then_gone(client: httpx.AsyncClient) -> None:
     draft = (await _invoice(client, await _customer(client), draft=True)).json()
     assert (await client.delete(f"{API}/customer_invoices/{draft['id']}")).status_code == 204
