@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
-from inventory.entrypoints.app import InventorySettings, create_app
 from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_contracts import Envelope, new_event, parse_event, partition_key
 from stockpit_contracts.payloads.documents import (
@@ -29,35 +26,9 @@ from stockpit_contracts.payloads.documents import (
 )
 from stockpit_contracts.payloads.inventory import StockChanged
 from stockpit_contracts.topics import INVENTORY_STOCK, PENNYLANE_DOCUMENTS
-from stockpit_runtime.testing import read_topic
+from stockpit_runtime.testing import publish_raw, read_topic
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def inventory(
-    kafka_bootstrap_servers: str, database_url: str, topic_prefix: str, db_schema: str
-) -> AsyncIterator[FastAPI]:
-    settings = InventorySettings(
-        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap_servers,
-        DATABASE_URL=database_url,
-        topic_prefix=topic_prefix,
-        db_schema=db_schema,
-        consumer_max_attempts=2,
-        consumer_retry_backoff_s=0.01,
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-async def _publish(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, value=value, key=key)
-    finally:
-        await producer.stop()
 
 
 def _invoice(quantity: str) -> Envelope[DocumentVersionRead]:
@@ -118,11 +89,11 @@ async def test_an_invoice_moves_stock_once_and_announces_it(
     documents = PENNYLANE_DOCUMENTS.name(topic_prefix)
     key = partition_key("tenant-a")
     # The same event delivered twice (a producer retry, a replay): stock moves once.
-    await _publish(kafka_bootstrap_servers, documents, key, event.to_json())
-    await _publish(kafka_bootstrap_servers, documents, key, event.to_json())
+    await publish_raw(kafka_bootstrap_servers, documents, key, event.to_json())
+    await publish_raw(kafka_bootstrap_servers, documents, key, event.to_json())
     # A later, different event proves the consumer went past both copies.
     marker = _invoice("2")
-    await _publish(kafka_bootstrap_servers, documents, key, marker.to_json())
+    await publish_raw(kafka_bootstrap_servers, documents, key, marker.to_json())
 
     assert await _wait_for_stock(database_url, db_schema, "pl:7", Decimal(-5)) == Decimal(-5)
     assert await _real_stock(database_url, db_schema, "pl:8") is None, "services move no stock"
@@ -151,11 +122,11 @@ async def test_a_broken_message_is_dead_lettered_and_the_stream_goes_on(
 ) -> None:
     documents = PENNYLANE_DOCUMENTS.name(topic_prefix)
     key = partition_key("tenant-a")
-    await _publish(kafka_bootstrap_servers, documents, key, b"{not json")
+    await publish_raw(kafka_bootstrap_servers, documents, key, b"{not json")
     absurd = _invoice("1").model_dump(mode="json")
     absurd["payload"]["lines"][0]["quantity"] = "99999999999"
-    await _publish(kafka_bootstrap_servers, documents, key, json.dumps(absurd).encode())
-    await _publish(kafka_bootstrap_servers, documents, key, _invoice("4").to_json())
+    await publish_raw(kafka_bootstrap_servers, documents, key, json.dumps(absurd).encode())
+    await publish_raw(kafka_bootstrap_servers, documents, key, _invoice("4").to_json())
 
     assert await _wait_for_stock(database_url, db_schema, "pl:7", Decimal(-4)) == Decimal(-4)
     dead = await read_topic(kafka_bootstrap_servers, f"{documents}.dlq", expect=2)

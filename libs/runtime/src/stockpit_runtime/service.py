@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Response
+import sqlalchemy as sa
+from fastapi import APIRouter, FastAPI, HTTPException, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -24,7 +25,12 @@ from faststream.specification import AsyncAPI, get_asyncapi_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from stockpit_runtime.consumer import EventHandler, IncomingMessage, ReliableConsumer
+from stockpit_runtime.consumer import (
+    EventHandler,
+    IncomingMessage,
+    ReliableConsumer,
+    replay_dead_letter,
+)
 from stockpit_runtime.db import create_engine, ping, session_factory
 from stockpit_runtime.kafka import (
     broker_reachable,
@@ -33,6 +39,7 @@ from stockpit_runtime.kafka import (
     system_topic_names,
 )
 from stockpit_runtime.logging import configure_logging, get_logger
+from stockpit_runtime.messaging_tables import dead_letters
 from stockpit_runtime.migrations import upgrade_to_head
 from stockpit_runtime.outbox import OutboxRelay
 from stockpit_runtime.settings import ServiceSettings
@@ -202,6 +209,46 @@ def _operations_router(runtime: ServiceRuntime, title: str, description: str) ->
     @router.get("/metrics")
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @router.get("/operations/dead-letters")
+    async def list_dead_letters(
+        tenant_id: str | None = None, include_replayed: bool = False, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Messages this service's consumers gave up on, newest first, with the reason."""
+        query = sa.select(dead_letters).order_by(dead_letters.c.id.desc()).limit(min(limit, 1000))
+        if tenant_id is not None:
+            query = query.where(dead_letters.c.tenant_id == tenant_id)
+        if not include_replayed:
+            query = query.where(dead_letters.c.replayed_at.is_(None))
+        async with runtime.sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            {
+                "id": row.id,
+                "consumer_group": row.consumer_group,
+                "topic": row.original_topic,
+                "partition": row.partition,
+                "offset": row.offset,
+                "tenant_id": row.tenant_id,
+                "error_type": row.error_type,
+                "reason": row.reason,
+                "attempts": row.attempts,
+                "failed_at": row.failed_at,
+                "replayed_at": row.replayed_at,
+                "value": row.value.decode(errors="replace"),
+            }
+            for row in rows
+        ]
+
+    @router.post("/operations/dead-letters/{dead_letter_id}/replay", status_code=202)
+    async def replay(dead_letter_id: int) -> dict[str, Any]:
+        """Put the original message back on its topic (through the outbox)."""
+        async with runtime.sessions.begin() as session:
+            found = await replay_dead_letter(session, dead_letter_id)
+        if not found:
+            raise HTTPException(404, f"no dead letter {dead_letter_id}")
+        runtime.wake_relay()
+        return {"id": dead_letter_id, "status": "replayed"}
 
     def specification() -> Any:
         return AsyncAPI(runtime.broker, title=title, description=description).to_specification()

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy.ext.asyncio import create_async_engine
 
 HOW_TO_START = (
@@ -111,3 +111,15 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+async def publish_raw(bootstrap_servers: str, topic: str, key: bytes | None, value: bytes) -> None:
+    """Publish bytes as any producer could (tests of what consumers do with them)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True
+    )
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value=value, key=key)
+    finally:
+        await producer.stop()
