@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from outbound.adapters.orm import write_dead_letters, writes
@@ -64,7 +64,7 @@ async def due_heads(
         sa.select(writes.c.id, writes.c.next_attempt_at)
         .where(writes.c.tenant_id == tenant_id, writes.c.status == WriteStatus.PENDING)
         .order_by(writes.c.entity_kind, writes.c.entity_id, writes.c.id)
-        .distinct(writes.c.entity_kind, writes.c.entity_id)
+        .ext(distinct_on(writes.c.entity_kind, writes.c.entity_id))
         .subquery()
     )
     rows = await session.scalars(

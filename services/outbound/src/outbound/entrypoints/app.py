@@ -39,6 +39,8 @@ class OutboundSettings(ServiceSettings):
     worker_poll_s: float = Field(default=0.5, gt=0, le=60)
     max_concurrent_tenants: int = Field(default=8, ge=1, le=1000)
     supplier_invoice_deadline_days: int = Field(default=30, ge=0, le=365)
+    # One paced rate window (5 s + margin): what a predecessor process sent is unknown to us.
+    startup_quiet_s: float = Field(default=5.5, ge=0, le=60)
 
 
 def create_app(
@@ -72,6 +74,7 @@ def create_app(
         disconnected_recheck_s=settings.disconnected_recheck_s,
         max_concurrent_tenants=settings.max_concurrent_tenants,
         supplier_invoice_deadline_days=settings.supplier_invoice_deadline_days,
+        startup_quiet_s=settings.startup_quiet_s,
     )
 
     def setup(runtime: ServiceRuntime) -> None:

@@ -12,10 +12,12 @@ Every flow is safe to restart from the top after any failure or crash:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
 from stockpit_contracts.payloads.outbound import (
     CustomerWriteRequested,
     ProductChangeRequested,
@@ -127,7 +129,9 @@ class PennylaneWriter:
             wait = max(error.retry_after or 0.0, _RATE_LIMITED_FLOOR_S)
             return RetryLater(reason, at_least_s=wait, exchange=self._exchange(error))
         if isinstance(error, ServerError | TransportError):
-            return RetryLater(reason, exchange=self._exchange(error))
+            # A PUT that timed out may still land: the next attempt waits for it, then reads.
+            sent_a_write = self._request is not None and self._request["method"] != "GET"
+            return RetryLater(reason, ambiguous=sent_a_write, exchange=self._exchange(error))
         if isinstance(error, Unauthorized | Forbidden):
             return Failed(
                 f"Pennylane refused the tenant's token ({reason}); reconnect it, then replay",
@@ -192,6 +196,13 @@ class PennylaneWriter:
             )
         try:
             created = await self._create_customer(facts, reference)
+        except ValidationError:
+            # Created (2xx), but the client cannot read the answer: the customer endpoints
+            # answer without `customer_type`, which the client's models require. Read it back.
+            existing = await self._find_customer(reference)
+            if existing is None:
+                raise
+            return Done(existing.id)
         except Conflict:
             # Taken by a create of ours that landed after all: it is the one we want.
             existing = await self._find_customer(reference)
@@ -248,7 +259,8 @@ class PennylaneWriter:
                 return Done(current.id)
             company = CompanyCustomerUpdate(name=name or None, emails=emails)
             self._about("PUT", f"company_customers/{current.id}", company)
-            await self._client.update_company_customer(current.id, company)
+            with contextlib.suppress(ValidationError):  # 2xx without `customer_type`: see above
+                await self._client.update_company_customer(current.id, company)
             return Done(current.id)
         first, last = individual_name_parts(facts)
         first = (first or "").strip() or current.first_name
@@ -257,7 +269,8 @@ class PennylaneWriter:
             return Done(current.id)
         individual = IndividualCustomerUpdate(first_name=first, last_name=last, emails=emails)
         self._about("PUT", f"individual_customers/{current.id}", individual)
-        await self._client.update_individual_customer(current.id, individual)
+        with contextlib.suppress(ValidationError):  # 2xx without `customer_type`: see above
+            await self._client.update_individual_customer(current.id, individual)
         return Done(current.id)
 
     # --- receipts as supplier invoices ------------------------------------------------------

@@ -4,6 +4,7 @@ Writes are stored first (by the Kafka consumer) and sent here, outside any consu
 so an HTTP call never holds a database transaction or a Kafka partition, and a crash at any point
 leaves the write pending with its checkpoints: the next process picks it up where it stood.
 
+- A new process waits one rate window before its first request (pacing is per process).
 - One drain task per tenant with due writes, guarded by a PostgreSQL advisory lock so that
   replicas never send the same tenant's writes concurrently; tenants run side by side.
 - A tenant whose token source says "disconnected" is left alone (its writes stay pending, their
@@ -52,6 +53,9 @@ class WorkerConfig:
     max_concurrent_tenants: int = 8
     batch_size: int = 50
     supplier_invoice_deadline_days: int = 30
+    # Pacing is per process: a new process cannot see what the one before it (killed, say) sent
+    # in the current rate window, so it sends nothing for one window.
+    startup_quiet_s: float = 5.5
 
 
 def _now() -> dt.datetime:
@@ -99,6 +103,7 @@ class WriteWorker:
         self._clients.clear()
 
     async def _supervise(self) -> None:
+        await asyncio.sleep(self._config.startup_quiet_s)
         while True:
             try:
                 await self._start_due_drains()
