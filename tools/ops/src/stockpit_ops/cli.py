@@ -1,0 +1,227 @@
+"""`stockpit`: the operator's command over the services' HTTP APIs.
+
+    stockpit connect TENANT --token-file F [--interval 300]   connect a tenant to Pennylane
+    stockpit disconnect TENANT / reconnect TENANT
+    stockpit import-now TENANT [--what invoices|purchase_orders|everything] [--wait]
+    stockpit status TENANT                                      last sync, lag, errors
+    stockpit stock TENANT                                       stock per product and location
+    stockpit ledger TENANT PRODUCT_ID                           a product's stock ledger
+    stockpit dead-letters list SERVICE / replay SERVICE ID [ID…]
+
+Service addresses come from STOCKPIT_POLLER_URL, STOCKPIT_INVENTORY_URL and
+STOCKPIT_OUTBOUND_URL (defaults: the local ports 8010, 8020, 8030).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+app = typer.Typer(help="Operate Stockpit Sync: tenants, syncs, stock and dead letters.")
+dead_letters_app = typer.Typer(help="Messages the services gave up on, and their replay.")
+app.add_typer(dead_letters_app, name="dead-letters")
+console = Console()
+
+Service = Literal["poller", "inventory", "outbound"]
+DEFAULT_URLS: dict[str, str] = {
+    "poller": "http://127.0.0.1:8010",
+    "inventory": "http://127.0.0.1:8020",
+    "outbound": "http://127.0.0.1:8030",
+}
+
+
+def service_url(service: str) -> str:
+    return os.environ.get(f"STOCKPIT_{service.upper()}_URL", DEFAULT_URLS[service])
+
+
+def _call(service: str, method: str, path: str, **kwargs: Any) -> Any:
+    try:
+        response = httpx.request(method, service_url(service) + path, timeout=30, **kwargs)
+    except httpx.HTTPError as exc:
+        console.print(f"[red]{service} unreachable at {service_url(service)}: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    if response.status_code >= 400:
+        detail = response.json().get("detail") if _is_json(response) else response.text
+        console.print(f"[red]{service} answered {response.status_code}: {detail}[/red]")
+        raise typer.Exit(1)
+    return response.json() if response.content else None
+
+
+def _is_json(response: httpx.Response) -> bool:
+    return str(response.headers.get("content-type", "")).startswith("application/json")
+
+
+def _table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if value is None else str(value) for value in row))
+    return table
+
+
+def _show_status(status: dict[str, Any]) -> None:
+    console.print(
+        _table(
+            f"Tenant {status['tenant_id']}",
+            ("field", "value"),
+            sorted((k, v) for k, v in status.items() if k != "tenant_id"),
+        )
+    )
+
+
+@app.command()
+def connect(
+    tenant: str,
+    token_file: Annotated[Path, typer.Option(help="file holding the Pennylane API token")],
+    interval: Annotated[int, typer.Option(help="sync interval in seconds (≥ 5)")] = 1800,
+    since: Annotated[str | None, typer.Option(help="import documents from this day")] = None,
+) -> None:
+    """Connect TENANT to Pennylane (or replace its token and settings)."""
+    token = token_file.read_text().strip()
+    settings: dict[str, Any] = {"sync_interval_s": interval}
+    if since:
+        settings["documents_since"] = since
+    body = {"pennylane_token": token, "settings": settings}
+    _show_status(_call("poller", "PUT", f"/connections/{tenant}", json=body))
+
+
+@app.command()
+def disconnect(tenant: str) -> None:
+    """Stop every sync of TENANT at once; its data stays."""
+    _show_status(_call("poller", "POST", f"/connections/{tenant}/disconnect"))
+
+
+@app.command()
+def reconnect(tenant: str) -> None:
+    """Resume TENANT's sync where it stopped."""
+    _show_status(_call("poller", "POST", f"/connections/{tenant}/reconnect"))
+
+
+@app.command("import-now")
+def import_now(
+    tenant: str,
+    what: Annotated[str, typer.Option(help="invoices, purchase_orders or everything")] = (
+        "everything"
+    ),
+    wait: Annotated[bool, typer.Option(help="wait until the sync has finished")] = False,
+    timeout: Annotated[float, typer.Option(help="seconds to wait at most")] = 300,
+) -> None:
+    """Sync TENANT now instead of waiting for its schedule."""
+    before = _call("poller", "GET", f"/connections/{tenant}").get("last_successful_sync_at")
+    _call("poller", "POST", f"/connections/{tenant}/import-now", json={"what": what})
+    if not wait:
+        console.print(f"import of {what} requested for {tenant}")
+        return
+    deadline = time.monotonic() + timeout
+    with Progress(console=console, transient=True) as progress:
+        progress.add_task(f"syncing {tenant}…", total=None)
+        while time.monotonic() < deadline:
+            status = _call("poller", "GET", f"/connections/{tenant}")
+            if status.get("last_successful_sync_at") not in (None, before):
+                _show_status(status)
+                return
+            time.sleep(0.5)
+    console.print(f"[red]no finished sync of {tenant} within {timeout}s[/red]")
+    raise typer.Exit(1)
+
+
+@app.command()
+def status(tenant: str) -> None:
+    """Connection and sync status of TENANT: last sync, next sync, last error."""
+    _show_status(_call("poller", "GET", f"/connections/{tenant}"))
+
+
+@app.command()
+def stock(tenant: str) -> None:
+    """Stock per product and location (real, reserved, available, incoming)."""
+    rows = _call("inventory", "GET", f"/tenants/{tenant}/stock")
+    console.print(
+        _table(
+            f"Stock of {tenant}",
+            ("product", "location", "real", "reserved", "available", "incoming"),
+            (
+                (
+                    row.get("product_name") or row["product_id"],
+                    row.get("location_name") or row["location_id"],
+                    *(_qty(row[k]) for k in ("real", "reserved", "available", "incoming")),
+                )
+                for row in rows
+            ),
+        )
+    )
+
+
+@app.command()
+def ledger(tenant: str, product_id: str) -> None:
+    """Every stock movement of one product, with its cause."""
+    entries = _call("inventory", "GET", f"/tenants/{tenant}/products/{product_id}/ledger")
+    console.print(
+        _table(
+            f"Ledger of {product_id}",
+            ("at", "location", "Δ real", "Δ reserved", "Δ incoming", "cause"),
+            (
+                (
+                    entry.get("recorded_at"),
+                    entry.get("location_name") or entry.get("location_id"),
+                    _qty(entry.get("delta_real")),
+                    _qty(entry.get("delta_reserved")),
+                    _qty(entry.get("delta_incoming")),
+                    entry.get("cause"),
+                )
+                for entry in entries
+            ),
+        )
+    )
+
+
+@dead_letters_app.command("list")
+def list_dead_letters(service: str, tenant: Annotated[str | None, typer.Option()] = None) -> None:
+    """Dead letters of SERVICE (poller, inventory or outbound), newest first."""
+    params = {"tenant_id": tenant} if tenant else {}
+    rows = _call(service, "GET", "/operations/dead-letters", params=params)
+    console.print(
+        _table(
+            f"Dead letters of {service}",
+            ("id", "tenant", "topic", "offset", "failed at", "attempts", "reason"),
+            (
+                (
+                    r["id"],
+                    r["tenant_id"],
+                    r["topic"],
+                    r["offset"],
+                    r["failed_at"],
+                    r["attempts"],
+                    r["reason"],
+                )
+                for r in rows
+            ),
+        )
+    )
+
+
+@dead_letters_app.command("replay")
+def replay_dead_letters(service: str, ids: list[int]) -> None:
+    """Put dead letters back on their topics."""
+    with Progress(console=console) as progress:
+        task = progress.add_task("replaying", total=len(ids))
+        for dead_letter_id in ids:
+            _call(service, "POST", f"/operations/dead-letters/{dead_letter_id}/replay")
+            progress.advance(task)
+    console.print(f"replayed {len(ids)} dead letter(s) of {service}")
+
+
+def _qty(value: Any) -> str:
+    if value is None:
+        return ""
+    return format(Decimal(str(value)).normalize(), "f")

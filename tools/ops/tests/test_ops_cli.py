@@ -1,0 +1,80 @@
+"""The operator command against stand-in service APIs (httpx mocked: no services needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from stockpit_ops import cli
+from typer.testing import CliRunner
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, Any]]:
+    """Record requests and answer them like the services would."""
+    seen: list[tuple[str, str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else None
+        seen.append((request.method, str(request.url), body))
+        path = request.url.path
+        if path == "/connections/acme" or path.startswith("/connections/acme/"):
+            return httpx.Response(200, json={"tenant_id": "acme", "status": "connected"})
+        if path == "/tenants/acme/stock":
+            row = {
+                "product_id": "p1",
+                "location_id": "l1",
+                "real": "5.000000",
+                "reserved": "2",
+                "available": "3",
+                "incoming": "0",
+            }
+            return httpx.Response(200, json=[row])
+        if path == "/operations/dead-letters/7/replay":
+            return httpx.Response(202, json={"id": 7})
+        return httpx.Response(404, json={"detail": f"no {path}"})
+
+
+    def fake_request(method: str, url: str, **kwargs: Any) -> httpx.Response:
+        with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+            return client.request(method, url, **kwargs)
+
+    monkeypatch.setattr(httpx, "request", fake_request)
+    return seen
+
+
+def test_connect_sends_the_token_from_a_file_and_the_interval(
+    calls: list[tuple[str, str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STOCKPIT_POLLER_URL", "http://poller.test")
+    token_file = tmp_path / "token"
+    token_file.write_text("secret-token\n")
+    result = runner.invoke(
+        cli.app, ["connect", "acme", "--token-file", str(token_file), "--interval", "60"]
+    )
+    assert result.exit_code == 0, result.output
+    method, url, body = calls[0]
+    assert (method, url) == ("PUT", "http://poller.test/connections/acme")
+    assert body == {"pennylane_token": "secret-token", "settings": {"sync_interval_s": 60}}
+    assert "secret-token" not in result.output
+
+
+def test_stock_prints_normalised_quantities(calls: list[tuple[str, str, Any]]) -> None:
+    result = runner.invoke(cli.app, ["stock", "acme"])
+    assert result.exit_code == 0, result.output
+    assert "5 " in result.output or "│ 5" in result.output
+    assert "5.000000" not in result.output
+
+
+def test_an_error_answer_exits_non_zero_with_the_reason(
+    calls: list[tuple[str, str, Any]],
+) -> None:
+    result = runner.invoke(cli.app, ["dead-letters", "replay", "inventory", "7", "8"])
+    assert result.exit_code == 1
+    assert "404" in result.output
+    assert [url.rsplit("/", 2)[-2] for _, url, _ in calls] == ["7", "8"]
