@@ -6,11 +6,7 @@ No timed assertions: tests wait (bounded) for a condition, and fail only if it n
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +27,8 @@ from stockpit_pennylane.sandbox import (
     FaultSettings,
     SandboxApp,
     SandboxConfig,
+)
+from stockpit_pennylane.sandbox import (
     create_app as sandbox_app,
 )
 

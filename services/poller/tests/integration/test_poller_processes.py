@@ -1,0 +1,247 @@
+"""The poller as real processes: SIGKILL mid-sync, restart, and a replica taking over another's
+tenants. Commands arrive over the Kafka command topic here."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+import uvicorn
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import create_async_engine
+from stockpit_connections import TokenCipher
+from stockpit_contracts import new_event, parse_event, partition_key
+from stockpit_contracts.payloads.connections import ConnectionSettings, ConnectTenant
+from stockpit_contracts.payloads.documents import DocumentVersionRead
+from stockpit_contracts.topics import CONNECTION_COMMANDS, PENNYLANE_DOCUMENTS
+from stockpit_pennylane.sandbox import SandboxConfig
+from stockpit_pennylane.sandbox import create_app as sandbox_app
+
+pytestmark = pytest.mark.integration
+
+TOKENS = ["proc-token-aaaa", "proc-token-bbbb", "proc-token-cccc"]
+KEY = TokenCipher.generate_key()
+
+
+@pytest.fixture
+async def sandbox_url() -> AsyncIterator[str]:
+    app = sandbox_app(SandboxConfig(tokens=TOKENS))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def connections_schema(database_url: str, db_schema: str) -> AsyncIterator[str]:
+    name = f"{db_schema}_c"
+    yield name
+    engine = create_async_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+    await engine.dispose()
+
+
+class Replicas:
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self._env = env
+        self._log_dir = log_dir
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str) -> None:
+        port = socket.socket()
+        port.bind(("127.0.0.1", 0))
+        free = port.getsockname()[1]
+        port.close()
+        env = {**self._env, "STOCKPIT_REPLICA_ID": name, "STOCKPIT_HTTP_PORT": str(free)}
+        log = (self._log_dir / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "poller.entrypoints.app"], env=env, stdout=log, stderr=log
+        )
+
+    def kill(self, name: str) -> None:
+        process = self.processes.pop(name)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.processes.clear()
+
+
+@pytest.fixture
+def replicas(
+    kafka_bootstrap_servers: str,
+    database_url: str,
+    topic_prefix: str,
+    db_schema: str,
+    connections_schema: str,
+    sandbox_url: str,
+    tmp_path: Path,
+) -> Iterator[Replicas]:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+        "DATABASE_URL": database_url,
+        "STOCKPIT_TOPIC_PREFIX": topic_prefix,
+        "STOCKPIT_DB_SCHEMA": db_schema,
+        "STOCKPIT_CONNECTIONS_SCHEMA": connections_schema,
+        "STOCKPIT_TOKEN_KEY": KEY,
+        "STOCKPIT_PENNYLANE_BASE_URL": sandbox_url + "/api/external/v2",
+        "STOCKPIT_LEASE_TTL_S": "3",
+        "STOCKPIT_SCHEDULER_TICK_S": "0.2",
+        "STOCKPIT_PAGE_SIZE": "10",
+        "STOCKPIT_LOG_LEVEL": "WARNING",
+    }
+    group = Replicas(env, tmp_path)
+    yield group
+    group.stop_all()
+
+
+async def _seed(sandbox_url: str, token: str, count: int, seed: int) -> set[int]:
+    async with httpx.AsyncClient(base_url=sandbox_url) as client:
+        response = await client.post(
+            f"/_sandbox/{token}/seed/customer_invoices",
+            json={"count": count, "seed": seed, "max_lines": 5},
+        )
+        body = response.json()
+    return set(range(body["first_id"], body["last_id"] + 1))
+
+
+async def _connect_over_kafka(
+    bootstrap: str, prefix: str, tenant: str, token: str, share: str
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        command = ConnectTenant(
+            pennylane_token=SecretStr(token),
+            settings=ConnectionSettings(sync_interval_s=3600, poller_rate_share=share),  # type: ignore[arg-type]
+        )
+        await producer.send_and_wait(
+            CONNECTION_COMMANDS.name(prefix),
+            value=new_event(command, tenant).to_json(),
+            key=partition_key(tenant),
+        )
+    finally:
+        await producer.stop()
+
+
+class DocumentReader:
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        )
+        self.seen: dict[str, set[int]] = {}
+        self.count = 0
+
+    async def __aenter__(self) -> DocumentReader:
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    async def until(self, done: Any, timeout_s: float = 240) -> None:
+        try:
+            async with asyncio.timeout(timeout_s):
+                while not done(self):
+                    batch = await self._consumer.getmany(timeout_ms=300)
+                    for records in batch.values():
+                        for record in records:
+                            event = parse_event(record.value)
+                            if isinstance(event.payload, DocumentVersionRead):
+                                self.seen.setdefault(event.tenant_id, set()).add(
+                                    event.payload.pennylane_id
+                                )
+                                self.count += 1
+        except TimeoutError:
+            pass
+
+
+async def test_sigkill_mid_sync_then_restart_publishes_everything(
+    replicas: Replicas,
+    sandbox_url: str,
+    kafka_bootstrap_servers: str,
+    topic_prefix: str,
+) -> None:
+    ids = await _seed(sandbox_url, TOKENS[0], 400, seed=11)
+    replicas.start("first")
+    topic = PENNYLANE_DOCUMENTS.name(topic_prefix)
+    async with DocumentReader(kafka_bootstrap_servers, topic) as reader:
+        # A small rate share makes the first sync slow enough to be killed in the middle.
+        await _connect_over_kafka(
+            kafka_bootstrap_servers, topic_prefix, "tenant-a", TOKENS[0], "0.2"
+        )
+        await reader.until(lambda r: r.count >= 60)
+        assert reader.count >= 60
+        replicas.kill("first")
+        partial = set(reader.seen.get("tenant-a", set()))
+        assert partial < ids, "killed mid-sync"
+        replicas.start("second")
+        await reader.until(lambda r: ids <= r.seen.get("tenant-a", set()))
+        missing = ids - reader.seen.get("tenant-a", set())
+        assert not missing, f"{len(missing)} invoices never published"
+
+
+async def test_a_replica_takes_over_the_tenants_of_a_killed_one(
+    replicas: Replicas,
+    sandbox_url: str,
+    kafka_bootstrap_servers: str,
+    topic_prefix: str,
+    database_url: str,
+    db_schema: str,
+) -> None:
+    wanted = {
+        f"tenant-{n}": await _seed(sandbox_url, token, 150, seed=n)
+        for n, token in enumerate(TOKENS)
+    }
+    replicas.start("a")
+    replicas.start("b")
+    topic = PENNYLANE_DOCUMENTS.name(topic_prefix)
+    async with DocumentReader(kafka_bootstrap_servers, topic) as reader:
+        for n, token in enumerate(TOKENS):
+            await _connect_over_kafka(
+                kafka_bootstrap_servers, topic_prefix, f"tenant-{n}", token, "0.2"
+            )
+        await reader.until(lambda r: r.count >= 30)
+        engine = create_async_engine(database_url)
+        async with engine.connect() as db:
+            owners = {
+                row.lease_owner
+                for row in await db.execute(
+                    sa.text(f'SELECT lease_owner FROM "{db_schema}".tenants')
+                )
+                if row.lease_owner
+            }
+        await engine.dispose()
+        assert owners, "some tenant is being synced"
+        victim = sorted(owners)[0]
+        replicas.kill(victim)
+        await reader.until(
+            lambda r: all(ids <= r.seen.get(tenant, set()) for tenant, ids in wanted.items())
+        )
+        for tenant, ids in wanted.items():
+            assert ids <= reader.seen.get(tenant, set()), tenant
