@@ -39,7 +39,6 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, Any]]:
             return httpx.Response(202, json={"id": 7})
         return httpx.Response(404, json={"detail": f"no {path}"})
 
-
     def fake_request(method: str, url: str, **kwargs: Any) -> httpx.Response:
         with httpx.Client(transport=httpx.MockTransport(handler)) as client:
             return client.request(method, url, **kwargs)

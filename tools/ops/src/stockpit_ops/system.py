@@ -1,0 +1,113 @@
+"""The whole system as separate processes: the Pennylane sandbox and the three services.
+
+The demo, the end-to-end tests and the system benchmark all run it this way, so what they show
+is what an operator runs: console scripts configured through the environment, talking over
+Kafka, PostgreSQL and HTTP only.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from stockpit_ops.processes import ManagedProcess, free_port, service_process
+
+SERVICES = ("inventory", "outbound", "poller")
+
+
+@dataclass
+class SystemConfig:
+    """One isolated run: its own topic prefix, schemas and sandbox companies."""
+
+    kafka_bootstrap_servers: str
+    database_url: str
+    log_dir: Path
+    tokens: Sequence[str] = ("demo-token",)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    sandbox_args: Sequence[str] = ()
+    token_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
+
+    def service_env(self, service: str, sandbox_url: str) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+            "DATABASE_URL": self.database_url,
+            "STOCKPIT_TOPIC_PREFIX": f"run{self.run_id}.",
+            "STOCKPIT_DB_SCHEMA": f"{service}_{self.run_id}",
+            "STOCKPIT_CONNECTIONS_SCHEMA": f"connections_{self.run_id}",
+            "STOCKPIT_TOKEN_KEY": self.token_key,
+            "STOCKPIT_PENNYLANE_BASE_URL": f"{sandbox_url}/api/external/v2",
+            "STOCKPIT_LOG_LEVEL": "INFO",
+        }
+
+
+@dataclass
+class RunningSystem:
+    config: SystemConfig
+    sandbox: ManagedProcess
+    services: dict[str, ManagedProcess]
+
+    @property
+    def sandbox_url(self) -> str:
+        return self.sandbox.ready_url.removesuffix("/_sandbox/health")
+
+    def url(self, service: str) -> str:
+        return self.services[service].ready_url.removesuffix("/health/ready")
+
+    def restart(self, service: str, *, kill: bool = True) -> None:
+        process = self.services[service]
+        if kill:
+            process.kill()
+        else:
+            process.stop()
+        process.start()
+
+    def stop(self) -> None:
+        for process in (*self.services.values(), self.sandbox):
+            process.stop()
+
+
+def sandbox_process(config: SystemConfig, port: int | None = None) -> ManagedProcess:
+    port = port or free_port()
+    executable = Path(sys.executable).with_name("pennylane-sandbox")
+    return ManagedProcess(
+        name="pennylane-sandbox",
+        command=[
+            str(executable),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--tokens",
+            ",".join(config.tokens),
+            *config.sandbox_args,
+        ],
+        env={},
+        log_path=config.log_dir / "pennylane-sandbox.log",
+        ready_url=f"http://127.0.0.1:{port}/_sandbox/health",
+    )
+
+
+@contextmanager
+def running_system(config: SystemConfig) -> Iterator[RunningSystem]:
+    """Start the sandbox, then inventory, outbound and poller; stop them all afterwards."""
+    sandbox = sandbox_process(config)
+    services: dict[str, ManagedProcess] = {}
+    system = RunningSystem(config, sandbox, services)
+    try:
+        sandbox.start()
+        for service in SERVICES:
+            services[service] = service_process(
+                service,
+                env=config.service_env(service, system.sandbox_url),
+                log_dir=config.log_dir,
+            )
+            services[service].start()
+        yield system
+    finally:
+        system.stop()
