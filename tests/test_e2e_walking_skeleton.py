@@ -31,10 +31,10 @@ from stockpit_runtime.testing import publish_raw, read_topic
 pytestmark = pytest.mark.integration
 
 
-def _invoice(quantity: str) -> Envelope[DocumentVersionRead]:
+def _invoice(quantity: str, pennylane_id: int = 1001) -> Envelope[DocumentVersionRead]:
     document = DocumentVersionRead(
         kind=DocumentKind.INVOICE,
-        pennylane_id=1001,
+        pennylane_id=pennylane_id,
         draft=False,
         updated_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
         lines=(
@@ -55,13 +55,17 @@ def _invoice(quantity: str) -> Envelope[DocumentVersionRead]:
     return new_event(document, "tenant-a")
 
 
-async def _real_stock(database_url: str, schema: str, product_id: str) -> Decimal | None:
+async def _real_stock(database_url: str, schema: str, pennylane_id: int) -> Decimal | None:
+    """Real stock of the product Pennylane knows as `pennylane_id` (at any location)."""
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as connection:
             value = await connection.scalar(
-                sa.text(f'SELECT real FROM "{schema}".stock_levels WHERE product_id = :p'),
-                {"p": product_id},
+                sa.text(
+                    f'SELECT l.real FROM "{schema}".stock_levels l JOIN "{schema}".products p '
+                    "ON p.product_id::text = l.product_id WHERE p.pennylane_id = :p"
+                ),
+                {"p": pennylane_id},
             )
     finally:
         await engine.dispose()
@@ -69,7 +73,7 @@ async def _real_stock(database_url: str, schema: str, product_id: str) -> Decima
 
 
 async def _wait_for_stock(
-    database_url: str, schema: str, product_id: str, expected: Decimal, timeout_s: float = 30
+    database_url: str, schema: str, product_id: int, expected: Decimal, timeout_s: float = 30
 ) -> Decimal | None:
     value = None
     async with asyncio.timeout(timeout_s):
@@ -91,12 +95,12 @@ async def test_an_invoice_moves_stock_once_and_announces_it(
     # The same event delivered twice (a producer retry, a replay): stock moves once.
     await publish_raw(kafka_bootstrap_servers, documents, key, event.to_json())
     await publish_raw(kafka_bootstrap_servers, documents, key, event.to_json())
-    # A later, different event proves the consumer went past both copies.
-    marker = _invoice("2")
+    # Another invoice proves the consumer went past both copies.
+    marker = _invoice("2", pennylane_id=1002)
     await publish_raw(kafka_bootstrap_servers, documents, key, marker.to_json())
 
-    assert await _wait_for_stock(database_url, db_schema, "pl:7", Decimal(-5)) == Decimal(-5)
-    assert await _real_stock(database_url, db_schema, "pl:8") is None, "services move no stock"
+    assert await _wait_for_stock(database_url, db_schema, 7, Decimal(-5)) == Decimal(-5)
+    assert await _real_stock(database_url, db_schema, 8) is None, "services move no stock"
 
     records = await read_topic(
         kafka_bootstrap_servers, INVENTORY_STOCK.name(topic_prefix), expect=2
@@ -108,7 +112,10 @@ async def test_an_invoice_moves_stock_once_and_announces_it(
     ]
     assert changes[0].causation_id == event.event_id
     assert changes[0].correlation_id == event.correlation_id
-    assert records[0].key == b"tenant-a:pl:7"
+    first = changes[0].payload
+    assert isinstance(first, StockChanged)
+    assert first.pennylane_product_id == 7
+    assert records[0].key == f"tenant-a:{first.product_id}".encode()
     headers = dict(records[0].headers)
     assert headers["stockpit-event-type"] == b"inventory.stock.changed"
 
@@ -126,9 +133,11 @@ async def test_a_broken_message_is_dead_lettered_and_the_stream_goes_on(
     absurd = _invoice("1").model_dump(mode="json")
     absurd["payload"]["lines"][0]["quantity"] = "99999999999"
     await publish_raw(kafka_bootstrap_servers, documents, key, json.dumps(absurd).encode())
-    await publish_raw(kafka_bootstrap_servers, documents, key, _invoice("4").to_json())
+    await publish_raw(
+        kafka_bootstrap_servers, documents, key, _invoice("4", pennylane_id=1003).to_json()
+    )
 
-    assert await _wait_for_stock(database_url, db_schema, "pl:7", Decimal(-4)) == Decimal(-4)
+    assert await _wait_for_stock(database_url, db_schema, 7, Decimal(-4)) == Decimal(-4)
     dead = await read_topic(kafka_bootstrap_servers, f"{documents}.dlq", expect=2)
     reasons = [json.loads(r.value)["reason"] for r in dead]
     assert len(reasons) == 2

@@ -1,6 +1,12 @@
-"""Tables of the inventory schema (the migrations create them; queries use these)."""
+"""Tables of the inventory schema (the migrations create them; queries use these).
+
+Stock levels and the append-only ledger are relational rows. Aggregates (settings, locations,
+products, customers, suppliers, orders, returns, purchases) are JSONB documents written by
+`adapters.codec`, with the columns needed to find and lock them beside the document.
+"""
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 metadata = sa.MetaData()
 
@@ -28,5 +34,90 @@ stock_ledger = sa.Table(
     sa.Column("cause", sa.Text, nullable=False),
     sa.Column(
         "recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    # 0003: the cause in detail (rule 6: every entry names its cause).
+    sa.Column("entry_id", sa.Uuid, nullable=True),
+    sa.Column("cause_kind", sa.Text, nullable=True),
+    sa.Column("subject_id", sa.Text, nullable=True),
+    sa.Column("reference", sa.Text, nullable=True),
+    sa.Column("version", sa.Text, nullable=True),
+    sa.Column("lines", sa.Text, nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+)
+
+
+def _document_table(name: str, id_column: str, *lookups: sa.Column[object]) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column(id_column, sa.Uuid, primary_key=True),
+        sa.Column("tenant_id", sa.Text, nullable=False),
+        *lookups,
+        sa.Column("doc", postgresql.JSONB, nullable=False),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.func.now(),
+        ),
+    )
+
+
+tenant_settings = sa.Table(
+    "tenant_settings",
+    metadata,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("doc", postgresql.JSONB, nullable=False),
+)
+locations = _document_table("locations", "location_id")
+products = _document_table(
+    "products", "product_id", sa.Column("pennylane_id", sa.BigInteger, nullable=True)
+)
+customers = _document_table(
+    "customers", "customer_id", sa.Column("pennylane_id", sa.BigInteger, nullable=True)
+)
+suppliers = _document_table("suppliers", "supplier_id")
+orders = _document_table(
+    "orders",
+    "order_id",
+    sa.Column("quote_id", sa.BigInteger, nullable=True),
+    sa.Column("status", sa.Text, nullable=False),
+)
+returns = _document_table(
+    "returns", "return_id", sa.Column("credit_note_id", sa.BigInteger, nullable=False)
+)
+purchases = _document_table("purchases", "purchase_id")
+
+# Which order holds a Pennylane document ("invoice:123"): a deletion names no quote.
+order_documents = sa.Table(
+    "order_documents",
+    metadata,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("reference", sa.Text, primary_key=True),
+    sa.Column("order_id", sa.Uuid, nullable=False),
+)
+
+# Which purchase a receipt belongs to: outbound results name the receipt only.
+purchase_receipts = sa.Table(
+    "purchase_receipts",
+    metadata,
+    sa.Column("receipt_id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("purchase_id", sa.Uuid, nullable=False),
+)
+
+# The last thing the outbound service reported about a Stockpit record's write to Pennylane.
+write_status = sa.Table(
+    "write_status",
+    metadata,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("entity_kind", sa.Text, primary_key=True),
+    sa.Column("entity_id", sa.Text, primary_key=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("pennylane_id", sa.BigInteger, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("retryable", sa.Boolean, nullable=True),
+    sa.Column(
+        "reported_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
 )

@@ -1,26 +1,29 @@
-"""Inventory's HTTP API (queries and Stockpit-side commands)."""
+"""Inventory's HTTP API: Stockpit-side commands and operators' queries.
+
+Routes only translate HTTP to service-layer calls: each command runs in one transaction with
+its outbox messages. A refused command answers 422 with the domain's reason, an unknown record
+404 (both as `{"detail": "..."}`).
+"""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, TypeVar
+from uuid import UUID
 
-import sqlalchemy as sa
-from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Path, Query, Request
 from stockpit_runtime.service import ServiceRuntime
 
-from inventory.adapters.orm import stock_levels
+from inventory.adapters import stock_store
+from inventory.entrypoints import schemas as s
+from inventory.service_layer import commands
+from inventory.service_layer.unit_of_work import UnitOfWork
 
-router = APIRouter(tags=["stock"])
+router = APIRouter()
+T = TypeVar("T")
 
-
-class StockLevel(BaseModel):
-    product_id: str
-    location_id: str
-    real: Decimal
-    reserved: Decimal
-    available: Decimal
-    incoming: Decimal
+Tenant = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
 def _runtime(request: Request) -> ServiceRuntime:
@@ -28,25 +31,579 @@ def _runtime(request: Request) -> ServiceRuntime:
     return runtime
 
 
-@router.get("/tenants/{tenant_id}/stock", response_model=list[StockLevel])
-async def stock_of_tenant(tenant_id: str, request: Request) -> list[StockLevel]:
+async def _run(
+    request: Request, tenant_id: str, command: Callable[[UnitOfWork], Awaitable[T]]
+) -> T:
+    """One transaction: the command, then its messages into the outbox."""
+    runtime = _runtime(request)
+    async with runtime.sessions.begin() as session:
+        uow = UnitOfWork(session, tenant_id, topic_prefix=runtime.settings.topic_prefix)
+        result = await command(uow)
+        await uow.publish()
+    runtime.wake_relay()
+    return result
+
+
+# -- settings and locations ---------------------------------------------------------------
+
+
+@router.get("/tenants/{tenant_id}/settings", response_model=s.SettingsOut, tags=["settings"])
+async def get_settings(tenant_id: Tenant, request: Request) -> s.SettingsOut:
+    """The tenant's settings (created with the defaults and a "Principal" location if new)."""
+    return s.SettingsOut.of(await _run(request, tenant_id, commands.get_settings))
+
+
+@router.put("/tenants/{tenant_id}/settings", response_model=s.SettingsOut, tags=["settings"])
+async def put_settings(tenant_id: Tenant, body: s.SettingsIn, request: Request) -> s.SettingsOut:
+    change = commands.SettingsChange(
+        default_location_id=body.default_location_id,
+        import_products=body.import_products,
+        import_services=body.import_services,
+        delivery_notes_update_real_stock=body.delivery_notes_update_real_stock,
+        restock_on_credit_note=body.restock_on_credit_note,
+        sync_interval=(
+            timedelta(seconds=body.sync_interval_seconds)
+            if body.sync_interval_seconds is not None
+            else None
+        ),
+    )
+    settings = await _run(request, tenant_id, lambda uow: commands.change_settings(uow, change))
+    return s.SettingsOut.of(settings)
+
+
+@router.get(
+    "/tenants/{tenant_id}/locations", response_model=list[s.LocationOut], tags=["locations"]
+)
+async def list_locations(tenant_id: Tenant, request: Request) -> list[s.LocationOut]:
+    async def query(uow: UnitOfWork) -> list[s.LocationOut]:
+        await uow.repo.ensure_settings()
+        return [s.LocationOut.of(location) for location in await uow.repo.locations()]
+
+    return await _run(request, tenant_id, query)
+
+
+@router.post(
+    "/tenants/{tenant_id}/locations",
+    response_model=s.LocationOut,
+    status_code=201,
+    tags=["locations"],
+)
+async def create_location(tenant_id: Tenant, body: s.LocationIn, request: Request) -> s.LocationOut:
+    location = await _run(request, tenant_id, lambda uow: commands.create_location(uow, body.name))
+    return s.LocationOut.of(location)
+
+
+@router.patch(
+    "/tenants/{tenant_id}/locations/{location_id}", response_model=s.LocationOut, tags=["locations"]
+)
+async def change_location(
+    tenant_id: Tenant, location_id: UUID, body: s.LocationChange, request: Request
+) -> s.LocationOut:
+    location = await _run(
+        request,
+        tenant_id,
+        lambda uow: commands.change_location(uow, location_id, name=body.name, active=body.active),
+    )
+    return s.LocationOut.of(location)
+
+
+# -- products, customers, suppliers -------------------------------------------------------
+
+
+@router.get("/tenants/{tenant_id}/products", response_model=list[s.ProductOut], tags=["products"])
+async def list_products(
+    tenant_id: Tenant, request: Request, include_deleted: bool = False
+) -> list[s.ProductOut]:
+    async def query(uow: UnitOfWork) -> list[s.ProductOut]:
+        return [
+            s.ProductOut.of(product)
+            for product in await uow.repo.products()
+            if include_deleted or not product.deleted
+        ]
+
+    return await _run(request, tenant_id, query)
+
+
+@router.post(
+    "/tenants/{tenant_id}/products", response_model=s.ProductOut, status_code=201, tags=["products"]
+)
+async def create_product(tenant_id: Tenant, body: s.ProductIn, request: Request) -> s.ProductOut:
+    product = await _run(
+        request,
+        tenant_id,
+        lambda uow: commands.create_product(uow, body.name, body.sku, is_service=body.is_service),
+    )
+    return s.ProductOut.of(product)
+
+
+@router.patch(
+    "/tenants/{tenant_id}/products/{product_id}", response_model=s.ProductOut, tags=["products"]
+)
+async def change_product(
+    tenant_id: Tenant, product_id: UUID, body: s.ProductChangeIn, request: Request
+) -> s.ProductOut:
+    """Rename or change the SKU (sent to Pennylane when linked); deactivate or reactivate
+    (nothing happens in Pennylane)."""
+    change = commands.ProductChange(
+        name=body.name, sku=body.sku, clear_sku=body.clear_sku, active=body.active
+    )
+    product = await _run(
+        request, tenant_id, lambda uow: commands.change_product(uow, product_id, change)
+    )
+    return s.ProductOut.of(product)
+
+
+@router.delete(
+    "/tenants/{tenant_id}/products/{product_id}", response_model=s.ProductOut, tags=["products"]
+)
+async def delete_product(tenant_id: Tenant, product_id: UUID, request: Request) -> s.ProductOut:
+    """A soft delete (the ledger keeps naming it); nothing happens in Pennylane."""
+    product = await _run(request, tenant_id, lambda uow: commands.delete_product(uow, product_id))
+    return s.ProductOut.of(product)
+
+
+@router.get(
+    "/tenants/{tenant_id}/customers", response_model=list[s.CustomerOut], tags=["customers"]
+)
+async def list_customers(tenant_id: Tenant, request: Request) -> list[s.CustomerOut]:
+    async def query(uow: UnitOfWork) -> list[s.CustomerOut]:
+        return [s.CustomerOut.of(customer) for customer in await uow.repo.customers()]
+
+    return await _run(request, tenant_id, query)
+
+
+@router.post(
+    "/tenants/{tenant_id}/customers",
+    response_model=s.CustomerOut,
+    status_code=201,
+    tags=["customers"],
+)
+async def create_customer(tenant_id: Tenant, body: s.CustomerIn, request: Request) -> s.CustomerOut:
+    """Created in Pennylane when it becomes the customer of an order made in Stockpit."""
+    customer = await _run(
+        request,
+        tenant_id,
+        lambda uow: commands.create_customer(
+            uow,
+            body.name,
+            tuple(body.emails),
+            body.address.to_domain() if body.address else None,
+        ),
+    )
+    return s.CustomerOut.of(customer)
+
+
+@router.patch(
+    "/tenants/{tenant_id}/customers/{customer_id}", response_model=s.CustomerOut, tags=["customers"]
+)
+async def change_customer(
+    tenant_id: Tenant, customer_id: UUID, body: s.CustomerChangeIn, request: Request
+) -> s.CustomerOut:
+    customer = await _run(
+        request,
+        tenant_id,
+        lambda uow: commands.change_customer(
+            uow,
+            customer_id,
+            name=body.name,
+            emails=tuple(body.emails) if body.emails is not None else None,
+            address=body.address.to_domain() if body.address else None,
+        ),
+    )
+    return s.CustomerOut.of(customer)
+
+
+@router.get(
+    "/tenants/{tenant_id}/suppliers", response_model=list[s.SupplierOut], tags=["purchases"]
+)
+async def list_suppliers(tenant_id: Tenant, request: Request) -> list[s.SupplierOut]:
+    async def query(uow: UnitOfWork) -> list[s.SupplierOut]:
+        return [s.SupplierOut.of(supplier) for supplier in await uow.repo.suppliers()]
+
+    return await _run(request, tenant_id, query)
+
+
+@router.post(
+    "/tenants/{tenant_id}/suppliers",
+    response_model=s.SupplierOut,
+    status_code=201,
+    tags=["purchases"],
+)
+async def create_supplier(tenant_id: Tenant, body: s.SupplierIn, request: Request) -> s.SupplierOut:
+    """Suppliers are never synchronised with Pennylane."""
+    supplier = await _run(
+        request, tenant_id, lambda uow: commands.create_supplier(uow, body.name, tuple(body.emails))
+    )
+    return s.SupplierOut.of(supplier)
+
+
+# -- orders -------------------------------------------------------------------------------
+
+
+@router.get("/tenants/{tenant_id}/orders", response_model=list[s.OrderOut], tags=["orders"])
+async def list_orders(
+    tenant_id: Tenant, request: Request, status: str | None = None
+) -> list[s.OrderOut]:
+    """Orders (from Pennylane documents or made in Stockpit) and their delivery state."""
+
+    async def query(uow: UnitOfWork) -> list[s.OrderOut]:
+        return [s.OrderOut.of(order) for order in await uow.repo.orders(status=status)]
+
+    return await _run(request, tenant_id, query)
+
+
+@router.get("/tenants/{tenant_id}/orders/{order_id}", response_model=s.OrderOut, tags=["orders"])
+async def get_order(tenant_id: Tenant, order_id: UUID, request: Request) -> s.OrderOut:
+    async def query(uow: UnitOfWork) -> s.OrderOut:
+        order = await uow.repo.order(order_id)
+        if order is None:
+            raise commands.NotFound(f"order {order_id} not found")
+        return s.OrderOut.of(order)
+
+    return await _run(request, tenant_id, query)
+
+
+@router.post(
+    "/tenants/{tenant_id}/orders", response_model=s.OrderOut, status_code=201, tags=["orders"]
+)
+async def create_order(tenant_id: Tenant, body: s.OrderIn, request: Request) -> s.OrderOut:
+    order = await _run(
+        request,
+        tenant_id,
+        lambda uow: commands.create_order(
+            uow,
+            [(line.product_id, line.quantity) for line in body.lines],
+            customer_id=body.customer_id,
+            location_id=body.location_id,
+        ),
+    )
+    return s.OrderOut.of(order)
+
+
+@router.post(
+    "/tenants/{tenant_id}/orders/{order_id}/delivery-notes",
+    response_model=s.OrderOut,
+    status_code=201,
+    tags=["orders"],
+)
+async def create_delivery_note(
+    tenant_id: Tenant, order_id: UUID, body: s.DeliveryNoteIn, request: Request
+) -> s.OrderOut:
+    lines: dict[UUID, s.Quantity] = {}
+    for line in body.lines:
+        lines[line.product_id] = lines.get(line.product_id, 0) + line.quantity
+    order, _ = await _run(
+        request,
+        tenant_id,
+        lambda uow: commands.deliver(uow, order_id, lines, location_id=body.location_id),
+    )
+    return s.OrderOut.of(order)
+
+
+@router.post(
+    "/tenants/{tenant_id}/orders/{order_id}/archive", response_model=s.OrderOut, tags=["orders"]
+)
+async def archive_order(tenant_id: Tenant, order_id: UUID, request: Request) -> s.OrderOut:
+    """Releases the remaining reservation."""
+    order = await _run(request, tenant_id, lambda uow: commands.archive_order(uow, order_id))
+    return s.OrderOut.of(order)
+
+
+@router.post(
+    "/tenants/{tenant_id}/orders/{order_id}/cancel", response_model=s.OrderOut, tags=["orders"]
+)
+async def cancel_order(tenant_id: Tenant, order_id: UUID, request: Request) -> s.OrderOut:
+    """Reverses every stock effect the order still has."""
+    order = await _run(request, tenant_id, lambda uow: commands.cancel_order(uow, order_id))
+    return s.OrderOut.of(order)
+
+
+# -- returns ------------------------------------------------------------------------------
+
+
+@router.get("/tenants/{tenant_id}/returns", response_model=list[s.ReturnOut], tags=["returns"])
+async def list_returns(tenant_id: Tenant, request: Request) -> list[s.ReturnOut]:
+    async def query(uow: UnitOfWork) -> list[s.ReturnOut]:
+        return [s.ReturnOut.of(return_) for return_ in await uow.repo.returns()]
+
+    return await _run(request, tenant_id, query)
+
+
+@router.patch(
+    "/tenants/{tenant_id}/returns/{return_id}", response_model=s.ReturnOut, tags=["returns"]
+)
+async def edit_return(
+    tenant_id: Tenant, return_id: UUID, body: s.ReturnChangeIn, request: Request
+) -> s.ReturnOut:
+    quantities = (
+        {line.product_id: line.quantity for line in body.lines} if body.lines is not None else None
+    )
+    return_ = await _run(
+        request,
+        tenant_id,
+        lambda uow: commands.edit_return(
+            uow, return_id, quantities=quantities, restock=body.restock
+        ),
+    )
+    return s.ReturnOut.of(return_)
+
+
+@router.post(
+    "/tenants/{tenant_id}/returns/{return_id}/restock",
+    response_model=s.ReturnOut,
+    tags=["returns"],
+)
+async def restock_return(tenant_id: Tenant, return_id: UUID, request: Request) -> s.ReturnOut:
+    return_ = await _run(request, tenant_id, lambda uow: commands.restock_return(uow, return_id))
+    return s.ReturnOut.of(return_)
+
+
+# -- purchases and receipts ---------------------------------------------------------------
+
+
+@router.get(
+    "/tenants/{tenant_id}/purchases", response_model=list[s.PurchaseOut], tags=["purchases"]
+)
+async def list_purchases(tenant_id: Tenant, request: Request) -> list[s.PurchaseOut]:
+    async def query(uow: UnitOfWork) -> list[s.PurchaseOut]:
+        return [s.PurchaseOut.of(purchase) for purchase in await uow.repo.purchases()]
+
+    return await _run(request, tenant_id, query)
+
+
+@router.post(
+    "/tenants/{tenant_id}/purchases",
+    response_model=s.PurchaseOut,
+    status_code=201,
+    tags=["purchases"],
+)
+async def place_purchase(tenant_id: Tenant, body: s.PurchaseIn, request: Request) -> s.PurchaseOut:
+    """Incoming stock grows by the purchased quantities at the purchase's location."""
+    purchase = await _run(
+        request,
+        tenant_id,
+        lambda uow: commands.place_purchase(
+            uow,
+            body.supplier_id,
+            [
+                (line.product_id, line.quantity, line.unit_price_before_tax, line.vat_rate)
+                for line in body.lines
+            ],
+            location_id=body.location_id,
+        ),
+    )
+    return s.PurchaseOut.of(purchase)
+
+
+@router.post(
+    "/tenants/{tenant_id}/purchases/{purchase_id}/receipts",
+    response_model=s.PurchaseOut,
+    status_code=201,
+    tags=["purchases"],
+)
+async def record_receipt(
+    tenant_id: Tenant, purchase_id: UUID, body: s.ReceiptIn, request: Request
+) -> s.PurchaseOut:
+    """A receipt (partial allowed): real stock up, incoming down."""
+    purchase, _ = await _run(
+        request,
+        tenant_id,
+        lambda uow: commands.receive(
+            uow,
+            purchase_id,
+            {line.product_id: line.quantity for line in body.lines},
+            body.received_on,
+            location_id=body.location_id,
+        ),
+    )
+    return s.PurchaseOut.of(purchase)
+
+
+@router.post(
+    "/tenants/{tenant_id}/purchases/{purchase_id}/close",
+    response_model=s.PurchaseOut,
+    tags=["purchases"],
+)
+async def close_purchase(tenant_id: Tenant, purchase_id: UUID, request: Request) -> s.PurchaseOut:
+    purchase = await _run(request, tenant_id, lambda uow: commands.close_purchase(uow, purchase_id))
+    return s.PurchaseOut.of(purchase)
+
+
+@router.post(
+    "/tenants/{tenant_id}/purchases/{purchase_id}/receipts/{receipt_id}/send",
+    response_model=s.PurchaseOut,
+    status_code=202,
+    tags=["purchases"],
+)
+async def send_receipt(
+    tenant_id: Tenant, purchase_id: UUID, receipt_id: UUID, request: Request
+) -> s.PurchaseOut:
+    """ "Send to Pennylane": the outbound service makes it a supplier invoice, once."""
+    purchase = await _run(
+        request, tenant_id, lambda uow: commands.send_receipt(uow, purchase_id, receipt_id)
+    )
+    return s.PurchaseOut.of(purchase)
+
+
+# -- adjustments and transfers ------------------------------------------------------------
+
+
+@router.post(
+    "/tenants/{tenant_id}/adjustments",
+    response_model=s.AdjustmentOut,
+    status_code=201,
+    tags=["stock"],
+)
+async def adjust(tenant_id: Tenant, body: s.AdjustmentIn, request: Request) -> s.AdjustmentOut:
+    adjustment = await _run(
+        request,
+        tenant_id,
+        lambda uow: commands.adjust(
+            uow,
+            body.product_id,
+            body.location_id,
+            delta=body.delta,
+            counted=body.counted,
+            reason=body.reason,
+        ),
+    )
+    return s.AdjustmentOut(adjustment_id=adjustment.adjustment_id, real_delta=adjustment.real_delta)
+
+
+@router.post(
+    "/tenants/{tenant_id}/transfers", response_model=s.TransferOut, status_code=201, tags=["stock"]
+)
+async def transfer(tenant_id: Tenant, body: s.TransferIn, request: Request) -> s.TransferOut:
+    moved = await _run(
+        request,
+        tenant_id,
+        lambda uow: commands.transfer(
+            uow, body.product_id, body.from_location_id, body.to_location_id, body.quantity
+        ),
+    )
+    return s.TransferOut(transfer_id=moved.transfer_id)
+
+
+# -- queries ------------------------------------------------------------------------------
+
+
+@router.get("/tenants/{tenant_id}/stock", response_model=list[s.StockRow], tags=["stock"])
+async def stock_of_tenant(
+    tenant_id: Tenant,
+    request: Request,
+    product_id: UUID | None = None,
+    location_id: UUID | None = None,
+) -> list[s.StockRow]:
     """Stock per product and location: real, reserved, available (= real − reserved), incoming."""
-    async with _runtime(request).sessions() as session:
-        rows = (
-            await session.execute(
-                sa.select(stock_levels)
-                .where(stock_levels.c.tenant_id == tenant_id)
-                .order_by(stock_levels.c.product_id, stock_levels.c.location_id)
-            )
-        ).all()
-    return [
-        StockLevel(
-            product_id=row.product_id,
-            location_id=row.location_id,
-            real=row.real,
-            reserved=row.reserved,
-            available=row.real - row.reserved,
-            incoming=row.incoming,
+
+    async def query(uow: UnitOfWork) -> list[s.StockRow]:
+        rows = await stock_store.levels(
+            uow.session, tenant_id, product_id=product_id, location_id=location_id
         )
-        for row in rows
-    ]
+        locations = {str(loc.location_id): loc.name for loc in await uow.repo.locations()}
+        products = {
+            str(p.product_id): p
+            for p in await uow.repo.products({UUID(row.product_id) for row in rows})
+        }
+        return [
+            s.StockRow(
+                product_id=row.product_id,
+                pennylane_product_id=(
+                    products[row.product_id].pennylane_id if row.product_id in products else None
+                ),
+                product_name=(
+                    products[row.product_id].name if row.product_id in products else None
+                ),
+                location_id=row.location_id,
+                location_name=locations.get(row.location_id),
+                real=row.real,
+                reserved=row.reserved,
+                available=row.available,
+                incoming=row.incoming,
+            )
+            for row in rows
+        ]
+
+    return await _run(request, tenant_id, query)
+
+
+@router.get(
+    "/tenants/{tenant_id}/products/{product_id}/ledger",
+    response_model=list[s.LedgerRow],
+    tags=["stock"],
+)
+async def ledger_of_product(
+    tenant_id: Tenant,
+    product_id: UUID,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[s.LedgerRow]:
+    """Every stock change of the product, oldest first, with its cause."""
+
+    async def query(uow: UnitOfWork) -> list[s.LedgerRow]:
+        rows = await stock_store.ledger(uow.session, tenant_id, product_id, limit=limit)
+        locations = {str(loc.location_id): loc.name for loc in await uow.repo.locations()}
+        return [
+            s.LedgerRow(
+                entry_id=row.entry_id,
+                location_id=row.location_id,
+                location_name=locations.get(row.location_id),
+                delta_real=row.delta_real,
+                delta_reserved=row.delta_reserved,
+                delta_incoming=row.delta_incoming,
+                cause=row.cause,
+                cause_kind=row.cause_kind,
+                subject_id=row.subject_id,
+                reference=row.reference,
+                version=row.version,
+                lines=row.lines,
+                note=row.note,
+                recorded_at=row.recorded_at,
+            )
+            for row in rows
+        ]
+
+    return await _run(request, tenant_id, query)
+
+
+@router.get(
+    "/tenants/{tenant_id}/reconciliation", response_model=s.ReconciliationOut, tags=["stock"]
+)
+async def reconciliation(tenant_id: Tenant, request: Request) -> s.ReconciliationOut:
+    """Levels against the sum of the ledger, per product and location (rule 6)."""
+
+    async def query(uow: UnitOfWork) -> s.ReconciliationOut:
+        mismatches = await stock_store.reconcile(uow.session, tenant_id)
+        return s.ReconciliationOut(
+            balanced=not mismatches,
+            mismatches=[
+                s.MismatchOut(
+                    product_id=m.product_id,
+                    location_id=m.location_id,
+                    level=s.Figures(
+                        real=m.level.real, reserved=m.level.reserved, incoming=m.level.incoming
+                    ),
+                    ledger=s.Figures(
+                        real=m.ledger.real, reserved=m.ledger.reserved, incoming=m.ledger.incoming
+                    ),
+                )
+                for m in mismatches
+            ],
+        )
+
+    return await _run(request, tenant_id, query)
+
+
+@router.get(
+    "/tenants/{tenant_id}/writes", response_model=list[s.WriteStatusOut], tags=["pennylane"]
+)
+async def write_statuses(
+    tenant_id: Tenant, request: Request, failed_only: bool = False
+) -> list[s.WriteStatusOut]:
+    """What the outbound service reported about writes to Pennylane (ids, failures)."""
+
+    async def query(uow: UnitOfWork) -> list[s.WriteStatusOut]:
+        rows = await uow.repo.write_statuses(failed_only=failed_only)
+        return [s.WriteStatusOut.model_validate(row._mapping) for row in rows]
+
+    return await _run(request, tenant_id, query)

@@ -1,18 +1,31 @@
-"""The inventory service process: Kafka consumers, outbox relay and HTTP API."""
+"""The inventory service process: Kafka consumers, outbox relay and HTTP API.
+
+Consumes Pennylane documents and catalog changes (from the poller) and the outbound service's
+results; every handler runs in the consumer's transaction with the inbox claim, so a message is
+applied once whatever Kafka redelivers. A refused message (DomainError) is dead-lettered with
+its reason and the stream goes on.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_contracts import Envelope, Payload
-from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
+from stockpit_contracts.payloads import catalog, documents, outbound
+from stockpit_contracts.topics import OUTBOUND_RESULTS, PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS
+from stockpit_runtime.consumer import EventHandler, PermanentError
 from stockpit_runtime.service import ServiceRuntime, create_service_app, serve
 from stockpit_runtime.settings import ServiceSettings
 
+from inventory.domain.errors import DomainError
 from inventory.entrypoints.api import router as api_router
-from inventory.service_layer.documents import apply_document_event
+from inventory.service_layer import outbound_results, pennylane_intake
+from inventory.service_layer.commands import NotFound
+from inventory.service_layer.unit_of_work import UnitOfWork
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "adapters" / "migrations"
 
@@ -22,24 +35,74 @@ class InventorySettings(ServiceSettings):
     http_port: int = 8020
 
 
+async def _apply_pennylane_event(uow: UnitOfWork, payload: Payload) -> None:
+    match payload:
+        case documents.DocumentVersionRead() | documents.DocumentDeleted():
+            version = pennylane_intake.document_version(uow.tenant_id, payload)
+            await pennylane_intake.apply_document(uow, version)
+        case catalog.ProductUpserted():
+            await pennylane_intake.apply_product(uow, payload)
+        case catalog.ProductDeleted():
+            await pennylane_intake.apply_product_deleted(uow, payload)
+        case catalog.CustomerUpserted():
+            await pennylane_intake.apply_customer(uow, payload)
+        case catalog.CustomerDeleted():
+            # Stockpit keeps the customer: its orders still name it; nothing to undo.
+            return
+        case outbound.PennylaneIdAssigned():
+            await outbound_results.apply_id_assigned(uow, payload)
+        case outbound.PennylaneWriteFailed():
+            await outbound_results.apply_write_failed(uow, payload)
+        case _:
+            raise PermanentError(f"inventory does not take {type(payload).__name__} events")
+
+
+def event_handler(
+    topic_prefix: str, apply: Callable[[UnitOfWork, Payload], Awaitable[None]]
+) -> EventHandler:
+    async def handle(session: AsyncSession, event: Envelope[Payload]) -> None:
+        uow = UnitOfWork(session, event.tenant_id, topic_prefix=topic_prefix, caused_by=event.meta)
+        try:
+            await apply(uow, event.payload)
+        except DomainError as exc:
+            raise PermanentError(str(exc)) from exc
+        await uow.publish()
+
+    return handle
+
+
 def create_app(settings: InventorySettings | None = None) -> FastAPI:
     settings = settings or InventorySettings()
     prefix = settings.topic_prefix
-
-    async def on_document(session: AsyncSession, event: Envelope[Payload]) -> None:
-        await apply_document_event(session, event, topic_prefix=prefix)
+    handler = event_handler(prefix, _apply_pennylane_event)
 
     def setup(runtime: ServiceRuntime) -> None:
-        runtime.subscribe(PENNYLANE_DOCUMENTS.name(prefix), on_document, purpose="documents")
+        runtime.subscribe(PENNYLANE_DOCUMENTS.name(prefix), handler, purpose="documents")
+        runtime.subscribe(PENNYLANE_CATALOG.name(prefix), handler, purpose="catalog")
+        runtime.subscribe(OUTBOUND_RESULTS.name(prefix), handler, purpose="outbound-results")
 
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="Stockpit inventory",
-        description="Stock per product and location, orders, deliveries, returns and purchases.",
+        description=(
+            "Stock per product and location, orders, deliveries, returns, purchases, products "
+            "and customers. Refused commands answer 422 and unknown records 404, with the reason "
+            "in `detail`."
+        ),
         migrations=MIGRATIONS,
         setup=setup,
         api=api_router,
     )
+
+    async def refused(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    async def not_found(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    app.add_exception_handler(DomainError, refused)
+    app.add_exception_handler(NotFound, not_found)
+    return app
 
 
 def main() -> None:

@@ -1,0 +1,415 @@
+"""One tenant's aggregates in PostgreSQL: load (optionally `FOR UPDATE`), save, find.
+
+Every query is scoped to the repository's tenant, so nothing of one tenant can reach another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inventory.adapters import orm
+from inventory.adapters.codec import decode, encode
+from inventory.domain.catalog import Customer, Location, Product, Supplier
+from inventory.domain.documents import DocumentKind, document_reference
+from inventory.domain.orders import Order
+from inventory.domain.purchases import Purchase
+from inventory.domain.returns import Return
+from inventory.domain.settings import TenantSettings
+from inventory.domain.stock import StockLevel
+from inventory.domain.values import PennylaneId, TenantId
+
+T = TypeVar("T")
+
+DEFAULT_LOCATION_NAME = "Principal"
+
+
+class InventoryRepository:
+    def __init__(self, session: AsyncSession, tenant_id: TenantId) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    # -- locking --------------------------------------------------------------------------
+
+    async def lock_pennylane_intake(self) -> None:
+        """Serialises the application of one tenant's Pennylane events across replicas, so two
+        documents of one quote (or a product named twice) never create two records."""
+        await self.session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
+            {"name": f"inventory-intake:{self.tenant_id}"},
+        )
+
+    # -- generic document rows ------------------------------------------------------------
+
+    async def _one(
+        self,
+        kind: type[T],
+        table: sa.Table,
+        *conditions: sa.ColumnElement[bool],
+        for_update: bool = False,
+    ) -> T | None:
+        query = sa.select(table.c.doc).where(table.c.tenant_id == self.tenant_id, *conditions)
+        if for_update:
+            query = query.with_for_update()
+        doc = (await self.session.execute(query)).scalar_one_or_none()
+        return None if doc is None else decode(kind, doc)
+
+    async def _many(
+        self, kind: type[T], table: sa.Table, *conditions: sa.ColumnElement[bool]
+    ) -> list[T]:
+        query = sa.select(table.c.doc).where(table.c.tenant_id == self.tenant_id, *conditions)
+        return [decode(kind, doc) for doc in (await self.session.execute(query)).scalars()]
+
+    async def _save(
+        self, table: sa.Table, id_column: str, entity_id: UUID, doc: object, **lookups: Any
+    ) -> None:
+        values = {
+            id_column: entity_id,
+            "tenant_id": self.tenant_id,
+            "doc": encode(doc),
+            **lookups,
+        }
+        statement = insert(table).values(values)
+        await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[table.c[id_column]],
+                set_={
+                    "doc": statement.excluded.doc,
+                    "updated_at": sa.func.now(),
+                    **{name: statement.excluded[name] for name in lookups},
+                },
+                where=table.c.tenant_id == self.tenant_id,
+            )
+        )
+
+    # -- settings and locations -----------------------------------------------------------
+
+    async def settings(self, *, for_update: bool = False) -> TenantSettings | None:
+        return await self._one(TenantSettings, orm.tenant_settings, for_update=for_update)
+
+    async def ensure_settings(self) -> TenantSettings:
+        """The tenant's settings; created with the spec's defaults and a default location
+        named "Principal" when a tenant is first seen."""
+        settings = await self.settings()
+        if settings is not None:
+            return settings
+        location = Location(uuid4(), self.tenant_id, DEFAULT_LOCATION_NAME)
+        fresh = TenantSettings(self.tenant_id, location.location_id)
+        created = await self.session.scalar(
+            insert(orm.tenant_settings)
+            .values(tenant_id=self.tenant_id, doc=encode(fresh))
+            .on_conflict_do_nothing()
+            .returning(orm.tenant_settings.c.tenant_id)
+        )
+        if created is None:  # a concurrent transaction created them first
+            settings = await self.settings()
+            assert settings is not None
+            return settings
+        await self.save_location(location)
+        return fresh
+
+    async def save_settings(self, settings: TenantSettings) -> None:
+        await self.session.execute(
+            sa.update(orm.tenant_settings)
+            .where(orm.tenant_settings.c.tenant_id == self.tenant_id)
+            .values(doc=encode(settings))
+        )
+
+    async def location(self, location_id: UUID, *, for_update: bool = False) -> Location | None:
+        return await self._one(
+            Location,
+            orm.locations,
+            orm.locations.c.location_id == location_id,
+            for_update=for_update,
+        )
+
+    async def locations(self) -> list[Location]:
+        return sorted(await self._many(Location, orm.locations), key=lambda loc: loc.name)
+
+    async def save_location(self, location: Location) -> None:
+        await self._save(orm.locations, "location_id", location.location_id, location)
+
+    # -- products, customers, suppliers ---------------------------------------------------
+
+    async def product(self, product_id: UUID, *, for_update: bool = False) -> Product | None:
+        return await self._one(
+            Product, orm.products, orm.products.c.product_id == product_id, for_update=for_update
+        )
+
+    async def products(self, product_ids: Iterable[UUID] | None = None) -> list[Product]:
+        if product_ids is None:
+            return sorted(await self._many(Product, orm.products), key=lambda p: p.name)
+        return await self._many(Product, orm.products, orm.products.c.product_id.in_(product_ids))
+
+    async def products_by_pennylane_id(
+        self, pennylane_ids: Iterable[PennylaneId], *, for_update: bool = False
+    ) -> dict[PennylaneId, Product]:
+        ids = sorted(set(pennylane_ids))
+        if not ids:
+            return {}
+        query = sa.select(orm.products.c.doc).where(
+            orm.products.c.tenant_id == self.tenant_id, orm.products.c.pennylane_id.in_(ids)
+        )
+        if for_update:
+            query = query.order_by(orm.products.c.product_id).with_for_update()
+        found = [decode(Product, doc) for doc in (await self.session.execute(query)).scalars()]
+        return {p.pennylane_id: p for p in found if p.pennylane_id is not None}
+
+    async def pennylane_ids_of_products(self, product_ids: Iterable[UUID]) -> dict[UUID, int]:
+        rows = await self.session.execute(
+            sa.select(orm.products.c.product_id, orm.products.c.pennylane_id).where(
+                orm.products.c.tenant_id == self.tenant_id,
+                orm.products.c.product_id.in_(set(product_ids)),
+                orm.products.c.pennylane_id.is_not(None),
+            )
+        )
+        return {row.product_id: row.pennylane_id for row in rows}
+
+    async def save_product(self, product: Product) -> None:
+        await self._save(
+            orm.products,
+            "product_id",
+            product.product_id,
+            product,
+            pennylane_id=product.pennylane_id,
+        )
+
+    async def customer(self, customer_id: UUID, *, for_update: bool = False) -> Customer | None:
+        return await self._one(
+            Customer,
+            orm.customers,
+            orm.customers.c.customer_id == customer_id,
+            for_update=for_update,
+        )
+
+    async def customer_by_pennylane_id(
+        self, pennylane_id: PennylaneId, *, for_update: bool = False
+    ) -> Customer | None:
+        return await self._one(
+            Customer,
+            orm.customers,
+            orm.customers.c.pennylane_id == pennylane_id,
+            for_update=for_update,
+        )
+
+    async def customers(self) -> list[Customer]:
+        return sorted(await self._many(Customer, orm.customers), key=lambda c: c.name)
+
+    async def save_customer(self, customer: Customer) -> None:
+        await self._save(
+            orm.customers,
+            "customer_id",
+            customer.customer_id,
+            customer,
+            pennylane_id=customer.pennylane_id,
+        )
+
+    async def supplier(self, supplier_id: UUID) -> Supplier | None:
+        return await self._one(Supplier, orm.suppliers, orm.suppliers.c.supplier_id == supplier_id)
+
+    async def suppliers(self) -> list[Supplier]:
+        return sorted(await self._many(Supplier, orm.suppliers), key=lambda s: s.name)
+
+    async def save_supplier(self, supplier: Supplier) -> None:
+        await self._save(orm.suppliers, "supplier_id", supplier.supplier_id, supplier)
+
+    # -- orders ---------------------------------------------------------------------------
+
+    async def order(self, order_id: UUID, *, for_update: bool = False) -> Order | None:
+        return await self._one(
+            Order, orm.orders, orm.orders.c.order_id == order_id, for_update=for_update
+        )
+
+    async def order_holding(
+        self, kind: DocumentKind, pennylane_id: PennylaneId, *, for_update: bool = False
+    ) -> Order | None:
+        reference = document_reference(kind, pennylane_id)
+        holder = sa.select(orm.order_documents.c.order_id).where(
+            orm.order_documents.c.tenant_id == self.tenant_id,
+            orm.order_documents.c.reference == reference,
+        )
+        return await self._one(
+            Order,
+            orm.orders,
+            orm.orders.c.order_id == holder.scalar_subquery(),
+            for_update=for_update,
+        )
+
+    async def order_of_quote(
+        self, quote_id: PennylaneId, *, for_update: bool = False
+    ) -> Order | None:
+        query = (
+            sa.select(orm.orders.c.doc)
+            .where(orm.orders.c.tenant_id == self.tenant_id, orm.orders.c.quote_id == quote_id)
+            .order_by(orm.orders.c.order_id)
+            .limit(1)
+        )
+        if for_update:
+            query = query.with_for_update()
+        doc = (await self.session.execute(query)).scalar_one_or_none()
+        return None if doc is None else decode(Order, doc)
+
+    async def orders(self, *, status: str | None = None) -> list[Order]:
+        conditions = [] if status is None else [orm.orders.c.status == status]
+        found = await self._many(Order, orm.orders, *conditions)
+        return sorted(found, key=lambda order: order.created_at)
+
+    async def save_order(self, order: Order) -> None:
+        await self._save(
+            orm.orders,
+            "order_id",
+            order.order_id,
+            order,
+            quote_id=order.quote_id,
+            status=order.status.value,
+        )
+        if order.sources:
+            await self.session.execute(
+                insert(orm.order_documents)
+                .values(
+                    [
+                        {"tenant_id": self.tenant_id, "reference": ref, "order_id": order.order_id}
+                        for ref in sorted(order.sources)
+                    ]
+                )
+                .on_conflict_do_nothing()
+            )
+
+    # -- returns and purchases ------------------------------------------------------------
+
+    async def return_(self, return_id: UUID, *, for_update: bool = False) -> Return | None:
+        return await self._one(
+            Return, orm.returns, orm.returns.c.return_id == return_id, for_update=for_update
+        )
+
+    async def return_of_credit_note(
+        self, credit_note_id: PennylaneId, *, for_update: bool = False
+    ) -> Return | None:
+        return await self._one(
+            Return,
+            orm.returns,
+            orm.returns.c.credit_note_id == credit_note_id,
+            for_update=for_update,
+        )
+
+    async def returns(self) -> list[Return]:
+        return sorted(await self._many(Return, orm.returns), key=lambda r: r.created_at)
+
+    async def save_return(self, return_: Return) -> None:
+        await self._save(
+            orm.returns,
+            "return_id",
+            return_.return_id,
+            return_,
+            credit_note_id=return_.credit_note_id,
+        )
+
+    async def purchase(self, purchase_id: UUID, *, for_update: bool = False) -> Purchase | None:
+        return await self._one(
+            Purchase,
+            orm.purchases,
+            orm.purchases.c.purchase_id == purchase_id,
+            for_update=for_update,
+        )
+
+    async def purchase_of_receipt(
+        self, receipt_id: UUID, *, for_update: bool = False
+    ) -> Purchase | None:
+        owner = sa.select(orm.purchase_receipts.c.purchase_id).where(
+            orm.purchase_receipts.c.tenant_id == self.tenant_id,
+            orm.purchase_receipts.c.receipt_id == receipt_id,
+        )
+        return await self._one(
+            Purchase,
+            orm.purchases,
+            orm.purchases.c.purchase_id == owner.scalar_subquery(),
+            for_update=for_update,
+        )
+
+    async def purchases(self) -> list[Purchase]:
+        return sorted(await self._many(Purchase, orm.purchases), key=lambda p: p.placed_at)
+
+    async def save_purchase(self, purchase: Purchase) -> None:
+        await self._save(orm.purchases, "purchase_id", purchase.purchase_id, purchase)
+        if purchase.receipts:
+            await self.session.execute(
+                insert(orm.purchase_receipts)
+                .values(
+                    [
+                        {
+                            "receipt_id": receipt.receipt_id,
+                            "tenant_id": self.tenant_id,
+                            "purchase_id": purchase.purchase_id,
+                        }
+                        for receipt in purchase.receipts
+                    ]
+                )
+                .on_conflict_do_nothing()
+            )
+
+    async def lock_level(self, product_id: UUID, location_id: UUID) -> StockLevel | None:
+        """The current level under its row lock (None when nothing was ever posted there)."""
+        row = (
+            await self.session.execute(
+                sa.select(orm.stock_levels)
+                .where(
+                    orm.stock_levels.c.tenant_id == self.tenant_id,
+                    orm.stock_levels.c.product_id == str(product_id),
+                    orm.stock_levels.c.location_id == str(location_id),
+                )
+                .with_for_update()
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        return StockLevel(
+            self.tenant_id, product_id, location_id, row.real, row.reserved, row.incoming
+        )
+
+    # -- outbound write status ------------------------------------------------------------
+
+    async def record_write_status(
+        self,
+        entity_kind: str,
+        entity_id: str,
+        status: str,
+        *,
+        pennylane_id: int | None = None,
+        reason: str | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        values = {
+            "tenant_id": self.tenant_id,
+            "entity_kind": entity_kind,
+            "entity_id": entity_id,
+            "status": status,
+            "pennylane_id": pennylane_id,
+            "reason": reason,
+            "retryable": retryable,
+        }
+        statement = insert(orm.write_status).values(values)
+        await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[
+                    orm.write_status.c.tenant_id,
+                    orm.write_status.c.entity_kind,
+                    orm.write_status.c.entity_id,
+                ],
+                set_={
+                    **{name: statement.excluded[name] for name in values if name != "tenant_id"},
+                    "reported_at": sa.func.now(),
+                },
+            )
+        )
+
+    async def write_statuses(self, *, failed_only: bool = False) -> Sequence[sa.Row[Any]]:
+        query = sa.select(orm.write_status).where(orm.write_status.c.tenant_id == self.tenant_id)
+        if failed_only:
+            query = query.where(orm.write_status.c.status == "failed")
+        query = query.order_by(orm.write_status.c.reported_at.desc())
+        return (await self.session.execute(query)).all()

@@ -1,0 +1,68 @@
+"""Handlers for the outbound service's results: Pennylane ids assigned and write failures."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from stockpit_contracts.payloads import outbound as outbound_contract
+
+from inventory.service_layer.messages import problem
+from inventory.service_layer.unit_of_work import UnitOfWork
+
+
+def _uuid(value: str) -> UUID | None:
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
+
+
+async def apply_id_assigned(
+    uow: UnitOfWork, payload: outbound_contract.PennylaneIdAssigned
+) -> None:
+    """Link the Stockpit record to its Pennylane id (DomainError if linked to another)."""
+    repo = uow.repo
+    entity_id = _uuid(payload.entity_id)
+    if entity_id is not None and payload.entity_kind == "customer":
+        customer = await repo.customer(entity_id, for_update=True)
+        if customer is not None:
+            customer.link_pennylane_id(payload.pennylane_id)
+            await repo.save_customer(customer)
+    elif entity_id is not None and payload.entity_kind == "receipt":
+        purchase = await repo.purchase_of_receipt(entity_id, for_update=True)
+        if purchase is not None:
+            purchase.mark_sent(entity_id, payload.pennylane_id)
+            await repo.save_purchase(purchase)
+    await repo.record_write_status(
+        payload.entity_kind, payload.entity_id, "done", pennylane_id=payload.pennylane_id
+    )
+
+
+async def apply_write_failed(
+    uow: UnitOfWork, payload: outbound_contract.PennylaneWriteFailed
+) -> None:
+    """Show the failure: on the receipt (so it can be sent again), in the write status, and
+    as a problem for operators."""
+    repo = uow.repo
+    entity_id = _uuid(payload.entity_id)
+    if entity_id is not None and payload.entity_kind == "receipt":
+        purchase = await repo.purchase_of_receipt(entity_id, for_update=True)
+        if purchase is not None:
+            purchase.mark_send_failed(entity_id, payload.reason)
+            await repo.save_purchase(purchase)
+    await repo.record_write_status(
+        payload.entity_kind,
+        payload.entity_id,
+        "failed",
+        reason=payload.reason,
+        retryable=payload.retryable,
+    )
+    uow.emit(
+        problem(
+            uow.tenant_id,
+            "write_failed",
+            f"writing {payload.entity_kind} to Pennylane failed: {payload.reason}",
+            payload.entity_kind,
+            payload.entity_id,
+        )
+    )
