@@ -1,127 +1,238 @@
-"""`make demo`: the system end to end on local Kafka, PostgreSQL and separate service processes.
+"""`make demo`: the whole system end to end, as separate processes, on local Kafka and PostgreSQL.
 
-Walking-skeleton stage: the inventory service runs as its own process; the demo publishes
-Pennylane document events as the poller will, waits for the stock to follow, and prints it.
+1. start the Pennylane sandbox and the inventory, outbound and poller services;
+2. seed the sandbox as a small French business would have it (products, a service on 706,
+   customers, finalized invoices, a draft, a credit note, a quote with its purchase order and
+   the invoice made from it);
+3. connect the tenant with a 5 s sync interval and wait for the stock to follow;
+4. record a delivery note, a purchase and its receipt, and send the receipt to Pennylane;
+5. rename one product in Stockpit and another in Pennylane;
+6. print the stock and what was written to Pennylane.
 """
 
 from __future__ import annotations
 
-import asyncio
+import datetime as dt
 import os
 import sys
 import tempfile
-import uuid
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
-from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.table import Table
-from stockpit_contracts import new_event, partition_key
-from stockpit_contracts.payloads.documents import (
-    DocumentKind,
-    DocumentLine,
-    DocumentVersionRead,
-    ProductRef,
-)
-from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
 
-from stockpit_ops.processes import service_process
+from stockpit_ops.pennylane_seed import PennylaneUser, SeededBusiness, seed_small_business
+from stockpit_ops.system import RunningSystem, SystemConfig, running_system
 
 console = Console()
-
-CATALOGUE = {
-    101: ("Chaise pliante", "707000"),
-    102: ("Table basse", "707000"),
-    201: ("Installation sur site", "706000"),
-}
-INVOICES = [
-    (5001, [(101, "4"), (201, "1")]),
-    (5002, [(101, "2"), (102, "1")]),
-]
+TENANT = "demo"
+TOKEN = "demo-token"
+T = TypeVar("T")
 
 
-def _invoice(pennylane_id: int, lines: list[tuple[int, str]]) -> DocumentVersionRead:
-    return DocumentVersionRead(
-        kind=DocumentKind.INVOICE,
-        pennylane_id=pennylane_id,
-        number=f"F-2026-{pennylane_id}",
-        draft=False,
-        updated_at=datetime.now(UTC),
-        lines=tuple(
-            DocumentLine(
-                pennylane_line_id=pennylane_id * 100 + index,
-                label=CATALOGUE[product][0],
-                quantity=Decimal(quantity),
-                product=ProductRef(
-                    pennylane_id=product,
-                    label=CATALOGUE[product][0],
-                    ledger_account_number=CATALOGUE[product][1],
-                ),
+def _http(method: str, url: str, body: Any = None) -> Any:
+    response = httpx.request(method, url, json=body, timeout=30)
+    if response.status_code >= 400:
+        raise RuntimeError(f"{method} {url} → {response.status_code}: {response.text}")
+    return response.json() if response.content else None
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float = 120) -> T:
+    """Poll `probe` until it returns something, showing progress."""
+    deadline = time.monotonic() + timeout_s
+    with console.status(f"waiting: {what}…"):
+        while time.monotonic() < deadline:
+            result = probe()
+            if result is not None:
+                console.print(f"[green]✓[/green] {what}")
+                return result
+            time.sleep(0.5)
+    raise TimeoutError(f"gave up waiting: {what}")
+
+
+class Demo:
+    def __init__(self, system: RunningSystem) -> None:
+        self.system = system
+        self.inventory = system.url("inventory") + f"/tenants/{TENANT}"
+        self.user = PennylaneUser(system.sandbox_url, TOKEN)
+        self.seeded = SeededBusiness()
+
+    def stock_by_pennylane_id(self) -> dict[int, dict[str, Any]]:
+        rows = _http("GET", f"{self.inventory}/stock")
+        return {row["pennylane_product_id"]: row for row in rows if row["pennylane_product_id"]}
+
+    def product_id(self, name: str) -> str:
+        pennylane_id = self.seeded.products[name]
+        for product in _http("GET", f"{self.inventory}/products"):
+            if product["pennylane_id"] == pennylane_id:
+                return str(product["product_id"])
+        raise LookupError(name)
+
+    def run(self) -> None:
+        today = dt.datetime.now(dt.UTC).date()
+        with console.status("seeding the Pennylane sandbox…"):
+            self.seeded = seed_small_business(self.user, today)
+        console.print(
+            f"[green]✓[/green] Pennylane holds {len(self.seeded.products)} products, "
+            f"{len(self.seeded.customers)} customers, {len(self.seeded.invoices)} invoices, "
+            "a quote and its purchase order"
+        )
+        _http(
+            "PUT",
+            self.system.url("poller") + f"/connections/{TENANT}",
+            {
+                "pennylane_token": TOKEN,
+                "settings": {
+                    "sync_interval_s": 5,
+                    "documents_since": (today - dt.timedelta(days=30)).isoformat(),
+                },
+            },
+        )
+        console.print(f"[green]✓[/green] tenant {TENANT} connected, syncing every 5 s")
+        p = self.seeded.products
+        expected = {p["Chaise pliante"]: "-4", p["Table basse"]: "-3", p["Lampe de bureau"]: "-2"}
+
+        def synced() -> dict[int, dict[str, Any]] | None:
+            stock = self.stock_by_pennylane_id()
+            real = {pid: _qty(row["real"]) for pid, row in stock.items()}
+            return stock if all(real.get(pid) == qty for pid, qty in expected.items()) else None
+
+        wait_for("invoices, credit note and purchase order imported into stock", synced)
+        self.deliver_and_receive(today)
+        self.rename_on_both_sides()
+        self.show_results()
+
+    def deliver_and_receive(self, today: dt.date) -> None:
+        orders = _http("GET", f"{self.inventory}/orders")
+        lamp = self.product_id("Lampe de bureau")
+        order = next(o for o in orders if any(line["product_id"] == lamp for line in o["lines"]))
+        _http(
+            "POST",
+            f"{self.inventory}/orders/{order['order_id']}/delivery-notes",
+            {"lines": [{"product_id": lamp, "quantity": "1"}]},
+        )
+        console.print("[green]✓[/green] delivery note: 1 desk lamp of 2 delivered to Marie Dupont")
+        supplier = _http("POST", f"{self.inventory}/suppliers", {"name": "Mobilier Durand SARL"})
+        chair = self.product_id("Chaise pliante")
+        purchase = _http(
+            "POST",
+            f"{self.inventory}/purchases",
+            {
+                "supplier_id": supplier["supplier_id"],
+                "lines": [
+                    {
+                        "product_id": chair,
+                        "quantity": "20",
+                        "unit_price_before_tax": "21.50",
+                        "vat_rate": "FR_200",
+                    }
+                ],
+            },
+        )
+        purchase = _http(
+            "POST",
+            f"{self.inventory}/purchases/{purchase['purchase_id']}/receipts",
+            {"lines": [{"product_id": chair, "quantity": "12"}], "received_on": today.isoformat()},
+        )
+        receipt = purchase["receipts"][-1]
+        _http(
+            "POST",
+            f"{self.inventory}/purchases/{purchase['purchase_id']}/receipts/"
+            f"{receipt['receipt_id']}/send",
+        )
+        console.print(
+            "[green]✓[/green] purchase of 20 chairs, 12 received, receipt sent to Pennylane"
+        )
+
+        def supplier_invoice() -> list[Any] | None:
+            items: list[Any] = self.user.call("GET", "/supplier_invoices")["items"]
+            return items or None
+
+        wait_for("supplier invoice imported in Pennylane", supplier_invoice)
+
+    def rename_on_both_sides(self) -> None:
+        lamp = self.product_id("Lampe de bureau")
+        _http("PATCH", f"{self.inventory}/products/{lamp}", {"name": "Lampe LED de bureau"})
+        table_id = self.seeded.products["Table basse"]
+        self.user.call("PUT", f"/products/{table_id}", {"label": "Table basse en chêne"})
+        lamp_id = self.seeded.products["Lampe de bureau"]
+        wait_for(
+            "Stockpit's rename written to Pennylane",
+            lambda: (
+                self.user.call("GET", f"/products/{lamp_id}")["label"] == "Lampe LED de bureau"
+                or None
+            ),
+        )
+        wait_for(
+            "Pennylane's rename imported into Stockpit",
+            lambda: (
+                any(
+                    product["name"] == "Table basse en chêne"
+                    for product in _http("GET", f"{self.inventory}/products")
+                )
+                or None
+            ),
+        )
+
+    def show_results(self) -> None:
+        stock = Table(title="Stock per product and location")
+        for column in ("product", "location", "real", "reserved", "available", "incoming"):
+            stock.add_column(column, justify="right" if column != "product" else "left")
+        for row in _http("GET", f"{self.inventory}/stock"):
+            stock.add_row(
+                row.get("product_name") or row["product_id"],
+                row.get("location_name") or row["location_id"],
+                *(_qty(row[k]) for k in ("real", "reserved", "available", "incoming")),
             )
-            for index, (product, quantity) in enumerate(lines, start=1)
-        ),
-    )
-
-
-async def _publish(bootstrap: str, prefix: str, tenant: str) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        for pennylane_id, lines in INVOICES:
-            event = new_event(_invoice(pennylane_id, lines), tenant)
-            await producer.send_and_wait(
-                PENNYLANE_DOCUMENTS.name(prefix),
-                value=event.to_json(),
-                key=partition_key(tenant),
-                headers=[(k, v.encode()) for k, v in event.headers().items()],
+        console.print(stock)
+        written = Table(title="Written to Pennylane by Stockpit Sync")
+        for column in ("what", "Pennylane record"):
+            written.add_column(column)
+        for invoice in self.user.call("GET", "/supplier_invoices")["items"]:
+            written.add_row(
+                "supplier invoice for the receipt",
+                f"#{invoice['id']} {invoice.get('label') or ''} "
+                f"{invoice.get('amount', invoice.get('currency_amount', ''))} €",
             )
-            console.print(f"  published invoice F-2026-{pennylane_id}")
-    finally:
-        await producer.stop()
+        lamp = self.user.call("GET", f"/products/{self.seeded.products['Lampe de bureau']}")
+        written.add_row("product renamed", f"#{lamp['id']} {lamp['label']}")
+        console.print(written)
+
+
+def _qty(value: Any) -> str:
+    return format(Decimal(str(value)).normalize(), "f")
 
 
 def main() -> int:
-    bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
-    run = uuid.uuid4().hex[:8]
-    prefix, tenant = f"demo{run}.", f"demo-{run}"
     log_dir = Path(tempfile.mkdtemp(prefix="stockpit-demo-"))
-    env = {"STOCKPIT_TOPIC_PREFIX": prefix, "STOCKPIT_DB_SCHEMA": f"inventory_demo_{run}"}
-    inventory = service_process("inventory", env=env, log_dir=log_dir)
+    config = SystemConfig(
+        kafka_bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
+        database_url=os.environ["DATABASE_URL"],
+        log_dir=log_dir,
+        tokens=(TOKEN,),
+    )
     console.rule("Stockpit Sync demo")
-    console.print(f"logs in {log_dir}")
-    with console.status("starting the inventory service…"):
-        inventory.start()
-    try:
-        console.print("[green]inventory ready[/green]; publishing Pennylane invoices")
-        asyncio.run(_publish(bootstrap, prefix, tenant))
-        with console.status("waiting for the stock to follow…"):
-            stock = _wait_for_stock(inventory.ready_url.rsplit("/health", 1)[0], tenant)
-        table = Table(title="Stock per product and location (real)")
-        for column in ("product", "location", "real"):
-            table.add_column(column)
-        for row in stock:
-            table.add_row(row["product_id"], row["location_id"], row["real"])
-        console.print(table)
-    finally:
-        inventory.stop()
+    console.print(f"service logs: {log_dir}")
+    started = time.monotonic()
+    with (
+        console.status("starting the sandbox and the three services…"),
+        running_system(config) as system,
+    ):
+        console.print("[green]✓[/green] sandbox, inventory, outbound and poller ready")
+        try:
+            Demo(system).run()
+        except Exception as exc:
+            console.print(f"[red]demo failed: {exc}[/red]")
+            for name, process in system.services.items():
+                console.print(f"[dim]--- {name} log tail ---\n{process.tail(10)}[/dim]")
+            return 1
+    console.print(f"done in {time.monotonic() - started:.0f} s")
     return 0
-
-
-def _wait_for_stock(base_url: str, tenant: str, timeout_s: float = 60) -> list[dict[str, str]]:
-    import time
-
-    expected = {"pl:101": "-6", "pl:102": "-1"}
-    deadline = time.monotonic() + timeout_s
-    rows: list[dict[str, str]] = []
-    while time.monotonic() < deadline:
-        rows = httpx.get(f"{base_url}/tenants/{tenant}/stock", timeout=5).json()
-        if {r["product_id"]: str(Decimal(r["real"]).normalize()) for r in rows} == expected:
-            return rows
-        time.sleep(0.3)
-    raise TimeoutError(f"stock did not reach {expected}: {rows}")
 
 
 if __name__ == "__main__":
