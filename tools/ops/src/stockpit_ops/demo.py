@@ -31,7 +31,7 @@ from stockpit_ops.system import RunningSystem, SystemConfig, running_system
 
 console = Console()
 TENANT = "demo"
-TOKEN = "demo-token"
+TOKEN = "demo-token"  # noqa: S105 - the sandbox company's token, not a secret
 T = TypeVar("T")
 
 
@@ -219,10 +219,8 @@ def main() -> int:
     console.rule("Stockpit Sync demo")
     console.print(f"service logs: {log_dir}")
     started = time.monotonic()
-    with (
-        console.status("starting the sandbox and the three services…"),
-        running_system(config) as system,
-    ):
+    console.print("starting the sandbox and the three services…")
+    with running_system(config) as system:
         console.print("[green]✓[/green] sandbox, inventory, outbound and poller ready")
         try:
             Demo(system).run()
