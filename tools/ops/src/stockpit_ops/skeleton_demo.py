@@ -14,6 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
@@ -103,22 +104,25 @@ def main() -> int:
         for column in ("product", "location", "real"):
             table.add_column(column)
         for row in stock:
-            table.add_row(row["product_id"], row["location_id"], row["real"])
+            table.add_row(row["product_name"], row["location_name"], row["real"])
         console.print(table)
     finally:
         inventory.stop()
     return 0
 
 
-def _wait_for_stock(base_url: str, tenant: str, timeout_s: float = 60) -> list[dict[str, str]]:
+def _wait_for_stock(base_url: str, tenant: str, timeout_s: float = 60) -> list[dict[str, Any]]:
     import time
 
-    expected = {"pl:101": "-6", "pl:102": "-1"}
+    # Keyed by Pennylane product id: inventory gives its products ids of its own.
+    expected = {101: "-6", 102: "-1"}
     deadline = time.monotonic() + timeout_s
-    rows: list[dict[str, str]] = []
+    rows: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         rows = httpx.get(f"{base_url}/tenants/{tenant}/stock", timeout=5).json()
-        if {r["product_id"]: str(Decimal(r["real"]).normalize()) for r in rows} == expected:
+        if {
+            r["pennylane_product_id"]: str(Decimal(r["real"]).normalize()) for r in rows
+        } == expected:
             return rows
         time.sleep(0.3)
     raise TimeoutError(f"stock did not reach {expected}: {rows}")
