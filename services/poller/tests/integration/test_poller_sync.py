@@ -369,4 +369,5 @@ async def test_rate_limited_answers_are_waited_out(
         for line in metrics.splitlines()
         if line.startswith('poller_pennylane_rate_limited_total{tenant="tenant-a"}')
     ]
-    assert rate_limited and float(rate_limited[0].split()[-1]) > 0
+    assert rate_limited
+    assert float(rate_limited[0].split()[-1]) > 0

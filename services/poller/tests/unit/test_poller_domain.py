@@ -141,12 +141,14 @@ def test_an_invoice_version_carries_lines_customer_quote_and_products() -> None:
     version = invoice_version(_invoice(), lines, PRODUCTS, CUSTOMERS)
     assert version.kind is DocumentKind.INVOICE
     assert version.quote_id == 77
-    assert version.customer is not None and version.customer.name == "Client 5"
+    assert version.customer is not None
+    assert version.customer.name == "Client 5"
     assert [line.quantity for line in version.lines] == [Decimal(3), Decimal(1), Decimal(2)]
     assert version.lines[0].product is not None
     assert version.lines[0].product.ledger_account_number == "707000"
     assert version.lines[1].product is None, "a free-text line names no product"
-    assert version.lines[2].product is not None and version.lines[2].product.pennylane_id == 8
+    assert version.lines[2].product is not None
+    assert version.lines[2].product.pennylane_id == 8
     assert version.updated_at == T0
 
 
@@ -188,7 +190,8 @@ def test_products_and_customers_map_to_catalog_events() -> None:
         }
     )
     event = product_upserted(product, "706000")
-    assert event.is_service and event.price_before_tax == Decimal("10.50")
+    assert event.is_service
+    assert event.price_before_tax == Decimal("10.50")
     customer = CompanyCustomer.model_validate(
         {
             "id": 5,
@@ -213,8 +216,10 @@ def test_products_and_customers_map_to_catalog_events() -> None:
         }
     )
     upserted = customer_upserted(customer)
-    assert upserted.kind == "company" and upserted.emails == ("a@acme.test",)
-    assert upserted.billing_address is not None and upserted.billing_address.city == "Paris"
+    assert upserted.kind == "company"
+    assert upserted.emails == ("a@acme.test",)
+    assert upserted.billing_address is not None
+    assert upserted.billing_address.city == "Paris"
 
 
 def _event(record_id: int, operation: str, minute: int) -> ChangelogEvent:
@@ -249,11 +254,13 @@ def test_a_changelog_page_keeps_each_records_last_operation() -> None:
 
 def test_stream_watermarks_move_forward_only_and_expiry_restarts() -> None:
     state = StreamState().scan_started(T0)
-    assert state.phase is Phase.SCANNING and state.changelog_from == T0
+    assert state.phase is Phase.SCANNING
+    assert state.changelog_from == T0
     state = state.scanned_through(40).scanned_through(20)
     assert state.after_id == 40, "a restart never goes back below what was committed"
     state = state.scan_finished()
-    assert state.phase is Phase.FOLLOWING and state.changelog_from == T0
+    assert state.phase is Phase.FOLLOWING
+    assert state.changelog_from == T0
     later = T0 + dt.timedelta(hours=1)
     assert state.followed_through(later).changelog_from == later
     assert state.followed_through(later).followed_through(T0).changelog_from == later
@@ -297,7 +304,8 @@ def test_scheduling_decisions() -> None:
     assert is_due(_schedule(requested_at=before), before), "import-now does not wait"
     assert not is_due(_schedule(active=False, requested_at=before), after), "disconnected"
     held = _schedule(lease_owner="other", lease_expires_at=T0)
-    assert not lease_is_free(held, before) and not should_claim(held, before, frozenset())
+    assert not lease_is_free(held, before)
+    assert not should_claim(held, before, frozenset())
     assert lease_is_free(held, T0), "a dead replica's lease expires"
     assert should_claim(held, after, frozenset())
     assert not should_claim(_schedule(), after, frozenset({"t"})), "already running here"
