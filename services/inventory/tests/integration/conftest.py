@@ -1,0 +1,29 @@
+"""Fixtures of inventory's integration tests (real Kafka and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from inventory.entrypoints.app import create_app
+from inventory.testing import inventory_settings
+
+
+@pytest.fixture
+async def inventory_app(
+    kafka_bootstrap_servers: str, database_url: str, topic_prefix: str, db_schema: str
+) -> AsyncIterator[FastAPI]:
+    app = create_app(
+        inventory_settings(kafka_bootstrap_servers, database_url, topic_prefix, db_schema)
+    )
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def api(inventory_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=inventory_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://inventory") as client:
+        yield client
