@@ -1,0 +1,388 @@
+"""The HTTP API on real PostgreSQL and Kafka: Stockpit-side flows, outbound requests and
+results, 4xx with reasons, and concurrent updates of one stock row."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from inventory.testing import document, publish, wait_handled
+from stockpit_contracts import new_event, parse_event
+from stockpit_contracts.payloads.catalog import ProductUpserted
+from stockpit_contracts.payloads.documents import DocumentKind
+from stockpit_contracts.payloads.outbound import (
+    CustomerWriteRequested,
+    PennylaneIdAssigned,
+    PennylaneWriteFailed,
+    ProductChangeRequested,
+    ReceiptSendRequested,
+)
+from stockpit_contracts.topics import (
+    OUTBOUND_REQUESTS,
+    OUTBOUND_RESULTS,
+    PENNYLANE_CATALOG,
+)
+from stockpit_runtime.testing import read_topic
+
+pytestmark = pytest.mark.integration
+
+TENANT = "shop"
+D = Decimal
+
+
+async def _ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+async def _level(api: httpx.AsyncClient, product_id: str, location_id: str) -> dict[str, D]:
+    rows = await _ok(
+        await api.get(
+            f"/tenants/{TENANT}/stock",
+            params={"product_id": product_id, "location_id": location_id},
+        )
+    )
+    if not rows:
+        return {"real": D(0), "reserved": D(0), "available": D(0), "incoming": D(0)}
+    [row] = rows
+    return {k: D(row[k]) for k in ("real", "reserved", "available", "incoming")}
+
+
+async def test_stockpit_flows_over_http(api: httpx.AsyncClient) -> None:
+    base = f"/tenants/{TENANT}"
+    settings = await _ok(await api.get(f"{base}/settings"))
+    [principal] = await _ok(await api.get(f"{base}/locations"))
+    assert principal["name"] == "Principal"
+    assert settings["default_location_id"] == principal["location_id"]
+    assert settings["delivery_notes_update_real_stock"] is False
+    van = await _ok(await api.post(f"{base}/locations", json={"name": "Camionnette"}), 201)
+    home, away = principal["location_id"], van["location_id"]
+
+    chair = await _ok(
+        await api.post(f"{base}/products", json={"name": "Chaise", "sku": "CH-1"}), 201
+    )
+    pid = chair["product_id"]
+    renamed = await _ok(await api.patch(f"{base}/products/{pid}", json={"name": "Chaise pliante"}))
+    assert renamed["name"] == "Chaise pliante"
+
+    # Purchase 10, receive 4 at the van: incoming 6 at home, real 4 at the van.
+    supplier = await _ok(await api.post(f"{base}/suppliers", json={"name": "Durand"}), 201)
+    purchase = await _ok(
+        await api.post(
+            f"{base}/purchases",
+            json={
+                "supplier_id": supplier["supplier_id"],
+                "lines": [{"product_id": pid, "quantity": "10", "unit_price_before_tax": "12.5"}],
+            },
+        ),
+        201,
+    )
+    assert (await _level(api, pid, home))["incoming"] == D(10)
+    purchase = await _ok(
+        await api.post(
+            f"{base}/purchases/{purchase['purchase_id']}/receipts",
+            json={
+                "lines": [{"product_id": pid, "quantity": "4"}],
+                "received_on": "2026-11-02",
+                "location_id": away,
+            },
+        ),
+        201,
+    )
+    assert (await _level(api, pid, home))["incoming"] == D(6)
+    assert (await _level(api, pid, away))["real"] == D(4)
+    receipt_id = purchase["receipts"][0]["receipt_id"]
+    sent = await _ok(
+        await api.post(f"{base}/purchases/{purchase['purchase_id']}/receipts/{receipt_id}/send"),
+        202,
+    )
+    assert sent["receipts"][0]["send_status"] == "requested"
+
+    # Transfer 3 from the van home, then an order (mode off: real −= q at home).
+    await _ok(
+        await api.post(
+            f"{base}/transfers",
+            json={
+                "product_id": pid,
+                "from_location_id": away,
+                "to_location_id": home,
+                "quantity": "3",
+            },
+        ),
+        201,
+    )
+    customer = await _ok(
+        await api.post(f"{base}/customers", json={"name": "Café du Port", "emails": ["a@b.fr"]}),
+        201,
+    )
+    order = await _ok(
+        await api.post(
+            f"{base}/orders",
+            json={
+                "lines": [{"product_id": pid, "quantity": "2"}],
+                "customer_id": customer["customer_id"],
+            },
+        ),
+        201,
+    )
+    assert (await _level(api, pid, home))["real"] == D(1)
+    # Mode on from now: a new order reserves; its delivery note takes real stock.
+    await _ok(await api.put(f"{base}/settings", json={"delivery_notes_update_real_stock": True}))
+    reserved_order = await _ok(
+        await api.post(f"{base}/orders", json={"lines": [{"product_id": pid, "quantity": "3"}]}),
+        201,
+    )
+    assert await _level(api, pid, home) == {
+        "real": D(1),
+        "reserved": D(3),
+        "available": D(-2),
+        "incoming": D(6),
+    }
+    delivered = await _ok(
+        await api.post(
+            f"{base}/orders/{reserved_order['order_id']}/delivery-notes",
+            json={"lines": [{"product_id": pid, "quantity": "1"}]},
+        ),
+        201,
+    )
+    assert delivered["delivery_state"] == "partially_delivered"
+    assert await _level(api, pid, home) == {
+        "real": D(0),
+        "reserved": D(2),
+        "available": D(-2),
+        "incoming": D(6),
+    }
+    archived = await _ok(await api.post(f"{base}/orders/{reserved_order['order_id']}/archive"))
+    assert archived["status"] == "archived"
+    assert (await _level(api, pid, home))["reserved"] == D(0)
+    # The first order keeps its own mode: cancelling it puts its 2 units back.
+    cancelled = await _ok(await api.post(f"{base}/orders/{order['order_id']}/cancel"))
+    assert cancelled["mode"] == "deduct_on_order"
+    assert (await _level(api, pid, home))["real"] == D(2)
+
+    # An inventory count and a plain adjustment.
+    await _ok(
+        await api.post(
+            f"{base}/adjustments",
+            json={"product_id": pid, "location_id": home, "counted": "7", "reason": "inventaire"},
+        ),
+        201,
+    )
+    assert (await _level(api, pid, home))["real"] == D(7)
+    ledger = await _ok(await api.get(f"{base}/products/{pid}/ledger"))
+    kinds = [entry["cause_kind"] for entry in ledger]
+    assert kinds[:3] == ["purchase", "receipt", "receipt"]
+    assert "transfer" in kinds
+    assert "delivery_note" in kinds
+    assert "cancel" in kinds
+    assert ledger[-1]["note"] == "inventaire"
+    assert ledger[-1]["delta_real"] == "5.000000"
+    assert await _ok(await api.get(f"{base}/reconciliation")) == {
+        "balanced": True,
+        "mismatches": [],
+    }
+
+    # Clear 4xx with the reason.
+    too_much = await api.post(
+        f"{base}/orders/{reserved_order['order_id']}/delivery-notes",
+        json={"lines": [{"product_id": pid, "quantity": "1"}]},
+    )
+    assert too_much.status_code == 422
+    assert "open order" in too_much.json()["detail"]
+    unknown = await api.post(
+        f"{base}/orders", json={"lines": [{"product_id": away, "quantity": "1"}]}
+    )
+    assert unknown.status_code == 404
+    assert "not found" in unknown.json()["detail"]
+    malformed = await api.post(f"{base}/adjustments", json={"product_id": pid, "reason": ""})
+    assert malformed.status_code == 422
+    neither = await api.post(f"{base}/adjustments", json={"product_id": pid, "reason": "x"})
+    assert neither.status_code == 422
+    assert "delta or a counted" in neither.json()["detail"]
+    default_off = await api.patch(f"{base}/locations/{home}", json={"active": False})
+    assert default_off.status_code == 422
+    assert "default location" in default_off.json()["detail"]
+    other_tenant = await api.get(f"/tenants/someone-else/orders/{order['order_id']}")
+    assert other_tenant.status_code == 404
+    deleted = await _ok(await api.delete(f"{base}/products/{pid}"))
+    assert deleted["deleted"] is True
+    assert await _ok(await api.get(f"{base}/products")) == []
+    openapi = await _ok(await api.get("/openapi.json"))
+    assert "/tenants/{tenant_id}/orders/{order_id}/delivery-notes" in openapi["paths"]
+
+
+async def test_outbound_requests_only_for_stockpit_changes_and_results_are_shown(
+    api: httpx.AsyncClient,
+    kafka_bootstrap_servers: str,
+    database_url: str,
+    topic_prefix: str,
+    db_schema: str,
+) -> None:
+    base = f"/tenants/{TENANT}"
+    # A product from Pennylane: imported, no echo back.
+    upsert = ProductUpserted(
+        pennylane_id=55,
+        label="Lampe",
+        reference="LA-1",
+        updated_at=document(DocumentKind.INVOICE, 1, []).updated_at,
+    )
+    await publish(
+        kafka_bootstrap_servers, PENNYLANE_CATALOG, topic_prefix, [new_event(upsert, TENANT)]
+    )
+    await wait_handled(database_url, db_schema, f"{topic_prefix}inventory.catalog", 1)
+    [lamp] = await _ok(await api.get(f"{base}/products"))
+    assert (lamp["name"], lamp["sku"], lamp["pennylane_id"]) == ("Lampe", "LA-1", 55)
+    # Renamed in Stockpit: Pennylane should follow.
+    await _ok(await api.patch(f"{base}/products/{lamp['product_id']}", json={"name": "Lampe LED"}))
+    # A customer of an order made in Stockpit is created in Pennylane.
+    customer = await _ok(await api.post(f"{base}/customers", json={"name": "Hôtel"}), 201)
+    await _ok(
+        await api.post(
+            f"{base}/orders",
+            json={
+                "lines": [{"product_id": lamp["product_id"], "quantity": "1"}],
+                "customer_id": customer["customer_id"],
+            },
+        ),
+        201,
+    )
+    supplier = await _ok(await api.post(f"{base}/suppliers", json={"name": "Durand"}), 201)
+    purchase = await _ok(
+        await api.post(
+            f"{base}/purchases",
+            json={
+                "supplier_id": supplier["supplier_id"],
+                "lines": [
+                    {
+                        "product_id": lamp["product_id"],
+                        "quantity": "2",
+                        "unit_price_before_tax": "9.90",
+                    }
+                ],
+            },
+        ),
+        201,
+    )
+    purchase = await _ok(
+        await api.post(
+            f"{base}/purchases/{purchase['purchase_id']}/receipts",
+            json={
+                "lines": [{"product_id": lamp["product_id"], "quantity": "2"}],
+                "received_on": "2026-11-03",
+            },
+        ),
+        201,
+    )
+    receipt_id = purchase["receipts"][0]["receipt_id"]
+    send = f"{base}/purchases/{purchase['purchase_id']}/receipts/{receipt_id}/send"
+    await _ok(await api.post(send), 202)
+    await _ok(await api.post(send), 202)  # asked again while requested: no second request
+
+    records = await read_topic(
+        kafka_bootstrap_servers, OUTBOUND_REQUESTS.name(topic_prefix), expect=3
+    )
+    requests = [parse_event(record.value).payload for record in records]
+    assert len(requests) == 3
+    [change] = [r for r in requests if isinstance(r, ProductChangeRequested)]
+    assert (change.pennylane_product_id, change.label) == (55, "Lampe LED")
+    [created] = [r for r in requests if isinstance(r, CustomerWriteRequested)]
+    assert created.pennylane_customer_id is None
+    assert created.name == "Hôtel"
+    [receipt] = [r for r in requests if isinstance(r, ReceiptSendRequested)]
+    assert receipt.receipt_id == receipt_id
+    assert receipt.lines[0].unit_price_before_tax == D("9.90")
+    keys = sorted(record.key for record in records)
+    assert f"{TENANT}:receipt:{receipt_id}".encode() in keys
+
+    # Outbound results: the customer gets its Pennylane id; the receipt fails, then succeeds.
+    results = [
+        new_event(
+            PennylaneIdAssigned(
+                entity_kind="customer", entity_id=customer["customer_id"], pennylane_id=901
+            ),
+            TENANT,
+        ),
+        new_event(
+            PennylaneWriteFailed(
+                entity_kind="receipt",
+                entity_id=receipt_id,
+                reason="supplier unknown",
+                retryable=False,
+            ),
+            TENANT,
+        ),
+    ]
+    await publish(kafka_bootstrap_servers, OUTBOUND_RESULTS, topic_prefix, results)
+    await wait_handled(database_url, db_schema, f"{topic_prefix}inventory.outbound-results", 2)
+    [linked] = await _ok(await api.get(f"{base}/customers"))
+    assert linked["pennylane_id"] == 901
+    [failed] = await _ok(await api.get(f"{base}/writes", params={"failed_only": True}))
+    assert (failed["entity_id"], failed["reason"]) == (receipt_id, "supplier unknown")
+    [shown] = await _ok(await api.get(f"{base}/purchases"))
+    assert shown["receipts"][0]["send_status"] == "failed"
+    assert shown["receipts"][0]["send_failure"] == "supplier unknown"
+    # After a failure, "send to Pennylane" asks again.
+    await _ok(await api.post(send), 202)
+    again = await read_topic(
+        kafka_bootstrap_servers, OUTBOUND_REQUESTS.name(topic_prefix), expect=4
+    )
+    assert len(again) == 4
+    done = new_event(
+        PennylaneIdAssigned(entity_kind="receipt", entity_id=receipt_id, pennylane_id=777), TENANT
+    )
+    await publish(kafka_bootstrap_servers, OUTBOUND_RESULTS, topic_prefix, [done])
+    await wait_handled(database_url, db_schema, f"{topic_prefix}inventory.outbound-results", 3)
+    [shown] = await _ok(await api.get(f"{base}/purchases"))
+    assert (shown["receipts"][0]["send_status"], shown["receipts"][0]["pennylane_invoice_id"]) == (
+        "sent",
+        777,
+    )
+    refused = await api.post(send)
+    assert refused.status_code == 422
+    assert "already in Pennylane" in refused.json()["detail"]
+
+
+async def test_fifty_concurrent_adjustments_of_one_stock_row_all_count(
+    api: httpx.AsyncClient,
+) -> None:
+    base = f"/tenants/{TENANT}"
+    product = await _ok(await api.post(f"{base}/products", json={"name": "Vis"}), 201)
+    pid = product["product_id"]
+    [home] = await _ok(await api.get(f"{base}/locations"))
+    other = await _ok(await api.post(f"{base}/locations", json={"name": "Atelier"}), 201)
+
+    async def adjust(index: int) -> None:
+        await _ok(
+            await api.post(
+                f"{base}/adjustments",
+                json={"product_id": pid, "delta": f"{index}.5", "reason": f"lot {index}"},
+            ),
+            201,
+        )
+
+    async def move(index: int) -> None:
+        await _ok(
+            await api.post(
+                f"{base}/transfers",
+                json={
+                    "product_id": pid,
+                    "from_location_id": home["location_id"],
+                    "to_location_id": other["location_id"],
+                    "quantity": "1",
+                },
+            ),
+            201,
+        )
+
+    await asyncio.gather(*(adjust(i) for i in range(1, 51)), *(move(i) for i in range(10)))
+    expected_adjusted = sum(D(f"{i}.5") for i in range(1, 51))
+    assert (await _level(api, pid, home["location_id"]))["real"] == expected_adjusted - 10
+    assert (await _level(api, pid, other["location_id"]))["real"] == D(10)
+    assert len(await _ok(await api.get(f"{base}/products/{pid}/ledger"))) == 50 + 2 * 10
+    assert await _ok(await api.get(f"{base}/reconciliation")) == {
+        "balanced": True,
+        "mismatches": [],
+    }
