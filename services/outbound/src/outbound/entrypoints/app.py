@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from fastapi import FastAPI
 from pydantic import Field, SecretStr
+from stockpit_connections import ConnectionRegistry, TokenCipher, migrate
 from stockpit_contracts.topics import OUTBOUND_REQUESTS
 from stockpit_pennylane.client import DEFAULT_BASE_URL, PennylaneClient, RetryPolicy
 from stockpit_runtime.service import ServiceRuntime, create_service_app, serve
 from stockpit_runtime.settings import ServiceSettings
 
-from outbound.adapters.tokens import StaticTokenSource
+from outbound.adapters.tokens import RegistryTokenSource, StaticTokenSource
 from outbound.domain.writes import RetrySchedule
 from outbound.entrypoints.api import outbound_router
-from outbound.service_layer.ports import TokenSource
+from outbound.service_layer.ports import BudgetShares, TokenSource
 from outbound.service_layer.requests import accept_request
 from outbound.service_layer.worker import WorkerConfig, WriteWorker
 
@@ -29,7 +31,10 @@ class OutboundSettings(ServiceSettings):
     pennylane_timeout_s: float = Field(default=30.0, gt=0, le=600)
     # The poller keeps this share of each token's 25 requests / 5 s; outbound gets the rest.
     poller_budget_share: Decimal = Field(default=Decimal("0.6"), ge=0, lt=1)
-    # Development and tests only: tenant -> token, used when no connection registry is wired.
+    # STOCKPIT_TOKEN_KEY: Fernet key(s) of the connection registry (see stockpit_connections).
+    token_key: SecretStr = SecretStr("")
+    connections_schema: str = Field(default="connections", pattern=r"^[a-z_][a-z0-9_]*$")
+    # Development and tests only: tenant -> token; when set, the registry is not used.
     pennylane_tokens: dict[str, SecretStr] = Field(default_factory=dict)
     write_max_attempts: int = Field(default=12, ge=1, le=100)
     write_retry_base_s: float = Field(default=1.0, gt=0, le=600)
@@ -43,15 +48,32 @@ class OutboundSettings(ServiceSettings):
     startup_quiet_s: float = Field(default=5.5, ge=0, le=60)
 
 
+@dataclass
+class _Sources:
+    """Where tokens and budget shares come from (the registry needs the runtime's engine)."""
+
+    tokens: TokenSource | None = None
+    shares: BudgetShares | None = None
+
+
 def create_app(
     settings: OutboundSettings | None = None, *, tokens: TokenSource | None = None
 ) -> FastAPI:
     settings = settings or OutboundSettings()
     prefix = settings.topic_prefix
-    token_source = tokens or StaticTokenSource(settings.pennylane_tokens)
-    budget_share = Decimal(1) - settings.poller_budget_share
+    uses_registry = tokens is None and not settings.pennylane_tokens
+    sources = _Sources(tokens=tokens)
+    if tokens is None and settings.pennylane_tokens:
+        static = StaticTokenSource(settings.pennylane_tokens)
+        sources = _Sources(tokens=static, shares=static)
 
-    def pennylane_client(tenant_id: str, token: SecretStr) -> PennylaneClient:
+    async def pennylane_client(tenant_id: str, token: SecretStr) -> PennylaneClient:
+        poller_share = None
+        if sources.shares is not None:
+            poller_share = await sources.shares.poller_share_for(tenant_id)
+        budget_share = Decimal(1) - (
+            settings.poller_budget_share if poller_share is None else poller_share
+        )
         # No resending inside the client: the worker retries whole writes, each starting with
         # a lookup, so a resent request can never apply a write twice.
         return PennylaneClient(
@@ -78,12 +100,23 @@ def create_app(
     )
 
     def setup(runtime: ServiceRuntime) -> None:
+        if uses_registry:
+            registry = ConnectionRegistry(
+                runtime.engine, TokenCipher(settings.token_key), schema=settings.connections_schema
+            )
+            source = RegistryTokenSource(registry)
+            sources.tokens, sources.shares = source, source
+        assert sources.tokens is not None
         runtime.subscribe(OUTBOUND_REQUESTS.name(prefix), accept_request, purpose="requests")
         runtime.extras["write_worker"] = WriteWorker(
-            runtime.engine, runtime.sessions, token_source, pennylane_client, config
+            runtime.engine, runtime.sessions, sources.tokens, pennylane_client, config
         )
 
     async def start_worker(runtime: ServiceRuntime) -> None:
+        if uses_registry:
+            # The poller owns the registry; creating its schema here too (idempotent, locked)
+            # lets outbound start first without failing on a missing table.
+            await migrate(settings.database_url.get_secret_value(), settings.connections_schema)
         runtime.extras["write_worker"].start()
 
     async def stop_worker(runtime: ServiceRuntime) -> None:

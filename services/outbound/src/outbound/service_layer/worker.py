@@ -21,7 +21,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -41,7 +41,7 @@ from outbound.service_layer.results import publish_assigned, publish_failed
 
 log = get_logger(__name__)
 
-ClientFactory = Callable[[str, SecretStr], PennylaneClient]
+ClientFactory = Callable[[str, SecretStr], Awaitable[PennylaneClient]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +179,7 @@ class WriteWorker:
             return cached[1]
         if cached is not None:
             await cached[1].aclose()
-        client = self._client_factory(tenant, token)
+        client = await self._client_factory(tenant, token)
         self._clients[tenant] = (fingerprint, client)
         return client
 
