@@ -42,7 +42,7 @@ test-fast: bootstrap
 	$(UV_RUN) pytest -m "not integration and not e2e"
 
 demo: bootstrap
-	$(WITH_INFRA) $(UV_RUN) python -m stockpit_ops.skeleton_demo
+	$(WITH_INFRA) $(UV_RUN) python -m stockpit_ops.demo
 
 bench: bootstrap
 	$(WITH_INFRA) bench/run_all.sh
