@@ -507,20 +507,20 @@ class PennylaneClient:
     async def create_company_customer(self, body: CompanyCustomerCreate) -> CompanyCustomer:
         """Not idempotent (a duplicate may 409): on AmbiguousWriteError, look it up first."""
         data = await self._write("POST", "company_customers", body, idempotent=False)
-        return CompanyCustomer.model_validate(data)
+        return _typed_customer(CompanyCustomer, data)
 
     async def update_company_customer(
         self, customer_id: int, body: CompanyCustomerUpdate
     ) -> CompanyCustomer:
         data = await self._write("PUT", f"company_customers/{customer_id}", body, idempotent=True)
-        return CompanyCustomer.model_validate(data)
+        return _typed_customer(CompanyCustomer, data)
 
     async def create_individual_customer(
         self, body: IndividualCustomerCreate
     ) -> IndividualCustomer:
         """Not idempotent (a duplicate may 409): on AmbiguousWriteError, look it up first."""
         data = await self._write("POST", "individual_customers", body, idempotent=False)
-        return IndividualCustomer.model_validate(data)
+        return _typed_customer(IndividualCustomer, data)
 
     async def update_individual_customer(
         self, customer_id: int, body: IndividualCustomerUpdate
@@ -528,7 +528,7 @@ class PennylaneClient:
         data = await self._write(
             "PUT", f"individual_customers/{customer_id}", body, idempotent=True
         )
-        return IndividualCustomer.model_validate(data)
+        return _typed_customer(IndividualCustomer, data)
 
     # --- suppliers and supplier invoices --------------------------------------------------------
 
@@ -665,3 +665,13 @@ class PennylaneClient:
         async for events in self.iter_changelog_pages(resource, since=since, page_size=page_size):
             for event in events:
                 yield event
+
+
+CustomerT = TypeVar("CustomerT", CompanyCustomer, IndividualCustomer)
+
+
+def _typed_customer(model: type[CustomerT], data: Any) -> CustomerT:
+    """The company_/individual_customers endpoints answer without `customer_type` (the list and
+    get-by-id of /customers carry it): the endpoint itself says which kind it is."""
+    kind = "company" if model is CompanyCustomer else "individual"
+    return model.model_validate({**data, "customer_type": kind})

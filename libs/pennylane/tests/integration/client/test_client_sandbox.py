@@ -187,3 +187,40 @@ async def _create_until_clear(client: PennylaneClient, body: ProductCreate):  # 
             found = await client.find_product_by_external_reference(body.external_reference or "")
             if found is not None:
                 return found
+
+
+async def test_customer_writes_read_back_as_typed_customers(sandbox_factory) -> None:  # type: ignore[no-untyped-def]
+    """Pennylane's company_/individual_customers answers carry no `customer_type`."""
+    from stockpit_pennylane.client.bodies import (
+        Address,
+        CompanyCustomerCreate,
+        CompanyCustomerUpdate,
+        IndividualCustomerCreate,
+        IndividualCustomerUpdate,
+    )
+    from stockpit_pennylane.client.models import CompanyCustomer, IndividualCustomer
+
+    sandbox = sandbox_factory(rate_limit=100_000)
+    address = Address(address="1 rue A", postal_code="75001", city="Paris", country_alpha2="FR")
+    async with _client(sandbox) as client:
+        company = await client.create_company_customer(
+            CompanyCustomerCreate(name="Café", billing_address=address, external_reference="c-1")
+        )
+        assert isinstance(company, CompanyCustomer)
+        renamed = await client.update_company_customer(
+            company.id, CompanyCustomerUpdate(name="Café des Arts")
+        )
+        assert (renamed.id, renamed.name) == (company.id, "Café des Arts")
+        person = await client.create_individual_customer(
+            IndividualCustomerCreate(
+                first_name="Marie", last_name="Dupont", billing_address=address
+            )
+        )
+        assert isinstance(person, IndividualCustomer)
+        updated = await client.update_individual_customer(
+            person.id, IndividualCustomerUpdate(emails=["marie@dupont.fr"])
+        )
+        assert updated.emails == ["marie@dupont.fr"]
+        found = await client.find_customer_by_external_reference("c-1")
+        assert isinstance(found, CompanyCustomer)
+        assert found.name == "Café des Arts"

@@ -12,12 +12,10 @@ Every flow is safe to restart from the top after any failure or crash:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
 from stockpit_contracts.payloads.outbound import (
     CustomerWriteRequested,
     ProductChangeRequested,
@@ -196,13 +194,6 @@ class PennylaneWriter:
             )
         try:
             created = await self._create_customer(facts, reference)
-        except ValidationError:
-            # Created (2xx), but the client cannot read the answer: the customer endpoints
-            # answer without `customer_type`, which the client's models require. Read it back.
-            existing = await self._find_customer(reference)
-            if existing is None:
-                raise
-            return Done(existing.id)
         except Conflict:
             # Taken by a create of ours that landed after all: it is the one we want.
             existing = await self._find_customer(reference)
@@ -259,8 +250,7 @@ class PennylaneWriter:
                 return Done(current.id)
             company = CompanyCustomerUpdate(name=name or None, emails=emails)
             self._about("PUT", f"company_customers/{current.id}", company)
-            with contextlib.suppress(ValidationError):  # 2xx without `customer_type`: see above
-                await self._client.update_company_customer(current.id, company)
+            await self._client.update_company_customer(current.id, company)
             return Done(current.id)
         first, last = individual_name_parts(facts)
         first = (first or "").strip() or current.first_name
@@ -269,8 +259,7 @@ class PennylaneWriter:
             return Done(current.id)
         individual = IndividualCustomerUpdate(first_name=first, last_name=last, emails=emails)
         self._about("PUT", f"individual_customers/{current.id}", individual)
-        with contextlib.suppress(ValidationError):  # 2xx without `customer_type`: see above
-            await self._client.update_individual_customer(current.id, individual)
+        await self._client.update_individual_customer(current.id, individual)
         return Done(current.id)
 
     # --- receipts as supplier invoices ------------------------------------------------------
