@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 from stockpit_contracts import Envelope, Payload, new_event, partition_key
@@ -26,6 +23,7 @@ from stockpit_contracts.payloads.outbound import (
 )
 from stockpit_contracts.topics import OUTBOUND_REQUESTS
 from stockpit_pennylane.sandbox import FaultSettings, SandboxApp, SandboxConfig, create_app
+from stockpit_pennylane.sandbox.serving import serve_in_thread
 
 _tokens = itertools.count()
 
@@ -79,21 +77,10 @@ class ServedSandbox:
 
 
 @contextmanager
-def serve(config: SandboxConfig) -> Iterator[tuple[SandboxApp, int]]:
+def serve(config: SandboxConfig) -> Iterator[tuple[SandboxApp, str]]:
     app = create_app(config)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:  # readiness wait, not an assertion
-        time.sleep(0.01)
-    try:
-        yield app, int(sock.getsockname()[1])
-    finally:
-        server.should_exit = True
-        thread.join()
-        sock.close()
+    with serve_in_thread(app) as root_url:
+        yield app, root_url
 
 
 @pytest.fixture
@@ -106,9 +93,9 @@ def sandbox_for() -> Iterator[Callable[..., ServedSandbox]]:
             tenant: f"outbound-{tenant}-{next(_tokens)}-{time.monotonic_ns()}" for tenant in tenants
         }
         manager = serve(SandboxConfig(tokens=list(tokens.values()), **config))
-        app, port = manager.__enter__()
+        app, root_url = manager.__enter__()
         managers.append(manager)
-        return ServedSandbox(app, f"http://127.0.0.1:{port}", tokens)
+        return ServedSandbox(app, root_url, tokens)
 
     yield start
     for manager in reversed(managers):

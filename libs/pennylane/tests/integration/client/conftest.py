@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from stockpit_pennylane.sandbox.app import SandboxApp, create_app
 from stockpit_pennylane.sandbox.config import SandboxConfig
+from stockpit_pennylane.sandbox.serving import serve_in_thread
 
 _tokens = itertools.count()
 
@@ -37,21 +35,10 @@ class ServedSandbox:
 
 
 @contextmanager
-def serve(config: SandboxConfig) -> Iterator[tuple[SandboxApp, int]]:
+def serve(config: SandboxConfig) -> Iterator[tuple[SandboxApp, str]]:
     app = create_app(config)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:  # readiness wait, not an assertion
-        time.sleep(0.01)
-    try:
-        yield app, int(sock.getsockname()[1])
-    finally:
-        server.should_exit = True
-        thread.join()
-        sock.close()
+    with serve_in_thread(app) as root_url:
+        yield app, root_url
 
 
 @pytest.fixture
@@ -61,9 +48,9 @@ def sandbox_factory() -> Iterator[Callable[..., ServedSandbox]]:
     def start(**config: Any) -> ServedSandbox:
         token = f"client-it-{next(_tokens)}-{time.monotonic_ns()}"
         manager = serve(SandboxConfig(tokens=[token], **config))
-        app, port = manager.__enter__()
+        app, root_url = manager.__enter__()
         with_stack.append(manager)
-        return ServedSandbox(app, f"http://127.0.0.1:{port}", token)
+        return ServedSandbox(app, root_url, token)
 
     yield start
     for manager in reversed(with_stack):

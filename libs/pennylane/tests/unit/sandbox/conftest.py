@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from stockpit_pennylane.sandbox import SandboxApp, SandboxConfig, create_app
+from stockpit_pennylane.sandbox.serving import serve_in_thread
 
 TOKEN_A = "tok-company-a"
 TOKEN_B = "tok-company-b"
@@ -29,37 +27,9 @@ class Served:
     base_url: str
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def serve(app: SandboxApp) -> Iterator[Served]:
-    """Runs uvicorn on a free loopback port in a thread until the generator is closed.
-
-    uvicorn binds host/port itself: handing it a pre-bound socket made every request ~40 ms
-    slower here (measured), which the fault-share tests cannot afford.
-    """
-    for _attempt in range(5):
-        port = _free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="critical", access_log=False
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started and thread.is_alive():
-            thread.join(0.01)
-        if server.started:
-            break
-    else:
-        raise RuntimeError("uvicorn did not start on a free port")
-    try:
-        yield Served(app, f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(app) as base_url:
+        yield Served(app, base_url)
 
 
 @pytest.fixture
