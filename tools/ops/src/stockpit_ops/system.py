@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,8 @@ class SystemConfig:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     sandbox_args: Sequence[str] = ()
     token_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
+    # Settings every service gets on top of the defaults (e.g. STOCKPIT_CONSUMER_MAX_ATTEMPTS).
+    extra_env: Mapping[str, str] = field(default_factory=dict)
 
     def service_env(self, service: str, sandbox_url: str) -> dict[str, str]:
         return {
@@ -43,6 +45,7 @@ class SystemConfig:
             "STOCKPIT_TOKEN_KEY": self.token_key,
             "STOCKPIT_PENNYLANE_BASE_URL": f"{sandbox_url}/api/external/v2",
             "STOCKPIT_LOG_LEVEL": "INFO",
+            **self.extra_env,
         }
 
 
@@ -66,6 +69,13 @@ class RunningSystem:
         else:
             process.stop()
         process.start()
+
+    def kill(self, service: str) -> None:
+        """SIGKILL one service and leave it down (`start` brings it back)."""
+        self.services[service].kill()
+
+    def start(self, service: str) -> None:
+        self.services[service].start()
 
     def stop(self) -> None:
         for process in (*self.services.values(), self.sandbox):

@@ -1,0 +1,106 @@
+"""A private Kafka broker and PostgreSQL server, for drills that stop and restart them.
+
+They run through `infra/kafka.sh` and `infra/postgres.sh` (the very scripts `make infra-up`
+uses) on free ports and in their own folders, so the shared servers other tests use are never
+touched. `private_infra()` always stops both, even when the drill failed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from stockpit_ops.processes import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+INFRA = REPO_ROOT / "infra"
+# The jars the shared broker was started with; a private broker reuses them instead of fetching.
+SHARED_KAFKA_LIBS = REPO_ROOT / ".local" / "kafka" / "libs"
+
+
+@dataclass
+class InfraServer:
+    """One server run by an infra script with its own environment (ports and folders)."""
+
+    script: Path
+    env: Mapping[str, str]
+
+    def _run(self, command: str, timeout_s: float = 180) -> None:
+        completed = subprocess.run(  # noqa: S603 - our own infra scripts
+            [str(self.script), command],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(
+                f"{self.script.name} {command} failed ({completed.returncode}):\n"
+                f"{completed.stdout[-2000:]}\n{completed.stderr[-2000:]}"
+            )
+
+    def start(self) -> None:
+        self._run("start")
+
+    def stop(self) -> None:
+        self._run("stop")
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@dataclass
+class PrivateInfra:
+    kafka: InfraServer
+    postgres: InfraServer
+    kafka_bootstrap_servers: str
+    database_url: str
+
+
+@contextmanager
+def private_infra(base_dir: Path | None = None) -> Iterator[PrivateInfra]:
+    """Start a Kafka broker and a PostgreSQL server of our own; stop both afterwards."""
+    # PostgreSQL runs as the `postgres` user when we are root: its folder must be reachable.
+    base = Path(tempfile.mkdtemp(prefix="stockpit-private-", dir=base_dir))
+    base.chmod(0o755)
+    kafka_port, controller_port, pg_port = free_port(), free_port(), free_port()
+    kafka_env = {
+        "KAFKA_PORT": str(kafka_port),
+        "KAFKA_CONTROLLER_PORT": str(controller_port),
+        "KAFKA_DIR": str(base / "kafka"),
+        "KAFKA_HEAP": "384m",
+    }
+    if SHARED_KAFKA_LIBS.is_dir():
+        kafka_env["KAFKA_LIBS_DIR"] = str(SHARED_KAFKA_LIBS)
+    elif os.environ.get("KAFKA_LIBS_DIR"):
+        kafka_env["KAFKA_LIBS_DIR"] = os.environ["KAFKA_LIBS_DIR"]
+    infra = PrivateInfra(
+        kafka=InfraServer(INFRA / "kafka.sh", kafka_env),
+        postgres=InfraServer(
+            INFRA / "postgres.sh", {"PG_PORT": str(pg_port), "PG_DIR": str(base / "pg")}
+        ),
+        kafka_bootstrap_servers=f"127.0.0.1:{kafka_port}",
+        database_url=f"postgresql+asyncpg://stockpit:stockpit@127.0.0.1:{pg_port}/stockpit",
+    )
+    try:
+        infra.postgres.start()
+        infra.kafka.start()
+        yield infra
+    finally:
+        failures: list[str] = []
+        for server in (infra.kafka, infra.postgres):
+            try:
+                server.stop()
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                failures.append(str(exc))  # the other one still has to stop
+        if failures:
+            raise RuntimeError("could not stop the private servers: " + "; ".join(failures))
+        shutil.rmtree(base, ignore_errors=True)

@@ -1,0 +1,208 @@
+"""What the end-to-end tests, drills and the system benchmark read and drive over HTTP.
+
+The sandbox's admin surface gives Pennylane's state without rate limits or injected faults,
+so the expected stock is computed from Pennylane's own records, and the services are read
+through their public APIs only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import httpx
+
+from stockpit_ops.system import RunningSystem
+
+T = TypeVar("T")
+SERVICE_ACCOUNT_PREFIX = "706"
+
+
+def http(method: str, url: str, body: Any = None, **params: Any) -> Any:
+    response = httpx.request(method, url, json=body, params=params or None, timeout=30)
+    if response.status_code >= 400:
+        raise RuntimeError(f"{method} {url} → {response.status_code}: {response.text[:500]}")
+    return response.json() if response.content else None
+
+
+def wait_until(what: str, probe: Callable[[], T | None], timeout_s: float = 180) -> T:
+    """Poll `probe` until it returns something; a probe that cannot reach a service (it may be
+    restarting) counts as "not yet". The timeout is a liveness bound, not a speed check."""
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = probe()
+        except (httpx.HTTPError, RuntimeError) as exc:
+            last_error, result = exc, None
+        if result is not None:
+            return result
+        time.sleep(0.3)
+    raise TimeoutError(f"gave up waiting ({timeout_s:.0f} s): {what}; last error: {last_error}")
+
+
+class SandboxAdmin:
+    """The sandbox's `/_sandbox` surface: Pennylane's state as it really is, and its knobs."""
+
+    def __init__(self, sandbox_url: str) -> None:
+        self.url = sandbox_url + "/_sandbox"
+
+    def records(self, token: str, resource: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = http("GET", f"{self.url}/{token}/records/{resource}")["items"]
+        return items
+
+    def seed_invoices(self, token: str, **body: Any) -> dict[str, Any]:
+        created: dict[str, Any] = http("POST", f"{self.url}/{token}/seed/customer_invoices", body)
+        return created
+
+    def set_faults(self, **rates: Any) -> None:
+        http("PUT", f"{self.url}/faults", rates)
+
+    def faults(self) -> dict[str, Any]:
+        shown: dict[str, Any] = http("GET", f"{self.url}/faults")
+        return shown
+
+    def clear_faults(self) -> None:
+        http("PUT", f"{self.url}/faults", {})
+
+    def writes(self, token: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = http("GET", f"{self.url}/{token}/writes")["items"]
+        return items
+
+    def expected_stock(self, token: str) -> dict[int, Decimal]:
+        """Real stock per Pennylane product id that the company's documents imply, with the
+        default settings: finalized invoices take stock, credit notes give none back, drafts
+        and services move nothing."""
+        return expected_stock(
+            self.records(token, "customer_invoices"),
+            self.records(token, "products"),
+            self.records(token, "ledger_accounts"),
+        )
+
+
+def expected_stock(
+    invoices: Iterable[Mapping[str, Any]],
+    products: Iterable[Mapping[str, Any]],
+    ledger_accounts: Iterable[Mapping[str, Any]],
+) -> dict[int, Decimal]:
+    account_numbers = {account["id"]: str(account["number"]) for account in ledger_accounts}
+    services = {
+        product["id"]
+        for product in products
+        if account_numbers.get((product.get("ledger_account") or {}).get("id"), "").startswith(
+            SERVICE_ACCOUNT_PREFIX
+        )
+    }
+    stock: dict[int, Decimal] = defaultdict(Decimal)
+    for invoice in invoices:
+        is_credit_note = Decimal(str(invoice["amount"])) < 0
+        if invoice["draft"] or is_credit_note:
+            continue
+        for line in invoice["invoice_lines_items"]:
+            product = line.get("product")
+            if product is not None and product["id"] not in services:
+                stock[product["id"]] -= Decimal(str(line["quantity"]))
+    return {pid: qty for pid, qty in stock.items() if qty != 0}
+
+
+class Inventory:
+    """One tenant in the inventory service's HTTP API."""
+
+    def __init__(self, system: RunningSystem, tenant: str) -> None:
+        self.system = system
+        self.tenant = tenant
+
+    @property
+    def url(self) -> str:
+        return self.system.url("inventory") + f"/tenants/{self.tenant}"
+
+    def stock_rows(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = http("GET", f"{self.url}/stock")
+        return rows
+
+    def real_stock(self) -> dict[int, Decimal]:
+        """Real stock per Pennylane product id (non-zero only), summed over locations."""
+        stock: dict[int, Decimal] = defaultdict(Decimal)
+        for row in self.stock_rows():
+            if row["pennylane_product_id"] is not None:
+                stock[row["pennylane_product_id"]] += Decimal(str(row["real"]))
+        return {pid: qty for pid, qty in stock.items() if qty != 0}
+
+    def products(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = http("GET", f"{self.url}/products")
+        return rows
+
+    def product_id(self, pennylane_id: int) -> str:
+        for product in self.products():
+            if product["pennylane_id"] == pennylane_id:
+                return str(product["product_id"])
+        raise LookupError(f"no product linked to Pennylane product {pennylane_id}")
+
+
+def connect(
+    system: RunningSystem,
+    tenant: str,
+    token: str,
+    *,
+    sync_interval_s: int = 5,
+    documents_since: dt.date | None = None,
+) -> None:
+    since = documents_since or dt.datetime.now(dt.UTC).date() - dt.timedelta(days=365)
+    http(
+        "PUT",
+        system.url("poller") + f"/connections/{tenant}",
+        {
+            "pennylane_token": token,
+            "settings": {
+                "sync_interval_s": sync_interval_s,
+                "documents_since": since.isoformat(),
+            },
+        },
+    )
+
+
+def stock_matches(inventory: Inventory, expected: Mapping[int, Decimal]) -> bool | None:
+    """A `wait_until` probe: the tenant's real stock equals `expected` exactly."""
+    return True if inventory.real_stock() == dict(expected) else None
+
+
+def rename_product(inventory: Inventory, product_id: str, name: str) -> None:
+    """A Stockpit-side rename: written to Pennylane by outbound (the product is linked)."""
+    http("PATCH", f"{inventory.url}/products/{product_id}", {"name": name})
+
+
+def receive_and_send(inventory: Inventory, product_id: str, quantity: int, supplier: str) -> str:
+    """Buy `quantity`, receive all of it and send the receipt to Pennylane (a supplier
+    invoice there). Returns the receipt id."""
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    supplier_id = http("POST", f"{inventory.url}/suppliers", {"name": supplier})["supplier_id"]
+    purchase = http(
+        "POST",
+        f"{inventory.url}/purchases",
+        {
+            "supplier_id": supplier_id,
+            "lines": [
+                {
+                    "product_id": product_id,
+                    "quantity": str(quantity),
+                    "unit_price_before_tax": "10.00",
+                    "vat_rate": "FR_200",
+                }
+            ],
+        },
+    )
+    purchase = http(
+        "POST",
+        f"{inventory.url}/purchases/{purchase['purchase_id']}/receipts",
+        {"lines": [{"product_id": product_id, "quantity": str(quantity)}], "received_on": today},
+    )
+    receipt_id = str(purchase["receipts"][-1]["receipt_id"])
+    http(
+        "POST",
+        f"{inventory.url}/purchases/{purchase['purchase_id']}/receipts/{receipt_id}/send",
+    )
+    return receipt_id
