@@ -21,8 +21,11 @@ from poller.entrypoints.app import PollerSettings, create_app
 from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
 from stockpit_contracts import Envelope, Payload, parse_event
+from stockpit_contracts.payloads.catalog import ProductUpserted
 from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind, DocumentVersionRead
 from stockpit_contracts.topics import PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS
+from stockpit_pennylane.client import PennylaneClient
+from stockpit_pennylane.client.bodies import ProductUpdate
 from stockpit_pennylane.sandbox import (
     FaultSettings,
     SandboxApp,
@@ -188,6 +191,30 @@ async def _wait(predicate: Callable[[], Awaitable[bool]], timeout_s: float = 60)
     except TimeoutError:
         return False
     return True
+
+
+async def _last_success(client: httpx.AsyncClient, tenant: str) -> str | None:
+    value: str | None = (await client.get(f"/connections/{tenant}")).json()[
+        "last_successful_sync_at"
+    ]
+    return value
+
+
+async def _sync_once_more(client: httpx.AsyncClient, tenant: str, what: str = "everything") -> None:
+    """Ask for an import now and wait until a sync that started after the ask succeeded."""
+    before = await _last_success(client, tenant)
+    response = await client.post(f"/connections/{tenant}/import-now", json={"what": what})
+    assert response.status_code == 202, response.text
+
+    async def synced() -> bool:
+        status = (await client.get(f"/connections/{tenant}")).json()
+        return bool(
+            status["last_successful_sync_at"] != before
+            and status["import_requested_at"] is None
+            and not status["syncing"]
+        )
+
+    assert await _wait(synced), "the requested sync never finished"
 
 
 async def test_first_sync_then_import_now_and_schedule_and_credit_notes(
@@ -371,3 +398,53 @@ async def test_rate_limited_answers_are_waited_out(
     ]
     assert rate_limited
     assert float(rate_limited[0].split()[-1]) > 0
+
+
+async def test_an_idle_sync_publishes_nothing(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    """The changelog's start date is inclusive, so its newest events come back on every read:
+    the poller skips those it handled, and a sync with no change in Pennylane publishes nothing."""
+    seeded = await sandbox.seed(TOKEN, count=10, customers=4, products=6, seed=21)
+    counts = (await sandbox.admin("GET", f"/_sandbox/{TOKEN}/state"))["counts"]
+    catalog_size = counts["products"] + counts["customers"]
+    invoice_ids = set(range(seeded["first_id"], seeded["last_id"] + 1))
+    prefix = settings.topic_prefix
+    bootstrap = settings.kafka_bootstrap_servers
+    async with (
+        TopicReader(bootstrap, PENNYLANE_CATALOG.name(prefix)) as catalog,
+        TopicReader(bootstrap, PENNYLANE_DOCUMENTS.name(prefix)) as docs,
+    ):
+        await _connect(poller, "tenant-a", TOKEN, sync_interval_s=3600)
+        assert await _wait(lambda: _has_succeeded(poller, "tenant-a"))
+        for _ in range(3):
+            await _sync_once_more(poller, "tenant-a")
+
+        # One real change, then one more sync: its event comes after anything the idle syncs
+        # could have published (one key, one partition, the outbox relays in order).
+        product_id = (await sandbox.admin("GET", f"/_sandbox/{TOKEN}/records/products"))["items"][
+            0
+        ]["id"]
+        async with PennylaneClient(TOKEN, base_url=sandbox.url + API) as client:
+            await client.update_product(product_id, ProductUpdate(label="Renamed after idling"))
+        one_more = await sandbox.seed(TOKEN, count=1, customers=0, products=0, seed=22)
+        invoice_ids.add(one_more["first_id"])
+        await _sync_once_more(poller, "tenant-a")
+
+        def renamed(events: list[Envelope[Payload]]) -> bool:
+            return any(
+                isinstance(e.payload, ProductUpserted) and e.payload.label == "Renamed after idling"
+                for e in events
+            )
+
+        await catalog.until(renamed)
+        await docs.until(lambda events: invoice_ids <= documents(events).keys())
+        assert renamed(catalog.events)
+        assert len(catalog.events) == catalog_size + 1, (
+            f"{len(catalog.events) - catalog_size - 1} catalog events published by idle syncs"
+        )
+        assert len(docs.events) == len(invoice_ids), "idle syncs published documents again"
+
+
+async def _has_succeeded(client: httpx.AsyncClient, tenant: str) -> bool:
+    return await _last_success(client, tenant) is not None

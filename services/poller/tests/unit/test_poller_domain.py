@@ -262,13 +262,42 @@ def test_stream_watermarks_move_forward_only_and_expiry_restarts() -> None:
     assert state.phase is Phase.FOLLOWING
     assert state.changelog_from == T0
     later = T0 + dt.timedelta(hours=1)
-    assert state.followed_through(later).changelog_from == later
-    assert state.followed_through(later).followed_through(T0).changelog_from == later
-    assert state.followed_through(None) == state
+    at_later = _event(7, "update", 60)
+    assert state.followed_through([at_later]).changelog_from == later
+    assert state.followed_through([at_later]).followed_through([_event(8, "update", 0)]) == (
+        state.followed_through([at_later])
+    ), "an older event moves nothing"
+    assert state.followed_through([]) == state
     assert (
-        StreamState().scan_started(None).scan_finished().followed_through(T0).changelog_from == T0
+        StreamState()
+        .scan_started(None)
+        .scan_finished()
+        .followed_through([_event(1, "insert", 0)])
+        .changelog_from
+        == T0
     )
     assert state.changelog_expired() == StreamState()
+
+
+def test_events_at_the_watermark_instant_are_skipped_once_handled() -> None:
+    """Pennylane's start_date is inclusive: the newest events come back on every read."""
+    state = StreamState().scan_started(None).scan_finished()
+    page = [_event(1, "insert", 0), _event(2, "update", 5), _event(3, "update", 5)]
+    state = state.followed_through([e for e in page if state.is_new(e)])
+    assert state.changelog_from == T0 + dt.timedelta(minutes=5)
+    assert state.seen_at_watermark == {2, 3}
+    # The next read starts at minute 5: events 2 and 3 again, plus one that arrived late at the
+    # same instant and one after it.
+    again = [_event(2, "update", 5), _event(3, "update", 5), _event(4, "insert", 5)]
+    assert [e.id for e in again if state.is_new(e)] == [4]
+    same_instant = state.followed_through([_event(4, "insert", 5)])
+    assert same_instant.seen_at_watermark == {2, 3, 4}
+    moved = same_instant.followed_through([_event(2, "update", 6)])
+    assert moved.seen_at_watermark == {2}
+    assert moved.is_new(_event(3, "update", 6)) is True
+    assert StreamState().scan_started(T0, [9]).scan_finished().is_new(_event(9, "update", 0)) is (
+        False
+    ), "a record changed at the scan's resume point was read by the scan"
 
 
 def test_purchase_order_rescan_finds_changed_and_deleted_within_its_window() -> None:

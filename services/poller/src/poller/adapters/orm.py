@@ -31,6 +31,7 @@ streams = sa.Table(
     sa.Column("phase", sa.Text, nullable=False),
     sa.Column("after_id", sa.BigInteger, nullable=False),
     sa.Column("changelog_from", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("changelog_seen_ids", postgresql.ARRAY(sa.BigInteger), nullable=False),
 )
 
 published_documents = sa.Table(

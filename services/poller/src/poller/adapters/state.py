@@ -173,14 +173,19 @@ async def release_lease(
 async def load_stream(session: AsyncSession, tenant_id: str, stream: Stream) -> StreamState:
     row = (
         await session.execute(
-            sa.select(streams.c.phase, streams.c.after_id, streams.c.changelog_from).where(
-                streams.c.tenant_id == tenant_id, streams.c.stream == stream.value
-            )
+            sa.select(
+                streams.c.phase,
+                streams.c.after_id,
+                streams.c.changelog_from,
+                streams.c.changelog_seen_ids,
+            ).where(streams.c.tenant_id == tenant_id, streams.c.stream == stream.value)
         )
     ).first()
     if row is None:
         return StreamState()
-    return StreamState(Phase(row.phase), row.after_id, row.changelog_from)
+    return StreamState(
+        Phase(row.phase), row.after_id, row.changelog_from, frozenset(row.changelog_seen_ids)
+    )
 
 
 async def save_stream(
@@ -190,6 +195,7 @@ async def save_stream(
         "phase": state.phase.value,
         "after_id": state.after_id,
         "changelog_from": state.changelog_from,
+        "changelog_seen_ids": sorted(state.seen_at_watermark),
     }
     await session.execute(
         insert(streams)

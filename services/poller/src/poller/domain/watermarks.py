@@ -6,7 +6,11 @@ A changelog stream goes NEW → SCANNING → FOLLOWING:
   (`resume_from`): every change after it will be read from the changelog once the scan is over, and
   every change before it is already in what the scan reads, so nothing falls between the two.
 - SCANNING: a full list by ascending id; `after_id` is the last id handled (restart point).
-- FOLLOWING: the changelog from `changelog_from` (inclusive, so the boundary event comes again).
+- FOLLOWING: the changelog from `changelog_from`. Pennylane's `start_date` is inclusive, so the
+  events AT the watermark instant come again on every read; the ids of the records whose events
+  at that instant were already handled (`seen_at_watermark`) are remembered and those events are
+  skipped, so an idle sync publishes nothing. An event at that instant for a record not in the
+  set (one that entered the pipeline late) is still handled.
 Each state change is committed in the same transaction as the events it covers.
 """
 
@@ -40,23 +44,39 @@ class StreamState:
     after_id: int = 0
     # Where the changelog resumes (inclusive); None = from the oldest change Pennylane retains.
     changelog_from: dt.datetime | None = None
+    # Record ids whose events at exactly `changelog_from` were handled: skipped when read again.
+    seen_at_watermark: frozenset[int] = frozenset()
 
-    def scan_started(self, resume_from: dt.datetime | None) -> StreamState:
-        return StreamState(Phase.SCANNING, 0, resume_from)
+    def scan_started(
+        self, resume_from: dt.datetime | None, seen: Iterable[int] = ()
+    ) -> StreamState:
+        """`seen`: the records changed at `resume_from`; the scan that follows reads their state
+        after those changes, so the changelog need not hand them over again."""
+        return StreamState(Phase.SCANNING, 0, resume_from, frozenset(seen))
 
     def scanned_through(self, last_id: int) -> StreamState:
         return replace(self, after_id=max(self.after_id, last_id))
 
     def scan_finished(self) -> StreamState:
-        return StreamState(Phase.FOLLOWING, 0, self.changelog_from)
+        return StreamState(Phase.FOLLOWING, 0, self.changelog_from, self.seen_at_watermark)
 
-    def followed_through(self, processed_at: dt.datetime | None) -> StreamState:
-        if processed_at is None:
-            return self
-        newest = (
-            processed_at if self.changelog_from is None else max(self.changelog_from, processed_at)
+    def is_new(self, event: ChangelogEvent) -> bool:
+        """False for an event at the watermark instant whose record was already handled."""
+        return not (
+            event.processed_at == self.changelog_from and event.id in self.seen_at_watermark
         )
-        return replace(self, changelog_from=newest)
+
+    def followed_through(self, events: Iterable[ChangelogEvent]) -> StreamState:
+        """The watermark after handling `events`: their newest instant, with the records seen at
+        it (added to those already seen when the instant did not move)."""
+        newest = self.changelog_from
+        seen = set(self.seen_at_watermark)
+        for event in events:
+            if newest is None or event.processed_at > newest:
+                newest, seen = event.processed_at, {event.id}
+            elif event.processed_at == newest:
+                seen.add(event.id)
+        return replace(self, changelog_from=newest, seen_at_watermark=frozenset(seen))
 
     def changelog_expired(self) -> StreamState:
         """The watermark fell out of the 4-week window: changes may be lost, re-scan in full."""
@@ -73,6 +93,7 @@ class ChangeSet:
 
     @classmethod
     def from_events(cls, events: Iterable[ChangelogEvent]) -> ChangeSet:
+        """Pass only events not handled before (see `StreamState.is_new`)."""
         last_operation: dict[int, str] = {}
         newest: dt.datetime | None = None
         for event in events:
@@ -85,14 +106,6 @@ class ChangeSet:
             deleted_ids=tuple(i for i, op in last_operation.items() if op == "delete"),
             newest_processed_at=newest,
         )
-
-
-def newest_processed_at(
-    current: dt.datetime | None, events: Iterable[ChangelogEvent]
-) -> dt.datetime | None:
-    for event in events:
-        current = event.processed_at if current is None else max(current, event.processed_at)
-    return current
 
 
 @dataclass(frozen=True, slots=True)

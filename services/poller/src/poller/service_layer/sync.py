@@ -187,8 +187,8 @@ class TenantSync:
     async def _changelog_stream(self, stream: Stream, resource: ChangelogResource) -> None:
         current = await self._load_stream(stream)
         if current.phase is Phase.NEW:
-            resume_from = await self._changelog_head(resource)
-            current = current.scan_started(resume_from)
+            resume_from, changed_then = await self._changelog_head(resource)
+            current = current.scan_started(resume_from, changed_then)
             await self._commit(PageCommit(self._topic(stream), stream, stream_state=current))
         if current.phase is Phase.SCANNING:
             async for records in self._scan(stream, current.after_id):
@@ -207,15 +207,17 @@ class TenantSync:
             )
             await self._changelog_stream(stream, resource)
 
-    async def _changelog_head(self, resource: ChangelogResource) -> dt.datetime | None:
-        """The newest processed_at Pennylane still holds: the changelog resumes from there."""
-        newest: dt.datetime | None = None
+    async def _changelog_head(
+        self, resource: ChangelogResource
+    ) -> tuple[dt.datetime | None, set[int]]:
+        """The newest processed_at Pennylane still holds (the changelog resumes from there) and
+        the records changed at that instant (the scan reads them, so they count as seen)."""
+        head = StreamState()
         async for events in self._client.iter_changelog_pages(
             resource, since=None, page_size=self._limits.changelog_page_size
         ):
-            for event in events:
-                newest = event.processed_at if newest is None else max(newest, event.processed_at)
-        return newest
+            head = head.followed_through(events)
+        return head.changelog_from, set(head.seen_at_watermark)
 
     async def _follow(
         self, stream: Stream, resource: ChangelogResource, current: StreamState
@@ -224,11 +226,14 @@ class TenantSync:
             resource, since=current.changelog_from, page_size=self._limits.changelog_page_size
         ):
             await self._checkpoint()
-            changes = ChangeSet.from_events(events)
+            fresh = [event for event in events if current.is_new(event)]
+            if not fresh:
+                continue
+            changes = ChangeSet.from_events(fresh)
             records = await self._fetch(stream, changes.upserted_ids)
             page = await self._page_of_records(stream, records)
             page.events += await self._deletions(stream, changes.deleted_ids, page)
-            current = current.followed_through(changes.newest_processed_at)
+            current = current.followed_through(fresh)
             page.stream_state = current
             await self._commit(page)
             if changes.newest_processed_at is not None:
