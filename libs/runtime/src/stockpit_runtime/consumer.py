@@ -11,7 +11,7 @@ letter (a row and an event on `<topic>.dlq`, written in one transaction), and th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -110,6 +110,65 @@ class ReliableConsumer:
                 self._count(message, outcome)
                 return outcome
         raise AssertionError("unreachable: the loop returns on its last attempt")
+
+    async def process_batch(
+        self, messages: Sequence[IncomingMessage], handler: EventHandler
+    ) -> list[Outcome]:
+        """Handle a batch in ONE transaction (one commit, one inbox insert for every claim).
+
+        Events run in order; each is claimed in the inbox, so duplicates inside the batch or
+        already handled are skipped. If anything fails, the transaction is rolled back and the
+        batch is processed again message by message (`process`), so retries and dead letters
+        stay per message and a broken message never holds the others back.
+        """
+        events: list[Envelope[Payload]] = []
+        for message in messages:
+            try:
+                events.append(parse_event(message.value))
+            except EventDecodeError:
+                return [await self.process(message, handler) for message in messages]
+        try:
+            outcomes = await self._handle_batch_once(events, handler)
+        except Exception as exc:
+            log.warning(
+                "batch failed; processing it message by message",
+                size=len(messages),
+                error=repr(exc),
+            )
+            return [await self.process(message, handler) for message in messages]
+        for message, outcome in zip(messages, outcomes, strict=True):
+            self._count(message, outcome)
+        return outcomes
+
+    async def _handle_batch_once(
+        self, events: Sequence[Envelope[Payload]], handler: EventHandler
+    ) -> list[Outcome]:
+        async with self._sessions.begin() as session:
+            claimed = set(
+                (
+                    await session.execute(
+                        insert(inbox)
+                        .values(
+                            [
+                                {"event_id": event.event_id, "consumer_group": self._group}
+                                for event in events
+                            ]
+                        )
+                        .on_conflict_do_nothing()
+                        .returning(inbox.c.event_id)
+                    )
+                ).scalars()
+            )
+            outcomes: list[Outcome] = []
+            for event in events:
+                if event.event_id not in claimed:
+                    outcomes.append(Outcome.DUPLICATE)
+                    continue
+                claimed.discard(event.event_id)  # a second copy in the batch is a duplicate
+                await handler(session, event)
+                outcomes.append(Outcome.HANDLED)
+        self._after_commit()
+        return outcomes
 
     async def _handle_once(self, event: Envelope[Payload], handler: EventHandler) -> Outcome:
         async with self._sessions.begin() as session:

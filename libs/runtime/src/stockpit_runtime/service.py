@@ -86,17 +86,63 @@ class ServiceRuntime:
         if self.relay is not None:
             self.relay.wake()
 
-    def subscribe(self, topic: str, handler: EventHandler, *, purpose: str = "main") -> None:
-        """Consume `topic` in this service's consumer group for `purpose`, reliably."""
+    def subscribe(
+        self,
+        topic: str,
+        handler: EventHandler,
+        *,
+        purpose: str = "main",
+        max_batch: int | None = None,
+    ) -> None:
+        """Consume `topic` in this service's consumer group for `purpose`, reliably.
+
+        With `max_batch`, up to that many records are handled per database transaction
+        (`ReliableConsumer.process_batch`); a failing batch falls back to one by one.
+        """
         consumer = self.consumer(purpose)
+        group = self.settings.consumer_group(purpose)
+        title = f"{self.settings.service_name}.{purpose}:{topic}"
+
+        if max_batch is not None:
+
+            @self.broker.subscriber(
+                topic,
+                group_id=group,
+                ack_policy=AckPolicy.NACK_ON_ERROR,
+                auto_offset_reset="earliest",
+                decoder=_raw_body,
+                title=title,
+                batch=True,
+                max_records=max_batch,
+                batch_timeout_ms=50,
+            )
+            async def on_batch(body: list[bytes], msg: KafkaMessage) -> None:
+                records = msg.raw_message
+                assert isinstance(records, tuple), "subscribed in batches"
+                await consumer.process_batch(
+                    [
+                        IncomingMessage(
+                            topic=record.topic,
+                            partition=record.partition,
+                            offset=record.offset,
+                            key=record.key,
+                            value=value,
+                            headers=tuple(record.headers or ()),
+                        )
+                        for record, value in zip(records, body, strict=True)
+                    ],
+                    handler,
+                )
+
+            return
 
         @self.broker.subscriber(
             topic,
-            group_id=self.settings.consumer_group(purpose),
+            group_id=group,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             decoder=_raw_body,
-            title=f"{self.settings.service_name}.{purpose}:{topic}",
+            title=title,
         )
         async def on_message(body: bytes, msg: KafkaMessage) -> None:
             record = msg.raw_message
