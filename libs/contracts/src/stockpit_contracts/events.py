@@ -48,7 +48,8 @@ def new_event(
         fields["causation_id"] = caused_by.event_id
     elif correlation_id is not None:
         fields["correlation_id"] = correlation_id
-    return cast(Envelope[P], envelope_type(type(payload)).model_validate(fields))
+    # A string cast: evaluating Envelope[P] at run time rebuilds a generic model class often.
+    return cast("Envelope[P]", envelope_type(type(payload)).model_validate(fields))
 
 
 def parse_event(raw: bytes | str) -> Envelope[Payload]:
