@@ -38,7 +38,12 @@ class InventoryRepository:
 
     async def lock_pennylane_intake(self) -> None:
         """Serialises the application of one tenant's Pennylane events across replicas, so two
-        documents of one quote (or a product named twice) never create two records."""
+        documents of one quote (or a product named twice) never create two records.
+        Taken once per transaction (a consumer batch applies many events in one)."""
+        marker = ("inventory-intake-locked", self.tenant_id)
+        if marker in self.session.info:
+            return
+        self.session.info[marker] = True
         await self.session.execute(
             sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
             {"name": f"inventory-intake:{self.tenant_id}"},
@@ -94,9 +99,14 @@ class InventoryRepository:
 
     async def ensure_settings(self) -> TenantSettings:
         """The tenant's settings; created with the spec's defaults and a default location
-        named "Principal" when a tenant is first seen."""
+        named "Principal" when a tenant is first seen. Read once per transaction."""
+        cached = ("inventory-settings", self.tenant_id)
+        if cached in self.session.info:
+            known: TenantSettings = self.session.info[cached]
+            return known
         settings = await self.settings()
         if settings is not None:
+            self.session.info[cached] = settings
             return settings
         location = Location(uuid4(), self.tenant_id, DEFAULT_LOCATION_NAME)
         fresh = TenantSettings(self.tenant_id, location.location_id)
@@ -114,6 +124,7 @@ class InventoryRepository:
         return fresh
 
     async def save_settings(self, settings: TenantSettings) -> None:
+        self.session.info[("inventory-settings", self.tenant_id)] = settings
         await self.session.execute(
             sa.update(orm.tenant_settings)
             .where(orm.tenant_settings.c.tenant_id == self.tenant_id)
@@ -146,19 +157,34 @@ class InventoryRepository:
             return sorted(await self._many(Product, orm.products), key=lambda p: p.name)
         return await self._many(Product, orm.products, orm.products.c.product_id.in_(product_ids))
 
+    def _product_cache(self) -> dict[PennylaneId, Product]:
+        """Products by Pennylane id already read or written in this transaction (a consumer
+        batch names the same products again and again)."""
+        cache: dict[PennylaneId, Product] = self.session.info.setdefault(
+            ("inventory-products", self.tenant_id), {}
+        )
+        return cache
+
     async def products_by_pennylane_id(
         self, pennylane_ids: Iterable[PennylaneId], *, for_update: bool = False
     ) -> dict[PennylaneId, Product]:
+        """Products by Pennylane id; `for_update` reads (and locks) them from the database."""
         ids = sorted(set(pennylane_ids))
-        if not ids:
-            return {}
-        query = sa.select(orm.products.c.doc).where(
-            orm.products.c.tenant_id == self.tenant_id, orm.products.c.pennylane_id.in_(ids)
-        )
-        if for_update:
-            query = query.order_by(orm.products.c.product_id).with_for_update()
-        found = [decode(Product, doc) for doc in (await self.session.execute(query)).scalars()]
-        return {p.pennylane_id: p for p in found if p.pennylane_id is not None}
+        cache = self._product_cache()
+        found = {} if for_update else {i: cache[i] for i in ids if i in cache}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            query = sa.select(orm.products.c.doc).where(
+                orm.products.c.tenant_id == self.tenant_id,
+                orm.products.c.pennylane_id.in_(missing),
+            )
+            if for_update:
+                query = query.order_by(orm.products.c.product_id).with_for_update()
+            for doc in (await self.session.execute(query)).scalars():
+                product = decode(Product, doc)
+                assert product.pennylane_id is not None
+                found[product.pennylane_id] = cache[product.pennylane_id] = product
+        return found
 
     async def pennylane_ids_of_products(self, product_ids: Iterable[UUID]) -> dict[UUID, int]:
         rows = await self.session.execute(
@@ -171,6 +197,8 @@ class InventoryRepository:
         return {row.product_id: row.pennylane_id for row in rows}
 
     async def save_product(self, product: Product) -> None:
+        if product.pennylane_id is not None:
+            self._product_cache()[product.pennylane_id] = product
         await self._save(
             orm.products,
             "product_id",

@@ -16,7 +16,6 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.adapters.orm import stock_ledger, stock_levels
@@ -31,6 +30,42 @@ from inventory.domain.stock import (
 )
 from inventory.domain.values import TenantId
 
+UPSERT_LEVELS = sa.text(
+    """
+    INSERT INTO stock_levels AS level (tenant_id, product_id, location_id, real, reserved, incoming)
+    SELECT :tenant_id, product_id, location_id, real, reserved, incoming
+    FROM unnest(
+        CAST(:product_ids AS text[]), CAST(:location_ids AS text[]), CAST(:real AS numeric[]),
+        CAST(:reserved AS numeric[]), CAST(:incoming AS numeric[])
+    ) WITH ORDINALITY AS moved(product_id, location_id, real, reserved, incoming, position)
+    ORDER BY position
+    ON CONFLICT (tenant_id, product_id, location_id) DO UPDATE SET
+        real = level.real + EXCLUDED.real,
+        reserved = level.reserved + EXCLUDED.reserved,
+        incoming = level.incoming + EXCLUDED.incoming
+    RETURNING product_id, location_id, real, reserved, incoming
+    """
+)
+
+INSERT_LEDGER = sa.text(
+    """
+    INSERT INTO stock_ledger (tenant_id, recorded_at, product_id, location_id, delta_real,
+        delta_reserved, delta_incoming, cause, entry_id, cause_kind, subject_id, reference,
+        version, lines, note)
+    SELECT :tenant_id, :recorded_at, product_id, location_id, real, reserved, incoming, cause,
+        CAST(entry_id AS uuid), cause_kind, subject_id, reference, version, lines, note
+    FROM unnest(
+        CAST(:product_ids AS text[]), CAST(:location_ids AS text[]), CAST(:real AS numeric[]),
+        CAST(:reserved AS numeric[]), CAST(:incoming AS numeric[]), CAST(:causes AS text[]),
+        CAST(:entry_ids AS text[]), CAST(:cause_kinds AS text[]), CAST(:subject_ids AS text[]),
+        CAST(:references AS text[]), CAST(:versions AS text[]), CAST(:lines AS text[]),
+        CAST(:notes AS text[])
+    ) WITH ORDINALITY AS entry(product_id, location_id, real, reserved, incoming, cause,
+        entry_id, cause_kind, subject_id, reference, version, lines, note, position)
+    ORDER BY position
+    """
+)
+
 
 async def post(
     session: AsyncSession,
@@ -43,37 +78,18 @@ async def post(
     totals: dict[StockKey, Effect] = {}
     for movement in movements:
         totals[movement.key] = totals.get(movement.key, Effect()) + movement.delta
-    rows = [
+    keys = stock_keys(movements)
+    # Array parameters keep the statement text fixed: prepared once, whatever the row count.
+    after = await session.execute(
+        UPSERT_LEVELS,
         {
             "tenant_id": tenant_id,
-            "product_id": str(key.product_id),
-            "location_id": str(key.location_id),
-            "real": totals[key].real,
-            "reserved": totals[key].reserved,
-            "incoming": totals[key].incoming,
-        }
-        for key in stock_keys(movements)
-    ]
-    upsert = insert(stock_levels).values(rows)
-    after = await session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[
-                stock_levels.c.tenant_id,
-                stock_levels.c.product_id,
-                stock_levels.c.location_id,
-            ],
-            set_={
-                "real": stock_levels.c.real + upsert.excluded.real,
-                "reserved": stock_levels.c.reserved + upsert.excluded.reserved,
-                "incoming": stock_levels.c.incoming + upsert.excluded.incoming,
-            },
-        ).returning(
-            stock_levels.c.product_id,
-            stock_levels.c.location_id,
-            stock_levels.c.real,
-            stock_levels.c.reserved,
-            stock_levels.c.incoming,
-        )
+            "product_ids": [str(key.product_id) for key in keys],
+            "location_ids": [str(key.location_id) for key in keys],
+            "real": [totals[key].real for key in keys],
+            "reserved": [totals[key].reserved for key in keys],
+            "incoming": [totals[key].incoming for key in keys],
+        },
     )
     levels: dict[StockKey, StockLevel] = {}
     for row in after:
@@ -88,28 +104,26 @@ async def post(
             incoming=row.incoming - total.incoming,
         )
     posting = post_movements(tenant_id, levels, movements, recorded_at)
+    entries = posting.entries
     await session.execute(
-        sa.insert(stock_ledger),
-        [
-            {
-                "tenant_id": tenant_id,
-                "product_id": str(entry.product_id),
-                "location_id": str(entry.location_id),
-                "delta_real": entry.real_delta,
-                "delta_reserved": entry.reserved_delta,
-                "delta_incoming": entry.incoming_delta,
-                "cause": f"{entry.cause_kind.value} {entry.reference}",
-                "recorded_at": entry.recorded_at,
-                "entry_id": entry.entry_id,
-                "cause_kind": entry.cause_kind.value,
-                "subject_id": str(entry.subject_id),
-                "reference": entry.reference,
-                "version": entry.version,
-                "lines": entry.lines,
-                "note": entry.note,
-            }
-            for entry in posting.entries
-        ],
+        INSERT_LEDGER,
+        {
+            "tenant_id": tenant_id,
+            "recorded_at": recorded_at,
+            "product_ids": [str(e.product_id) for e in entries],
+            "location_ids": [str(e.location_id) for e in entries],
+            "real": [e.real_delta for e in entries],
+            "reserved": [e.reserved_delta for e in entries],
+            "incoming": [e.incoming_delta for e in entries],
+            "causes": [f"{e.cause_kind.value} {e.reference}" for e in entries],
+            "entry_ids": [str(e.entry_id) for e in entries],
+            "cause_kinds": [e.cause_kind.value for e in entries],
+            "subject_ids": [str(e.subject_id) for e in entries],
+            "references": [e.reference for e in entries],
+            "versions": [e.version for e in entries],
+            "lines": [e.lines for e in entries],
+            "notes": [e.note for e in entries],
+        },
     )
     return posting
 

@@ -7,12 +7,14 @@ its outbox messages. A refused command answers 422 with the domain's reason, an 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request
+from sqlalchemy.exc import DBAPIError
 from stockpit_runtime.service import ServiceRuntime
 
 from inventory.adapters import stock_store
@@ -34,14 +36,31 @@ def _runtime(request: Request) -> ServiceRuntime:
 async def _run(
     request: Request, tenant_id: str, command: Callable[[UnitOfWork], Awaitable[T]]
 ) -> T:
-    """One transaction: the command, then its messages into the outbox."""
+    """One transaction: the command, then its messages into the outbox. A deadlock or a
+    serialization failure (PostgreSQL chose this transaction as the victim) is retried."""
     runtime = _runtime(request)
-    async with runtime.sessions.begin() as session:
-        uow = UnitOfWork(session, tenant_id, topic_prefix=runtime.settings.topic_prefix)
-        result = await command(uow)
-        await uow.publish()
-    runtime.wake_relay()
-    return result
+    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+        try:
+            async with runtime.sessions.begin() as session:
+                uow = UnitOfWork(session, tenant_id, topic_prefix=runtime.settings.topic_prefix)
+                result = await command(uow)
+                await uow.publish()
+        except DBAPIError as exc:
+            if attempt == TRANSACTION_ATTEMPTS or not _retryable(exc):
+                raise
+            await asyncio.sleep(0.01 * attempt)
+        else:
+            runtime.wake_relay()
+            return result
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+TRANSACTION_ATTEMPTS = 5
+RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 # -- settings and locations ---------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_contracts import Envelope, Payload
 from stockpit_contracts.payloads import catalog, documents, outbound
@@ -33,6 +34,8 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "adapters" / "migrations"
 class InventorySettings(ServiceSettings):
     service_name: str = "inventory"
     http_port: int = 8020
+    # Documents applied per database transaction (a failing batch falls back to one by one).
+    documents_batch_size: int = Field(default=200, ge=1, le=5000)
 
 
 async def _apply_pennylane_event(uow: UnitOfWork, payload: Payload) -> None:
@@ -77,7 +80,12 @@ def create_app(settings: InventorySettings | None = None) -> FastAPI:
     handler = event_handler(prefix, _apply_pennylane_event)
 
     def setup(runtime: ServiceRuntime) -> None:
-        runtime.subscribe(PENNYLANE_DOCUMENTS.name(prefix), handler, purpose="documents")
+        runtime.subscribe(
+            PENNYLANE_DOCUMENTS.name(prefix),
+            handler,
+            purpose="documents",
+            max_batch=settings.documents_batch_size,
+        )
         runtime.subscribe(PENNYLANE_CATALOG.name(prefix), handler, purpose="catalog")
         runtime.subscribe(OUTBOUND_RESULTS.name(prefix), handler, purpose="outbound-results")
 

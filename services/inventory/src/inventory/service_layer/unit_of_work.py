@@ -7,13 +7,13 @@ aggregates and messages commit together or not at all.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_contracts import EnvelopeMeta, new_event
-from stockpit_runtime.messaging_tables import outbox
 from stockpit_runtime.outbox import outbox_row
 
 from inventory.adapters import stock_store
@@ -24,6 +24,18 @@ from inventory.domain.outcome import Outcome
 from inventory.domain.stock import Posting
 from inventory.domain.values import TenantId
 from inventory.service_layer.messages import Message, to_message
+
+INSERT_OUTBOX = sa.text(
+    """
+    INSERT INTO outbox (topic, key, value, headers)
+    SELECT topic, key, value, CAST(headers AS jsonb)
+    FROM unnest(
+        CAST(:topics AS text[]), CAST(:keys AS bytea[]), CAST(:payloads AS bytea[]),
+        CAST(:headers AS text[])
+    ) WITH ORDINALITY AS message(topic, key, value, headers, position)
+    ORDER BY position
+    """
+)
 
 
 class UnitOfWork:
@@ -84,15 +96,21 @@ class UnitOfWork:
         self.messages.clear()
         if not messages:
             return
-        # One insert for all rows, in event order: the outbox's own row format.
+        rows = [
+            outbox_row(
+                topic.name(self.topic_prefix),
+                key,
+                new_event(payload, self.tenant_id, caused_by=self.caused_by),
+            )
+            for topic, key, payload in messages
+        ]
+        # The outbox's own row format, all rows in one statement, ids in event order.
         await self.session.execute(
-            sa.insert(outbox),
-            [
-                outbox_row(
-                    topic.name(self.topic_prefix),
-                    key,
-                    new_event(payload, self.tenant_id, caused_by=self.caused_by),
-                )
-                for topic, key, payload in messages
-            ],
+            INSERT_OUTBOX,
+            {
+                "topics": [row["topic"] for row in rows],
+                "keys": [row["key"] for row in rows],
+                "payloads": [row["value"] for row in rows],
+                "headers": [json.dumps(row["headers"]) for row in rows],
+            },
         )
