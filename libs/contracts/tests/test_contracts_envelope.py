@@ -100,3 +100,14 @@ def test_the_token_is_hidden_in_reprs_but_travels_on_the_command_topic() -> None
 def test_partition_key_puts_the_tenant_first() -> None:
     assert partition_key("tenant-a", "product", 7) == b"tenant-a:product:7"
     assert partition_key("tenant-a") == b"tenant-a"
+
+
+def test_a_connection_command_kept_as_a_dead_letter_loses_its_token() -> None:
+    from stockpit_contracts.payloads.connections import redact_connection_command
+
+    raw = new_event(ConnectTenant(pennylane_token="secret-token-123"), "tenant-a").to_json()
+    redacted = redact_connection_command(raw)
+    assert b"secret-token-123" not in redacted
+    assert json.loads(redacted)["tenant_id"] == "tenant-a"
+    assert b"secret-token-123" not in redact_connection_command(raw[:-3])
+    assert redact_connection_command(b"[1]") == b"<withheld: 3 bytes that are not a JSON object>"

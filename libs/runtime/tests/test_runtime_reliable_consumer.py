@@ -158,3 +158,23 @@ async def test_the_relay_publishes_in_order_and_empties_the_outbox(
     assert await _count(engine, "outbox") == 0
     records = await read_topic(kafka_bootstrap_servers, topic, expect=30)
     assert [parse_event(r.value).event_id for r in records] == [e.event_id for e in events]
+
+
+async def test_a_redacted_topic_keeps_its_dead_letters_without_the_secret(
+    engine: AsyncEngine,
+) -> None:
+    async def handler(session: AsyncSession, event: Envelope[Payload]) -> None:
+        raise PermanentError("no")
+
+    consumer = ReliableConsumer(
+        session_factory(engine),
+        service="s",
+        consumer_group="g",
+        redact=lambda raw: raw.replace(b"hunter2", b"*****"),
+    )
+    await consumer.process(_message(b'{"token": "hunter2"}'), handler)
+    async with engine.connect() as connection:
+        kept = (await connection.execute(sa.select(dead_letters.c.value))).scalar_one()
+        published = (await connection.execute(sa.select(outbox.c.value))).scalar_one()
+    assert kept == b'{"token": "*****"}'
+    assert b"hunter2" not in published

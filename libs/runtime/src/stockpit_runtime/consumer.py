@@ -69,8 +69,13 @@ class ReliableConsumer:
         max_attempts: int = 5,
         retry_backoff_s: float = 0.2,
         after_commit: Callable[[], None] = lambda: None,
+        redact: Callable[[bytes], bytes] | None = None,
     ) -> None:
+        """`redact` rewrites a message body before it is kept as a dead letter (for topics whose
+        messages may carry secrets, such as Pennylane tokens); a redacted dead letter keeps what
+        an operator needs to see, and its replay carries the redacted body."""
         self._sessions = sessions
+        self._redact = redact
         self._service = service
         self._group = consumer_group
         self._max_attempts = max_attempts
@@ -203,6 +208,7 @@ class ReliableConsumer:
             attempts=attempts,
         )
         headers = {name: value.decode(errors="replace") for name, value in message.headers}
+        kept_value = message.value if self._redact is None else self._redact(message.value)
         record = DeadLetter(
             service=self._service,
             consumer_group=self._group,
@@ -210,7 +216,7 @@ class ReliableConsumer:
             partition=message.partition,
             offset=message.offset,
             key=message.key.decode(errors="replace") if message.key is not None else None,
-            value=message.value.decode(errors="replace"),
+            value=kept_value.decode(errors="replace"),
             headers=headers,
             error_type=type(error).__name__,
             reason=reason,
@@ -226,7 +232,7 @@ class ReliableConsumer:
                     partition=message.partition,
                     offset=message.offset,
                     key=message.key,
-                    value=message.value,
+                    value=kept_value,
                     headers=headers,
                     tenant_id=tenant,
                     error_type=record.error_type,

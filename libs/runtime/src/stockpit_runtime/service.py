@@ -72,7 +72,9 @@ class ServiceRuntime:
     def producer(self) -> Any:
         return self._producer
 
-    def consumer(self, purpose: str = "main") -> ReliableConsumer:
+    def consumer(
+        self, purpose: str = "main", redact: Callable[[bytes], bytes] | None = None
+    ) -> ReliableConsumer:
         return ReliableConsumer(
             self.sessions,
             service=self.settings.service_name,
@@ -80,6 +82,7 @@ class ServiceRuntime:
             max_attempts=self.settings.consumer_max_attempts,
             retry_backoff_s=self.settings.consumer_retry_backoff_s,
             after_commit=self.wake_relay,
+            redact=redact,
         )
 
     def wake_relay(self) -> None:
@@ -93,13 +96,14 @@ class ServiceRuntime:
         *,
         purpose: str = "main",
         max_batch: int | None = None,
+        redact: Callable[[bytes], bytes] | None = None,
     ) -> None:
         """Consume `topic` in this service's consumer group for `purpose`, reliably.
 
         With `max_batch`, up to that many records are handled per database transaction
         (`ReliableConsumer.process_batch`); a failing batch falls back to one by one.
         """
-        consumer = self.consumer(purpose)
+        consumer = self.consumer(purpose, redact)
         group = self.settings.consumer_group(purpose)
         title = f"{self.settings.service_name}.{purpose}:{topic}"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 from typing import Literal
@@ -70,3 +71,24 @@ class ImportNow(Payload):
     TOPIC = CONNECTION_COMMANDS
 
     what: Literal["invoices", "purchase_orders", "everything"] = "everything"
+
+
+REDACTED = "**redacted**"
+
+
+def redact_connection_command(raw: bytes) -> bytes:
+    """A connection command as it may be kept in dead letters: without its Pennylane token.
+
+    A body that is not a JSON object cannot be searched for a token reliably, so it is withheld
+    whole (its size is kept, for the operator).
+    """
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return f"<withheld: {len(raw)} bytes that are not a JSON object>".encode()
+    payload = data.get("payload")
+    if isinstance(payload, dict) and "pennylane_token" in payload:
+        data["payload"] = {**payload, "pennylane_token": REDACTED}
+    return json.dumps(data).encode()
