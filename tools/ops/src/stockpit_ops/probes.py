@@ -73,6 +73,11 @@ class SandboxAdmin:
         items: list[dict[str, Any]] = http("GET", f"{self.url}/{token}/writes")["items"]
         return items
 
+    def service_products(self, token: str) -> set[int]:
+        return service_products(
+            self.records(token, "products"), self.records(token, "ledger_accounts")
+        )
+
     def expected_stock(self, token: str) -> dict[int, Decimal]:
         """Real stock per Pennylane product id that the company's documents imply, with the
         default settings: finalized invoices take stock, credit notes give none back, drafts
@@ -84,19 +89,26 @@ class SandboxAdmin:
         )
 
 
-def expected_stock(
-    invoices: Iterable[Mapping[str, Any]],
-    products: Iterable[Mapping[str, Any]],
-    ledger_accounts: Iterable[Mapping[str, Any]],
-) -> dict[int, Decimal]:
+def service_products(
+    products: Iterable[Mapping[str, Any]], ledger_accounts: Iterable[Mapping[str, Any]]
+) -> set[int]:
+    """Products booked on a 706 account ("Prestations de services"): they hold no stock."""
     account_numbers = {account["id"]: str(account["number"]) for account in ledger_accounts}
-    services = {
+    return {
         product["id"]
         for product in products
         if account_numbers.get((product.get("ledger_account") or {}).get("id"), "").startswith(
             SERVICE_ACCOUNT_PREFIX
         )
     }
+
+
+def expected_stock(
+    invoices: Iterable[Mapping[str, Any]],
+    products: Iterable[Mapping[str, Any]],
+    ledger_accounts: Iterable[Mapping[str, Any]],
+) -> dict[int, Decimal]:
+    services = service_products(products, ledger_accounts)
     stock: dict[int, Decimal] = defaultdict(Decimal)
     for invoice in invoices:
         is_credit_note = Decimal(str(invoice["amount"])) < 0
