@@ -448,3 +448,61 @@ async def test_an_idle_sync_publishes_nothing(
 
 async def _has_succeeded(client: httpx.AsyncClient, tenant: str) -> bool:
     return await _last_success(client, tenant) is not None
+
+
+async def test_import_now_reads_only_the_streams_it_names(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    await sandbox.seed(TOKEN, count=3, customers=2, products=3, seed=31)
+    customer_id = (await sandbox.admin("GET", f"/_sandbox/{TOKEN}/records/customers"))["items"][0][
+        "id"
+    ]
+    product_id = (await sandbox.admin("GET", f"/_sandbox/{TOKEN}/records/products"))["items"][0][
+        "id"
+    ]
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
+        await _connect(poller, "tenant-a", TOKEN, sync_interval_s=3600)
+        assert await _wait(lambda: _has_succeeded(poller, "tenant-a"))
+
+        body = {
+            "customer_id": customer_id,
+            "invoice_lines": [{"product_id": product_id, "quantity": 4}],
+        }
+        order = (await sandbox.admin("POST", f"/_sandbox/{TOKEN}/commercial_documents", body))["id"]
+        more = await sandbox.seed(TOKEN, count=2, customers=0, products=0, seed=32)
+        invoice_ids = set(range(more["first_id"], more["last_id"] + 1))
+
+        async def paths_read_by(what: str) -> list[str]:
+            await sandbox.admin("DELETE", f"/_sandbox/{TOKEN}/requests")
+            await _sync_once_more(poller, "tenant-a", what)
+            log = await sandbox.admin("GET", f"/_sandbox/{TOKEN}/requests")
+            return [entry["path"] for entry in log["requests"]]
+
+        scheduled = (await poller.get("/connections/tenant-a")).json()["next_sync_at"]
+        invoices_only = await paths_read_by("invoices")
+        assert any("changelogs/customer_invoices" in path for path in invoices_only)
+        assert not [
+            path
+            for path in invoices_only
+            if "commercial_documents" in path
+            or "changelogs/products" in path
+            or "changelogs/customers" in path
+        ], invoices_only
+        await reader.until(lambda events: invoice_ids <= documents(events).keys())
+        assert invoice_ids <= documents(reader.events).keys()
+        assert order not in documents(reader.events), "purchase orders wait for their schedule"
+
+        orders_only = await paths_read_by("purchase_orders")
+        assert any("commercial_documents" in path for path in orders_only)
+        assert not [path for path in orders_only if "changelogs/" in path], orders_only
+        await reader.until(lambda events: order in documents(events))
+        assert documents(reader.events)[order][-1].kind is DocumentKind.PURCHASE_ORDER
+
+        status = (await poller.get("/connections/tenant-a")).json()
+        assert status["next_sync_at"] == scheduled, "the other streams keep their schedule"
+
+        everything = await paths_read_by("everything")
+        for resource in ("products", "customers", "customer_invoices"):
+            assert any(f"changelogs/{resource}" in path for path in everything), resource
+        assert any("commercial_documents" in path for path in everything)

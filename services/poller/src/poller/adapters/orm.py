@@ -15,6 +15,8 @@ tenants = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("next_due_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("requested_at", sa.DateTime(timezone=True), nullable=True),
+    # Streams the pending import-now asked for; NULL with requested_at set = every stream.
+    sa.Column("requested_streams", postgresql.ARRAY(sa.Text), nullable=True),
     sa.Column("lease_owner", sa.Text, nullable=True),
     sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("lease_version", sa.BigInteger, nullable=False, server_default="0"),

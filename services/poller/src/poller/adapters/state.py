@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,12 +34,17 @@ class LeaseLost(Exception):
 async def activate_tenant(session: AsyncSession, tenant_id: str, now: dt.datetime) -> None:
     """Known and active, with a sync asked for at once."""
     statement = insert(tenants).values(
-        tenant_id=tenant_id, active=True, next_due_at=now, requested_at=now
+        tenant_id=tenant_id, active=True, next_due_at=now, requested_at=now, requested_streams=None
     )
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=[tenants.c.tenant_id],
-            set_={"active": True, "requested_at": now, "next_due_at": now},
+            set_={
+                "active": True,
+                "requested_at": now,
+                "requested_streams": None,
+                "next_due_at": now,
+            },
         )
     )
 
@@ -50,12 +57,31 @@ async def deactivate_tenant(session: AsyncSession, tenant_id: str) -> None:
     )
 
 
-async def request_sync(session: AsyncSession, tenant_id: str, now: dt.datetime) -> bool:
-    """Ask for a sync at once; False when the tenant is unknown or disconnected."""
+async def request_sync(
+    session: AsyncSession,
+    tenant_id: str,
+    now: dt.datetime,
+    streams: frozenset[Stream] | None,
+) -> bool:
+    """Ask for a sync of `streams` (None = every one) at once; requests add up until a sync
+    starts. False when the tenant is unknown or disconnected."""
+    if streams is None:
+        wanted: sa.ColumnElement[Any] = sa.null()
+    else:
+        asked = sa.cast(sorted(streams), postgresql.ARRAY(sa.Text))
+        wanted = sa.case(
+            (tenants.c.requested_at.is_(None), asked),
+            (tenants.c.requested_streams.is_(None), sa.null()),
+            else_=sa.func.array(
+                sa.select(
+                    sa.func.unnest(sa.func.array_cat(tenants.c.requested_streams, asked))
+                ).scalar_subquery()
+            ),
+        )
     result = await session.execute(
         sa.update(tenants)
         .where(tenants.c.tenant_id == tenant_id, tenants.c.active.is_(True))
-        .values(requested_at=now)
+        .values(requested_at=now, requested_streams=wanted)
         .returning(tenants.c.tenant_id)
     )
     return result.first() is not None
@@ -71,9 +97,16 @@ async def load_schedules(session: AsyncSession) -> list[TenantSchedule]:
             tenants.c.lease_owner,
             tenants.c.lease_expires_at,
             tenants.c.lease_version,
+            tenants.c.requested_streams,
         ).where(tenants.c.active.is_(True))
     )
-    return [TenantSchedule(*row) for row in rows]
+    return [
+        TenantSchedule(
+            *row[:-1],
+            requested_streams=None if row[-1] is None else frozenset(Stream(s) for s in row[-1]),
+        )
+        for row in rows
+    ]
 
 
 async def claim_lease(
@@ -146,20 +179,24 @@ async def release_lease(
     version: int,
     *,
     started_at: dt.datetime,
-    next_due_at: dt.datetime,
+    next_due_at: dt.datetime | None,
     succeeded_at: dt.datetime | None,
     error: str | None,
 ) -> None:
+    """`next_due_at` None keeps the schedule (a sync of only the streams import-now named)."""
+    arrived_during_sync = tenants.c.requested_at > started_at
     values: dict[str, object] = {
         "lease_owner": None,
         "lease_expires_at": None,
-        "next_due_at": next_due_at,
         "last_error": error,
         # An import-now that arrived during the sync asks for another one.
-        "requested_at": sa.case(
-            (tenants.c.requested_at > started_at, tenants.c.requested_at), else_=None
+        "requested_at": sa.case((arrived_during_sync, tenants.c.requested_at), else_=None),
+        "requested_streams": sa.case(
+            (arrived_during_sync, tenants.c.requested_streams), else_=None
         ),
     }
+    if next_due_at is not None:
+        values["next_due_at"] = next_due_at
     if succeeded_at is not None:
         values["last_success_at"] = succeeded_at
     await session.execute(

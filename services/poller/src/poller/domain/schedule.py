@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from stockpit_contracts.payloads.connections import MIN_SYNC_INTERVAL_S
 
+from poller.domain.watermarks import Stream
+
 # After a failed sync, wait this long (or the interval, if shorter) before trying again.
 FAILURE_RETRY = dt.timedelta(seconds=30)
 
@@ -26,6 +28,20 @@ class TenantSchedule:
     lease_owner: str | None
     lease_expires_at: dt.datetime | None
     lease_version: int
+    # What the pending import-now asked for; None = every stream.
+    requested_streams: frozenset[Stream] | None = None
+
+
+EVERY_STREAM = frozenset(Stream)
+
+# "Import invoices now" reads the customer-invoice changelog only; "import purchase orders now"
+# the purchase orders only. Products and customers stay on the schedule: invoice lines that name
+# a product or customer the poller has not seen yet are fetched on the spot.
+IMPORT_NOW_STREAMS: dict[str, frozenset[Stream] | None] = {
+    "invoices": frozenset({Stream.CUSTOMER_INVOICES}),
+    "purchase_orders": frozenset({Stream.PURCHASE_ORDERS}),
+    "everything": None,
+}
 
 
 def lease_is_free(schedule: TenantSchedule, now: dt.datetime) -> bool:
@@ -45,6 +61,13 @@ def should_claim(schedule: TenantSchedule, now: dt.datetime, running: frozenset[
     return (
         schedule.tenant_id not in running and is_due(schedule, now) and lease_is_free(schedule, now)
     )
+
+
+def streams_to_sync(schedule: TenantSchedule, now: dt.datetime) -> frozenset[Stream]:
+    """Every stream when the schedule says so; otherwise only what import-now asked for."""
+    if schedule.next_due_at <= now or schedule.requested_streams is None:
+        return EVERY_STREAM
+    return schedule.requested_streams
 
 
 def interval(sync_interval_s: int) -> dt.timedelta:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Path, Request
@@ -13,6 +13,7 @@ from stockpit_runtime.service import ServiceRuntime
 
 from poller.adapters.orm import tenants
 from poller.service_layer import commands
+from poller.service_layer.commands import ImportWhat
 from poller.service_layer.scheduler import Scheduler
 
 TenantId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -28,7 +29,7 @@ class ConnectBody(BaseModel):
 class ImportNowBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    what: Literal["invoices", "purchase_orders", "everything"] = "everything"
+    what: ImportWhat = "everything"
 
 
 def _parts(request: Request) -> tuple[ServiceRuntime, ConnectionRegistry, Scheduler]:
@@ -103,9 +104,10 @@ def connections_router() -> APIRouter:
         request: Request, tenant_id: TenantId, body: ImportNowBody | None = None
     ) -> dict[str, Any]:
         runtime, _, scheduler = _parts(request)
+        what = body.what if body is not None else "everything"
         try:
             async with runtime.sessions.begin() as session:
-                await commands.import_now(session, tenant_id)
+                await commands.import_now(session, tenant_id, what)
         except commands.UnknownTenant:
             raise HTTPException(404, f"tenant {tenant_id} is not connected") from None
         scheduler.wake()

@@ -7,6 +7,7 @@ schedule. Both writes are idempotent, so a command applied twice (a redelivery) 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,9 @@ from stockpit_contracts.payloads.connections import (
 )
 
 from poller.adapters import state
+from poller.domain.schedule import IMPORT_NOW_STREAMS
+
+ImportWhat = Literal["invoices", "purchase_orders", "everything"]
 
 
 class UnknownTenant(LookupError):
@@ -51,8 +55,10 @@ async def reconnect(session: AsyncSession, registry: ConnectionRegistry, tenant_
     await state.activate_tenant(session, tenant_id, dt.datetime.now(dt.UTC))
 
 
-async def import_now(session: AsyncSession, tenant_id: str) -> None:
-    if not await state.request_sync(session, tenant_id, dt.datetime.now(dt.UTC)):
+async def import_now(session: AsyncSession, tenant_id: str, what: ImportWhat) -> None:
+    """Sync the named streams at once; the others keep their schedule."""
+    streams = IMPORT_NOW_STREAMS[what]
+    if not await state.request_sync(session, tenant_id, dt.datetime.now(dt.UTC), streams):
         raise UnknownTenant(tenant_id)
 
 
@@ -68,4 +74,4 @@ async def handle_command(
     elif isinstance(payload, ReconnectTenant):
         await reconnect(session, registry, tenant_id)
     elif isinstance(payload, ImportNow):
-        await import_now(session, tenant_id)
+        await import_now(session, tenant_id, payload.what)

@@ -26,10 +26,13 @@ from stockpit_runtime.logging import get_logger
 from poller.adapters import state
 from poller.adapters.metrics import LAST_SUCCESS, RATE_LIMITED, REQUESTS, SYNCS
 from poller.domain.schedule import (
+    EVERY_STREAM,
     next_run_after_failure,
     next_run_after_success,
     should_claim,
+    streams_to_sync,
 )
+from poller.domain.watermarks import Stream
 from poller.service_layer.sync import Lease, SyncLimits, SyncStopped, TenantSync
 
 log = get_logger(__name__)
@@ -130,7 +133,8 @@ class Scheduler:
                 continue
             lease = Lease(schedule.tenant_id, self._config.replica_id, version)
             self._running[lease.tenant_id] = asyncio.create_task(
-                self._sync(lease, now), name=f"sync-{lease.tenant_id}"
+                self._sync(lease, now, streams_to_sync(schedule, now)),
+                name=f"sync-{lease.tenant_id}",
             )
 
     async def _heartbeat(self, lease: Lease, lost: asyncio.Event) -> None:
@@ -145,7 +149,9 @@ class Scheduler:
                 lost.set()
                 return
 
-    async def _sync(self, lease: Lease, started_at: dt.datetime) -> None:
+    async def _sync(
+        self, lease: Lease, started_at: dt.datetime, streams: frozenset[Stream]
+    ) -> None:
         tenant = lease.tenant_id
         lost = asyncio.Event()
         heartbeat = asyncio.create_task(self._heartbeat(lease, lost))
@@ -170,7 +176,7 @@ class Scheduler:
                     limits=self._config.limits,
                     after_commit=self._after_commit,
                     lease_lost=lost,
-                ).run()
+                ).run(streams)
             outcome = "succeeded"
         except (SyncStopped, TenantNotConnected):
             outcome = "stopped"
@@ -190,7 +196,8 @@ class Scheduler:
             SYNCS.labels(tenant, outcome).inc()
             self._running.pop(tenant, None)
             if outcome not in ("lease_lost", "cancelled"):
-                await self._release(lease, started_at, interval_s, outcome, error)
+                full = streams == EVERY_STREAM
+                await self._release(lease, started_at, interval_s, outcome, error, full=full)
         if outcome == "succeeded":
             self.wake()
 
@@ -201,14 +208,17 @@ class Scheduler:
         interval_s: int,
         outcome: str,
         error: str | None,
+        *,
+        full: bool,
     ) -> None:
+        """A sync of only the streams import-now named leaves the schedule as it was."""
         finished = dt.datetime.now(dt.UTC)
         succeeded = outcome == "succeeded"
-        next_due = (
-            next_run_after_success(started_at, finished, interval_s)
-            if outcome != "failed"
-            else next_run_after_failure(finished, interval_s)
-        )
+        next_due: dt.datetime | None = None
+        if outcome == "failed":
+            next_due = next_run_after_failure(finished, interval_s)
+        elif full:
+            next_due = next_run_after_success(started_at, finished, interval_s)
         async with self._sessions.begin() as session:
             await state.release_lease(
                 session,

@@ -140,11 +140,19 @@ class TenantSync:
         self._after_commit = after_commit
         self._lease_lost = lease_lost
 
-    async def run(self) -> None:
-        await self._changelog_stream(Stream.PRODUCTS, ChangelogResource.PRODUCTS)
-        await self._changelog_stream(Stream.CUSTOMERS, ChangelogResource.CUSTOMERS)
-        await self._changelog_stream(Stream.CUSTOMER_INVOICES, ChangelogResource.CUSTOMER_INVOICES)
-        await self._purchase_orders()
+    async def run(self, streams: frozenset[Stream] = frozenset(Stream)) -> None:
+        """Read `streams` (every one on schedule; import-now may name fewer), catalog first so
+        document lines find their products and customers already known."""
+        changelogs = (
+            (Stream.PRODUCTS, ChangelogResource.PRODUCTS),
+            (Stream.CUSTOMERS, ChangelogResource.CUSTOMERS),
+            (Stream.CUSTOMER_INVOICES, ChangelogResource.CUSTOMER_INVOICES),
+        )
+        for stream, resource in changelogs:
+            if stream in streams:
+                await self._changelog_stream(stream, resource)
+        if Stream.PURCHASE_ORDERS in streams:
+            await self._purchase_orders()
 
     # --- plumbing -------------------------------------------------------------------------------
 
