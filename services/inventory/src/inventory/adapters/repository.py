@@ -5,7 +5,9 @@ Every query is scoped to the repository's tenant, so nothing of one tenant can r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -27,6 +29,39 @@ from inventory.domain.values import PennylaneId, TenantId
 T = TypeVar("T")
 
 DEFAULT_LOCATION_NAME = "Principal"
+
+
+@cache
+def _upsert_statement(table: str, id_column: str, lookups: tuple[str, ...]) -> sa.TextClause:
+    columns = ", ".join((id_column, "tenant_id", *lookups, "doc"))
+    values = ", ".join((":entity_id", ":tenant_id", *(f":{name}" for name in lookups)))
+    updates = ", ".join(
+        ("doc = EXCLUDED.doc", "updated_at = now()", *(f"{n} = EXCLUDED.{n}" for n in lookups))
+    )
+    return sa.text(
+        f"INSERT INTO {table} AS current ({columns}) VALUES ({values}, CAST(:doc AS jsonb)) "
+        f"ON CONFLICT ({id_column}) DO UPDATE SET {updates} "
+        "WHERE current.tenant_id = EXCLUDED.tenant_id"
+    )
+
+
+ORDER_HOLDING = sa.text(
+    "SELECT o.doc FROM orders o JOIN order_documents d ON d.order_id = o.order_id "
+    "WHERE d.tenant_id = :tenant_id AND d.reference = :reference AND o.tenant_id = :tenant_id"
+)
+ORDER_HOLDING_FOR_UPDATE = sa.text(ORDER_HOLDING.text + " FOR UPDATE OF o")
+HOLD_DOCUMENTS = sa.text(
+    "INSERT INTO order_documents (tenant_id, reference, order_id) "
+    "SELECT :tenant_id, reference, :order_id FROM unnest(CAST(:references AS text[])) "
+    "AS held(reference) ON CONFLICT DO NOTHING"
+)
+PRODUCTS_BY_PENNYLANE_ID = sa.text(
+    "SELECT doc FROM products WHERE tenant_id = :tenant_id "
+    "AND pennylane_id = ANY(CAST(:ids AS bigint[]))"
+)
+PRODUCTS_BY_PENNYLANE_ID_FOR_UPDATE = sa.text(
+    PRODUCTS_BY_PENNYLANE_ID.text + " ORDER BY product_id FOR UPDATE"
+)
 
 
 class InventoryRepository:
@@ -73,23 +108,17 @@ class InventoryRepository:
     async def _save(
         self, table: sa.Table, id_column: str, entity_id: UUID, doc: object, **lookups: Any
     ) -> None:
-        values = {
-            id_column: entity_id,
-            "tenant_id": self.tenant_id,
-            "doc": encode(doc),
-            **lookups,
-        }
-        statement = insert(table).values(values)
+        """Insert or replace the document (a fixed statement per table and lookup columns:
+        prepared once, no SQL compiled per call on the consumer's hot path)."""
+        statement = _upsert_statement(table.name, id_column, tuple(lookups))
         await self.session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[table.c[id_column]],
-                set_={
-                    "doc": statement.excluded.doc,
-                    "updated_at": sa.func.now(),
-                    **{name: statement.excluded[name] for name in lookups},
-                },
-                where=table.c.tenant_id == self.tenant_id,
-            )
+            statement,
+            {
+                "entity_id": entity_id,
+                "tenant_id": self.tenant_id,
+                "doc": json.dumps(encode(doc)),
+                **lookups,
+            },
         )
 
     # -- settings and locations -----------------------------------------------------------
@@ -174,13 +203,9 @@ class InventoryRepository:
         found = {} if for_update else {i: cache[i] for i in ids if i in cache}
         missing = [i for i in ids if i not in found]
         if missing:
-            query = sa.select(orm.products.c.doc).where(
-                orm.products.c.tenant_id == self.tenant_id,
-                orm.products.c.pennylane_id.in_(missing),
-            )
-            if for_update:
-                query = query.order_by(orm.products.c.product_id).with_for_update()
-            for doc in (await self.session.execute(query)).scalars():
+            query = PRODUCTS_BY_PENNYLANE_ID_FOR_UPDATE if for_update else PRODUCTS_BY_PENNYLANE_ID
+            rows = await self.session.execute(query, {"tenant_id": self.tenant_id, "ids": missing})
+            for doc in rows.scalars():
                 product = decode(Product, doc)
                 assert product.pennylane_id is not None
                 found[product.pennylane_id] = cache[product.pennylane_id] = product
@@ -256,17 +281,16 @@ class InventoryRepository:
     async def order_holding(
         self, kind: DocumentKind, pennylane_id: PennylaneId, *, for_update: bool = False
     ) -> Order | None:
-        reference = document_reference(kind, pennylane_id)
-        holder = sa.select(orm.order_documents.c.order_id).where(
-            orm.order_documents.c.tenant_id == self.tenant_id,
-            orm.order_documents.c.reference == reference,
-        )
-        return await self._one(
-            Order,
-            orm.orders,
-            orm.orders.c.order_id == holder.scalar_subquery(),
-            for_update=for_update,
-        )
+        doc = (
+            await self.session.execute(
+                ORDER_HOLDING_FOR_UPDATE if for_update else ORDER_HOLDING,
+                {
+                    "tenant_id": self.tenant_id,
+                    "reference": document_reference(kind, pennylane_id),
+                },
+            )
+        ).scalar_one_or_none()
+        return None if doc is None else decode(Order, doc)
 
     async def order_of_quote(
         self, quote_id: PennylaneId, *, for_update: bool = False
@@ -298,14 +322,12 @@ class InventoryRepository:
         )
         if order.sources:
             await self.session.execute(
-                insert(orm.order_documents)
-                .values(
-                    [
-                        {"tenant_id": self.tenant_id, "reference": ref, "order_id": order.order_id}
-                        for ref in sorted(order.sources)
-                    ]
-                )
-                .on_conflict_do_nothing()
+                HOLD_DOCUMENTS,
+                {
+                    "tenant_id": self.tenant_id,
+                    "order_id": order.order_id,
+                    "references": sorted(order.sources),
+                },
             )
 
     # -- returns and purchases ------------------------------------------------------------
