@@ -2,8 +2,9 @@
 
 2,000 products imported through the catalog topic, stock seeded at 3 locations, then invoices
 of 20 lines published on the documents topic in three phases, the tenant's default location
-switched between phases so every location takes sales. The inventory service runs in this
-process on its own topics and schema (KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL from the env);
+switched between phases so every location takes sales. The inventory service runs as its own
+process (as deployed) on its own topics and schema (KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL
+from the env);
 a phase is timed from its first publish until the consumer's inbox holds every invoice, so the
 figure covers Kafka, the domain, the ledger, the levels and the outbox of stock events.
 
@@ -22,15 +23,16 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
-from inventory.entrypoints.app import InventorySettings, create_app
 from stockpit_contracts import Envelope, Payload, new_event, partition_key
 from stockpit_contracts.payloads.catalog import ProductUpserted
 from stockpit_contracts.payloads.documents import (
@@ -40,6 +42,7 @@ from stockpit_contracts.payloads.documents import (
     ProductRef,
 )
 from stockpit_contracts.topics import PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS, Topic
+from stockpit_ops.processes import service_process
 
 PRODUCTS = 2_000
 LOCATIONS = 3
@@ -117,20 +120,24 @@ async def _service_run(
     """Lines per second of the service; returns the lines as (product key, qty) per invoice."""
     run = uuid.uuid4().hex[:8]
     prefix, schema = f"bench{run}.", f"bench_inventory_{run}"
-    settings = InventorySettings(
-        KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        DATABASE_URL=database_url,
-        topic_prefix=prefix,
-        db_schema=schema,
-        log_level="WARNING",
+    service = service_process(
+        "inventory",
+        env={
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "DATABASE_URL": database_url,
+            "STOCKPIT_TOPIC_PREFIX": prefix,
+            "STOCKPIT_DB_SCHEMA": schema,
+            "STOCKPIT_LOG_LEVEL": "WARNING",
+        },
+        log_dir=Path(tempfile.mkdtemp(prefix="bench-inventory-")),
     )
-    app = create_app(settings)
     rng = random.Random(7)
     connection = await asyncpg.connect(_plain_dsn(database_url))
     try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://inventory") as api:
+        await asyncio.to_thread(service.start)
+        try:
+            base_url = service.ready_url.rsplit("/health", 1)[0]
+            async with httpx.AsyncClient(base_url=base_url, timeout=60) as api:
                 await api.get(f"/tenants/{TENANT}/settings")
                 for name in ("Entrepôt", "Boutique"):
                     (
@@ -200,6 +207,8 @@ async def _service_run(
                     f"SELECT count(*) FROM \"{schema}\".stock_ledger WHERE cause_kind = 'document'"
                 )
                 assert entries == LOCATIONS * INVOICES_PER_PHASE * LINES_PER_INVOICE, entries
+        finally:
+            service.stop()
         await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     finally:
         await connection.close()
