@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -506,3 +507,52 @@ async def test_import_now_reads_only_the_streams_it_names(
         for resource in ("products", "customers", "customer_invoices"):
             assert any(f"changelogs/{resource}" in path for path in everything), resource
         assert any("commercial_documents" in path for path in everything)
+
+
+async def test_disconnect_mid_sync_stops_reading_at_once_and_reconnect_loses_nothing(
+    sandbox: Sandbox, settings: PollerSettings
+) -> None:
+    """A first sync of a large history, slowed by a small rate share, is disconnected halfway:
+    no request for the token reaches Pennylane after the disconnect answered; a reconnect
+    resumes from the watermarks and every invoice is published exactly once."""
+    seeded = await sandbox.seed(TOKEN, count=2000, customers=20, products=30, max_lines=5, seed=41)
+    wanted = set(range(seeded["first_id"], seeded["last_id"] + 1))
+    app = create_app(settings.model_copy(update={"page_size": 100}))
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://p") as poller,
+        TopicReader(settings.kafka_bootstrap_servers, topic) as reader,
+    ):
+        await _connect(poller, "tenant-a", TOKEN, sync_interval_s=5, poller_rate_share="0.2")
+        await reader.until(lambda events: len(documents(events)) >= 300)
+        assert len(documents(reader.events)) >= 300
+        assert (await poller.get("/connections/tenant-a")).json()["syncing"]
+
+        response = await poller.post("/connections/tenant-a/disconnect")
+        answered_at = time.time()
+        assert response.json()["status"] == "disconnected"
+        assert not response.json()["syncing"], "the sync ended before the answer"
+        partial = set(documents(reader.events))
+        assert partial < wanted, "disconnected mid-sync"
+        # Room for a sync that failed to stop to show itself (more than one 5 s interval and
+        # many scheduler ticks); the assertion below does not depend on how long this takes.
+        while_away = await sandbox.seed(TOKEN, count=50, customers=0, products=0, seed=42)
+        wanted |= set(range(while_away["first_id"], while_away["last_id"] + 1))
+        await asyncio.sleep(6)
+        log = await sandbox.admin("GET", f"/_sandbox/{TOKEN}/requests")
+        late = [entry for entry in log["requests"] if entry["at"] > answered_at]
+        assert not late, f"{len(late)} requests after the disconnect: {late[:3]}"
+
+        response = await poller.post("/connections/tenant-a/reconnect")
+        assert response.json()["status"] == "connected"
+        await reader.until(lambda events: wanted <= documents(events).keys(), timeout_s=240)
+        read = documents(reader.events)
+        assert set(read) == wanted, f"{len(wanted - set(read))} never published"
+        twice = [i for i, versions in read.items() if len(versions) != 1]
+        assert not twice, f"{len(twice)} published more than once"
+        records = (await sandbox.admin("GET", f"/_sandbox/{TOKEN}/records/customer_invoices"))[
+            "items"
+        ]
+        for record in records:
+            assert len(read[record["id"]][0].lines) == len(record["invoice_lines_items"])

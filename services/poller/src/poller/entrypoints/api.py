@@ -83,9 +83,11 @@ def connections_router() -> APIRouter:
 
     @router.post("/{tenant_id}/disconnect")
     async def disconnect(request: Request, tenant_id: TenantId) -> dict[str, Any]:
-        runtime, registry, _ = _parts(request)
+        runtime, registry, scheduler = _parts(request)
         async with runtime.sessions.begin() as session:
             await commands.disconnect(session, registry, tenant_id)
+        # Answer only once this replica's sync of the tenant (if any) has stopped reading.
+        await scheduler.stop_tenant(tenant_id)
         return await _status(request, tenant_id)
 
     @router.post("/{tenant_id}/reconnect")

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_connections import ConnectionRegistry, TokenCipher, migrate
 from stockpit_contracts import Envelope, Payload
+from stockpit_contracts.payloads.connections import DisconnectTenant
 from stockpit_contracts.topics import CONNECTION_COMMANDS
 from stockpit_pennylane.client import DEFAULT_BASE_URL
 from stockpit_runtime.consumer import PermanentError
@@ -76,6 +77,9 @@ def create_app(settings: PollerSettings | None = None) -> FastAPI:
                 await commands.handle_command(session, registry, event)
             except commands.UnknownTenant as exc:
                 raise PermanentError(f"tenant {exc} never connected") from None
+            if isinstance(event.payload, DisconnectTenant):
+                # Not stop_tenant: this transaction holds the tenant's row until the handler ends.
+                scheduler.close_gate(event.tenant_id)
             scheduler.wake()
 
         runtime.subscribe(

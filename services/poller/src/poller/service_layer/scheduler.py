@@ -24,6 +24,7 @@ from stockpit_pennylane.client import PennylaneClient, RequestRecord
 from stockpit_runtime.logging import get_logger
 
 from poller.adapters import state
+from poller.adapters.gate import GatedTransport, SyncGate
 from poller.adapters.metrics import LAST_SUCCESS, RATE_LIMITED, REQUESTS, SYNCS
 from poller.domain.schedule import (
     EVERY_STREAM,
@@ -37,7 +38,7 @@ from poller.service_layer.sync import Lease, SyncLimits, SyncStopped, TenantSync
 
 log = get_logger(__name__)
 
-ClientFactory = Callable[[SecretStr, Decimal, str], PennylaneClient]
+ClientFactory = Callable[[SecretStr, Decimal, str, SyncGate], PennylaneClient]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +53,20 @@ class SchedulerConfig:
 
 
 def pennylane_client_factory(base_url: str) -> ClientFactory:
-    def create(token: SecretStr, share: Decimal, tenant_id: str) -> PennylaneClient:
+    def create(token: SecretStr, share: Decimal, tenant_id: str, gate: SyncGate) -> PennylaneClient:
         def on_request(record: RequestRecord) -> None:
             status = str(record.status) if record.status is not None else "none"
             REQUESTS.labels(tenant_id, status).inc()
             if record.status == 429:
                 RATE_LIMITED.labels(tenant_id).inc()
 
-        return PennylaneClient(token, base_url=base_url, budget_share=share, on_request=on_request)
+        return PennylaneClient(
+            token,
+            base_url=base_url,
+            budget_share=share,
+            on_request=on_request,
+            transport=GatedTransport(gate),
+        )
 
     return create
 
@@ -81,6 +88,7 @@ class Scheduler:
         self._client_factory = client_factory or pennylane_client_factory(config.pennylane_base_url)
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._gates: dict[str, SyncGate] = {}
         self._loop_task: asyncio.Task[None] | None = None
 
     @property
@@ -93,6 +101,23 @@ class Scheduler:
     def wake(self) -> None:
         """Look for due tenants now (after an import-now or a connect) instead of at next tick."""
         self._wake.set()
+
+    def close_gate(self, tenant_id: str) -> None:
+        """No request for the tenant leaves this replica any more (one in flight may finish).
+        A replica that did not receive the disconnect closes the gate at its next tick, when it
+        sees the tenant inactive."""
+        gate = self._gates.get(tenant_id)
+        if gate is not None:
+            gate.close(SyncStopped, tenant_id)
+
+    async def stop_tenant(self, tenant_id: str, timeout_s: float = 60.0) -> None:
+        """Close the gate and wait until the tenant's sync on this replica ended (its lease given
+        back). Call it with no transaction open on the tenant's row: the sync's last commit and
+        its release need that row."""
+        self.close_gate(tenant_id)
+        task = self._running.get(tenant_id)
+        if task is not None:
+            await asyncio.wait({task}, timeout=timeout_s)
 
     async def stop(self) -> None:
         tasks = [t for t in (self._loop_task, *self._running.values()) if t is not None]
@@ -120,6 +145,10 @@ class Scheduler:
         now = dt.datetime.now(dt.UTC)
         async with self._sessions() as session:
             schedules = await state.load_schedules(session)
+        active = {schedule.tenant_id for schedule in schedules}
+        for tenant_id, gate in self._gates.items():
+            if tenant_id not in active:
+                gate.close(SyncStopped, tenant_id)
         for schedule in schedules:
             if len(self._running) >= self._config.max_concurrent_syncs:
                 return
@@ -132,12 +161,14 @@ class Scheduler:
             if version is None:
                 continue
             lease = Lease(schedule.tenant_id, self._config.replica_id, version)
+            # The gate exists before the task starts, so a disconnect can close it at any time.
+            gate = self._gates[lease.tenant_id] = SyncGate()
             self._running[lease.tenant_id] = asyncio.create_task(
-                self._sync(lease, now, streams_to_sync(schedule, now)),
+                self._sync(lease, now, streams_to_sync(schedule, now), gate),
                 name=f"sync-{lease.tenant_id}",
             )
 
-    async def _heartbeat(self, lease: Lease, lost: asyncio.Event) -> None:
+    async def _heartbeat(self, lease: Lease, gate: SyncGate) -> None:
         while True:
             await asyncio.sleep(self._config.lease_ttl_s / 3)
             now = dt.datetime.now(dt.UTC)
@@ -146,15 +177,18 @@ class Scheduler:
                     session, lease.tenant_id, lease.owner, lease.version, self._expiry(now)
                 )
             if not kept:
-                lost.set()
+                gate.close(state.LeaseLost, lease.tenant_id)
                 return
 
     async def _sync(
-        self, lease: Lease, started_at: dt.datetime, streams: frozenset[Stream]
+        self,
+        lease: Lease,
+        started_at: dt.datetime,
+        streams: frozenset[Stream],
+        gate: SyncGate,
     ) -> None:
         tenant = lease.tenant_id
-        lost = asyncio.Event()
-        heartbeat = asyncio.create_task(self._heartbeat(lease, lost))
+        heartbeat = asyncio.create_task(self._heartbeat(lease, gate))
         interval_s = 60
         outcome, error = "failed", None
         try:
@@ -164,7 +198,7 @@ class Scheduler:
             interval_s = connection.settings.sync_interval_s
             token = await self._registry.token_for(tenant)
             async with self._client_factory(
-                token, connection.settings.poller_rate_share, tenant
+                token, connection.settings.poller_rate_share, tenant, gate
             ) as client:
                 await TenantSync(
                     sessions=self._sessions,
@@ -175,7 +209,7 @@ class Scheduler:
                     topic_prefix=self._config.topic_prefix,
                     limits=self._config.limits,
                     after_commit=self._after_commit,
-                    lease_lost=lost,
+                    gate=gate,
                 ).run(streams)
             outcome = "succeeded"
         except (SyncStopped, TenantNotConnected):
@@ -195,6 +229,7 @@ class Scheduler:
                 await heartbeat
             SYNCS.labels(tenant, outcome).inc()
             self._running.pop(tenant, None)
+            self._gates.pop(tenant, None)
             if outcome not in ("lease_lost", "cancelled"):
                 full = streams == EVERY_STREAM
                 await self._release(lease, started_at, interval_s, outcome, error, full=full)

@@ -9,7 +9,6 @@ commit re-reads the page, a crash after it re-publishes from the outbox. Re-read
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from stockpit_pennylane.client.models import (
 from stockpit_runtime.outbox import add_to_outbox
 
 from poller.adapters import state
+from poller.adapters.gate import SyncGate
 from poller.adapters.metrics import DOCUMENTS_READ, EVENTS_PUBLISHED, SYNC_LAG
 from poller.domain.mapping import (
     PURCHASE_ORDER_TYPE,
@@ -127,7 +127,7 @@ class TenantSync:
         topic_prefix: str,
         limits: SyncLimits,
         after_commit: Callable[[], None],
-        lease_lost: asyncio.Event,
+        gate: SyncGate,
     ) -> None:
         self._sessions = sessions
         self._registry = registry
@@ -138,7 +138,7 @@ class TenantSync:
         self._prefix = topic_prefix
         self._limits = limits
         self._after_commit = after_commit
-        self._lease_lost = lease_lost
+        self._gate = gate
 
     async def run(self, streams: frozenset[Stream] = frozenset(Stream)) -> None:
         """Read `streams` (every one on schedule; import-now may name fewer), catalog first so
@@ -157,9 +157,9 @@ class TenantSync:
     # --- plumbing -------------------------------------------------------------------------------
 
     async def _checkpoint(self) -> None:
-        """Between pages: a disconnect or a lost lease stops the sync before the next read."""
-        if self._lease_lost.is_set():
-            raise state.LeaseLost(self._tenant)
+        """Between pages: a disconnect or a lost lease stops the sync before the next commit.
+        (The gate also stops it before any request, see `poller.adapters.gate`.)"""
+        self._gate.check()
         connection = await self._registry.get(self._tenant)
         if connection is None or not connection.is_connected:
             raise SyncStopped(self._tenant)
