@@ -9,6 +9,7 @@ import httpx
 import pytest
 from inventory.testing import document, fresh, publish, stock_by_pennylane_id, wait_handled
 from stockpit_contracts import Envelope, Payload, new_event, parse_event
+from stockpit_contracts.payloads.catalog import ProductUpserted
 from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind
 from stockpit_contracts.payloads.inventory import ProblemReported
 from stockpit_contracts.topics import INVENTORY_PROBLEMS, PENNYLANE_DOCUMENTS
@@ -146,3 +147,24 @@ async def test_negative_stock_and_a_conflict_are_reported_as_problems(
     )
     assert conflict.causation_id == order_v2.event_id
     assert "delivered_exceeds_order" in conflict.payload.reason  # type: ignore[union-attr]
+
+
+async def test_an_event_on_the_wrong_topic_is_dead_lettered_and_the_stream_goes_on(
+    api: httpx.AsyncClient,
+    kafka_bootstrap_servers: str,
+    database_url: str,
+    topic_prefix: str,
+    db_schema: str,
+) -> None:
+    stray = new_event(
+        ProductUpserted(
+            pennylane_id=40, label="Égarée", updated_at=document(INVOICE, 1, []).updated_at
+        ),
+        TENANT,
+    )
+    invoice = new_event(document(INVOICE, 41, [(40, "2")]), TENANT)
+    await publish(kafka_bootstrap_servers, PENNYLANE_DOCUMENTS, topic_prefix, [stray, invoice])
+    await wait_handled(database_url, db_schema, f"{topic_prefix}inventory.documents", 1)
+    assert await stock_by_pennylane_id(api, TENANT) == {40: (D(-2), D(0), D(0))}
+    [dead] = (await api.get("/operations/dead-letters")).json()
+    assert "does not belong on the documents topic" in dead["reason"]

@@ -38,11 +38,15 @@ class InventorySettings(ServiceSettings):
     documents_batch_size: int = Field(default=200, ge=1, le=5000)
 
 
-async def _apply_pennylane_event(uow: UnitOfWork, payload: Payload) -> None:
+async def _apply_document(uow: UnitOfWork, payload: Payload) -> None:
+    if not isinstance(payload, documents.DocumentVersionRead | documents.DocumentDeleted):
+        raise PermanentError(f"{type(payload).__name__} does not belong on the documents topic")
+    version = pennylane_intake.document_version(uow.tenant_id, payload)
+    await pennylane_intake.apply_document(uow, version)
+
+
+async def _apply_catalog(uow: UnitOfWork, payload: Payload) -> None:
     match payload:
-        case documents.DocumentVersionRead() | documents.DocumentDeleted():
-            version = pennylane_intake.document_version(uow.tenant_id, payload)
-            await pennylane_intake.apply_document(uow, version)
         case catalog.ProductUpserted():
             await pennylane_intake.apply_product(uow, payload)
         case catalog.ProductDeleted():
@@ -52,12 +56,18 @@ async def _apply_pennylane_event(uow: UnitOfWork, payload: Payload) -> None:
         case catalog.CustomerDeleted():
             # Stockpit keeps the customer: its orders still name it; nothing to undo.
             return
+        case _:
+            raise PermanentError(f"{type(payload).__name__} does not belong on the catalog topic")
+
+
+async def _apply_outbound_result(uow: UnitOfWork, payload: Payload) -> None:
+    match payload:
         case outbound.PennylaneIdAssigned():
             await outbound_results.apply_id_assigned(uow, payload)
         case outbound.PennylaneWriteFailed():
             await outbound_results.apply_write_failed(uow, payload)
         case _:
-            raise PermanentError(f"inventory does not take {type(payload).__name__} events")
+            raise PermanentError(f"{type(payload).__name__} is not an outbound result")
 
 
 def event_handler(
@@ -77,17 +87,22 @@ def event_handler(
 def create_app(settings: InventorySettings | None = None) -> FastAPI:
     settings = settings or InventorySettings()
     prefix = settings.topic_prefix
-    handler = event_handler(prefix, _apply_pennylane_event)
 
     def setup(runtime: ServiceRuntime) -> None:
         runtime.subscribe(
             PENNYLANE_DOCUMENTS.name(prefix),
-            handler,
+            event_handler(prefix, _apply_document),
             purpose="documents",
             max_batch=settings.documents_batch_size,
         )
-        runtime.subscribe(PENNYLANE_CATALOG.name(prefix), handler, purpose="catalog")
-        runtime.subscribe(OUTBOUND_RESULTS.name(prefix), handler, purpose="outbound-results")
+        runtime.subscribe(
+            PENNYLANE_CATALOG.name(prefix), event_handler(prefix, _apply_catalog), purpose="catalog"
+        )
+        runtime.subscribe(
+            OUTBOUND_RESULTS.name(prefix),
+            event_handler(prefix, _apply_outbound_result),
+            purpose="outbound-results",
+        )
 
     app = create_service_app(
         settings,
