@@ -556,3 +556,26 @@ async def test_disconnect_mid_sync_stops_reading_at_once_and_reconnect_loses_not
         ]
         for record in records:
             assert len(read[record["id"]][0].lines) == len(record["invoice_lines_items"])
+
+
+async def test_the_poller_never_uses_more_than_its_share_of_the_token(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    """poller_rate_share 0.4 of 25 requests / 5 s: at most 10 in any 5 s, as Pennylane counts
+    them (the sandbox's log of arrivals), through a long first sync and then import-nows that
+    start syncs back to back."""
+    seeded = await sandbox.seed(TOKEN, count=300, customers=30, products=40, max_lines=5, seed=51)
+    ids = set(range(seeded["first_id"], seeded["last_id"] + 1))
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
+        await _connect(poller, "tenant-a", TOKEN, sync_interval_s=3600, poller_rate_share="0.4")
+        assert await _wait(lambda: _has_succeeded(poller, "tenant-a"), timeout_s=240)
+        for _ in range(6):
+            await _sync_once_more(poller, "tenant-a")
+        await reader.until(lambda events: ids <= documents(events).keys())
+        assert ids <= documents(reader.events).keys()
+    log = await sandbox.admin("GET", f"/_sandbox/{TOKEN}/requests")
+    share = 10
+    assert len(log["requests"]) > 3 * share, "long enough to span several windows"
+    assert log["max_received_in_any_window"] <= share, log["max_received_in_any_window"]
+    assert not [entry for entry in log["requests"] if entry["status"] == 429]

@@ -32,7 +32,8 @@ class SyncGate:
 
 
 class GatedTransport(httpx.AsyncBaseTransport):
-    """httpx's transport, asking the gate before each request leaves (retries included)."""
+    """httpx's transport, asking the gate before each request leaves (retries included).
+    A tenant's client outlives its syncs: each sync puts its own gate in `gate`."""
 
     def __init__(self, gate: SyncGate) -> None:
         self.gate = gate

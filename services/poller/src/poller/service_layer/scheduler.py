@@ -15,17 +15,15 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
-from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stockpit_connections import ConnectionRegistry, TenantNotConnected
-from stockpit_pennylane.client import PennylaneClient, RequestRecord
 from stockpit_runtime.logging import get_logger
 
 from poller.adapters import state
-from poller.adapters.gate import GatedTransport, SyncGate
-from poller.adapters.metrics import LAST_SUCCESS, RATE_LIMITED, REQUESTS, SYNCS
+from poller.adapters.clients import TenantClients
+from poller.adapters.gate import SyncGate
+from poller.adapters.metrics import LAST_SUCCESS, SYNCS
 from poller.domain.schedule import (
     EVERY_STREAM,
     next_run_after_failure,
@@ -37,8 +35,6 @@ from poller.domain.watermarks import Stream
 from poller.service_layer.sync import Lease, SyncLimits, SyncStopped, TenantSync
 
 log = get_logger(__name__)
-
-ClientFactory = Callable[[SecretStr, Decimal, str, SyncGate], PennylaneClient]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,25 +48,6 @@ class SchedulerConfig:
     limits: SyncLimits = field(default_factory=SyncLimits)
 
 
-def pennylane_client_factory(base_url: str) -> ClientFactory:
-    def create(token: SecretStr, share: Decimal, tenant_id: str, gate: SyncGate) -> PennylaneClient:
-        def on_request(record: RequestRecord) -> None:
-            status = str(record.status) if record.status is not None else "none"
-            REQUESTS.labels(tenant_id, status).inc()
-            if record.status == 429:
-                RATE_LIMITED.labels(tenant_id).inc()
-
-        return PennylaneClient(
-            token,
-            base_url=base_url,
-            budget_share=share,
-            on_request=on_request,
-            transport=GatedTransport(gate),
-        )
-
-    return create
-
-
 class Scheduler:
     def __init__(
         self,
@@ -79,13 +56,12 @@ class Scheduler:
         config: SchedulerConfig,
         *,
         after_commit: Callable[[], None],
-        client_factory: ClientFactory | None = None,
     ) -> None:
         self._sessions = sessions
         self._registry = registry
         self._config = config
         self._after_commit = after_commit
-        self._client_factory = client_factory or pennylane_client_factory(config.pennylane_base_url)
+        self._clients = TenantClients(config.pennylane_base_url)
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
         self._gates: dict[str, SyncGate] = {}
@@ -127,6 +103,7 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._loop_task = None
+        await self._clients.aclose()
 
     async def _loop(self) -> None:
         while True:
@@ -197,20 +174,20 @@ class Scheduler:
                 raise SyncStopped(tenant)
             interval_s = connection.settings.sync_interval_s
             token = await self._registry.token_for(tenant)
-            async with self._client_factory(
-                token, connection.settings.poller_rate_share, tenant, gate
-            ) as client:
-                await TenantSync(
-                    sessions=self._sessions,
-                    registry=self._registry,
-                    client=client,
-                    lease=lease,
-                    settings=connection.settings,
-                    topic_prefix=self._config.topic_prefix,
-                    limits=self._config.limits,
-                    after_commit=self._after_commit,
-                    gate=gate,
-                ).run(streams)
+            client = await self._clients.for_sync(
+                tenant, token, connection.settings.poller_rate_share, gate
+            )
+            await TenantSync(
+                sessions=self._sessions,
+                registry=self._registry,
+                client=client,
+                lease=lease,
+                settings=connection.settings,
+                topic_prefix=self._config.topic_prefix,
+                limits=self._config.limits,
+                after_commit=self._after_commit,
+                gate=gate,
+            ).run(streams)
             outcome = "succeeded"
         except (SyncStopped, TenantNotConnected):
             outcome = "stopped"
