@@ -4,6 +4,7 @@ tenants. Commands arrive over the Kafka command topic here."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import socket
@@ -21,8 +22,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
-from stockpit_contracts import new_event, parse_event, partition_key
-from stockpit_contracts.payloads.connections import ConnectionSettings, ConnectTenant
+from stockpit_contracts import Payload, new_event, parse_event, partition_key
+from stockpit_contracts.payloads.connections import (
+    ConnectionSettings,
+    ConnectTenant,
+    DisconnectTenant,
+)
 from stockpit_contracts.payloads.documents import DocumentVersionRead
 from stockpit_contracts.topics import CONNECTION_COMMANDS, PENNYLANE_DOCUMENTS
 from stockpit_pennylane.sandbox import SandboxConfig
@@ -130,16 +135,10 @@ async def _seed(sandbox_url: str, token: str, count: int, seed: int) -> set[int]
     return set(range(body["first_id"], body["last_id"] + 1))
 
 
-async def _connect_over_kafka(
-    bootstrap: str, prefix: str, tenant: str, token: str, share: str
-) -> None:
+async def _send_command(bootstrap: str, prefix: str, tenant: str, command: Payload) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
-        command = ConnectTenant(
-            pennylane_token=SecretStr(token),
-            settings=ConnectionSettings(sync_interval_s=3600, poller_rate_share=share),  # type: ignore[arg-type]
-        )
         await producer.send_and_wait(
             CONNECTION_COMMANDS.name(prefix),
             value=new_event(command, tenant).to_json(),
@@ -147,6 +146,16 @@ async def _connect_over_kafka(
         )
     finally:
         await producer.stop()
+
+
+async def _connect_over_kafka(
+    bootstrap: str, prefix: str, tenant: str, token: str, share: str, interval_s: int = 3600
+) -> None:
+    command = ConnectTenant(
+        pennylane_token=SecretStr(token),
+        settings=ConnectionSettings(sync_interval_s=interval_s, poller_rate_share=share),  # type: ignore[arg-type]
+    )
+    await _send_command(bootstrap, prefix, tenant, command)
 
 
 class DocumentReader:
@@ -245,3 +254,83 @@ async def test_a_replica_takes_over_the_tenants_of_a_killed_one(
         )
         for tenant, ids in wanted.items():
             assert ids <= reader.seen.get(tenant, set()), tenant
+
+
+async def _wait_for(condition: Any, timeout_s: float = 240) -> bool:
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not await condition():
+                await asyncio.sleep(0.5)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def test_two_replicas_never_sync_one_tenant_at_the_same_time(
+    replicas: Replicas,
+    sandbox_url: str,
+    kafka_bootstrap_servers: str,
+    topic_prefix: str,
+    database_url: str,
+    db_schema: str,
+) -> None:
+    """Two replica processes, three tenants synced every 5 s: each replica's sync runs (from the
+    claim to the end of the last read, on the database clock) never overlap for one tenant."""
+    for n, token in enumerate(TOKENS):
+        await _seed(sandbox_url, token, 60, seed=20 + n)
+    replicas.start("a")
+    replicas.start("b")
+    for n, token in enumerate(TOKENS):
+        await _connect_over_kafka(
+            kafka_bootstrap_servers, topic_prefix, f"tenant-{n}", token, "0.5", interval_s=5
+        )
+    engine = create_async_engine(database_url)
+    runs_table = f'"{db_schema}".sync_runs'
+
+    async def runs() -> list[Any]:
+        try:
+            async with engine.connect() as db:
+                result = await db.execute(
+                    sa.text(
+                        f"SELECT tenant_id, replica_id, started_at, finished_at FROM {runs_table}"
+                        " ORDER BY tenant_id, started_at"
+                    )
+                )
+                return list(result)
+        except sa.exc.ProgrammingError:
+            return []  # no replica has created its tables yet
+
+    async def enough() -> bool:
+        finished = [run for run in await runs() if run.finished_at is not None]
+        per_tenant = {f"tenant-{n}": 0 for n in range(len(TOKENS))}
+        for run in finished:
+            per_tenant[run.tenant_id] += 1
+        return min(per_tenant.values()) >= 5 and {r.replica_id for r in finished} == {"a", "b"}
+
+    try:
+        assert await _wait_for(enough), "each tenant synced 5 times, by both replicas"
+        for n in range(len(TOKENS)):
+            await _send_command(
+                kafka_bootstrap_servers, topic_prefix, f"tenant-{n}", DisconnectTenant()
+            )
+
+        async def all_finished() -> bool:
+            return all(run.finished_at is not None for run in await runs())
+
+        assert await _wait_for(all_finished), "every run ends once its tenant is disconnected"
+        history = await runs()
+    finally:
+        await engine.dispose()
+    overlaps = [
+        (before, after)
+        for before, after in itertools.pairwise(history)
+        if before.tenant_id == after.tenant_id and after.started_at < before.finished_at
+    ]
+    assert not overlaps, overlaps[:3]
+    handovers = sum(
+        1
+        for before, after in itertools.pairwise(history)
+        if before.tenant_id == after.tenant_id and before.replica_id != after.replica_id
+    )
+    assert handovers > 0, "the replicas took turns on some tenant"
+    assert len(history) >= 15

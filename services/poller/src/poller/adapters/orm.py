@@ -1,5 +1,6 @@
-"""The poller's own tables (schema `poller`): schedule and leases, watermarks, and what it has
-published (document kinds and versions, product and customer snapshots for enriching lines)."""
+"""The poller's own tables (schema `poller`): schedule and leases, a history of sync runs,
+watermarks, and what it has published (document kinds and versions, product and customer
+snapshots for enriching lines)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,23 @@ tenants = sa.Table(
     sa.Column("last_started_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("last_success_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
+)
+
+# One row per sync a replica held: from the claim (same transaction) to the end of its last read
+# (written in the transaction that gives the lease back). A run whose replica died keeps
+# finished_at NULL. Kept for SYNC_RUNS_KEPT_DAYS; read by operators and by the test that checks
+# two replicas never sync one tenant at the same time.
+sync_runs = sa.Table(
+    "sync_runs",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("replica_id", sa.Text, nullable=False),
+    sa.Column("lease_version", sa.BigInteger, nullable=False),
+    sa.Column("streams", postgresql.ARRAY(sa.Text), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("outcome", sa.Text, nullable=True),
 )
 
 streams = sa.Table(

@@ -17,6 +17,7 @@ from poller.adapters.orm import (
     product_snapshots,
     published_documents,
     streams,
+    sync_runs,
     tenants,
 )
 from poller.domain.mapping import CustomerSnapshot, ProductSnapshot
@@ -134,6 +135,47 @@ async def claim_lease(
     )
     version: int | None = result.scalar_one_or_none()
     return version
+
+
+# Sync runs older than this are deleted when the tenant's next run ends.
+SYNC_RUNS_KEPT_DAYS = 7
+
+
+async def start_run(
+    session: AsyncSession, tenant_id: str, owner: str, version: int, streams: Iterable[Stream]
+) -> None:
+    """In the claim's transaction; the database clock, so runs of all replicas compare."""
+    await session.execute(
+        sa.insert(sync_runs).values(
+            tenant_id=tenant_id,
+            replica_id=owner,
+            lease_version=version,
+            streams=sorted(s.value for s in streams),
+            started_at=sa.func.clock_timestamp(),
+        )
+    )
+
+
+async def finish_run(
+    session: AsyncSession, tenant_id: str, owner: str, version: int, outcome: str
+) -> None:
+    """After the run's last request; in the lease release's transaction when there is one."""
+    await session.execute(
+        sa.update(sync_runs)
+        .where(
+            sync_runs.c.tenant_id == tenant_id,
+            sync_runs.c.replica_id == owner,
+            sync_runs.c.lease_version == version,
+        )
+        .values(finished_at=sa.func.clock_timestamp(), outcome=outcome)
+    )
+    await session.execute(
+        sa.delete(sync_runs).where(
+            sync_runs.c.tenant_id == tenant_id,
+            sync_runs.c.started_at
+            < sa.func.now() - sa.text(f"interval '{SYNC_RUNS_KEPT_DAYS} days'"),
+        )
+    )
 
 
 def _held(tenant_id: str, owner: str, version: int) -> sa.ColumnElement[bool]:

@@ -6,6 +6,22 @@ a fencing token checked in the very transaction that commits a page, and a tenan
 depend on how many command-topic partitions exist or on consumer-group rebalances. A replica renews
 its leases while it syncs; a dead replica's leases expire after `lease_ttl_s` and any other replica
 claims them (compare-and-set) and resumes from the committed watermarks.
+
+Every sync is recorded in `sync_runs` (replica, lease version, streams, start at the claim and
+end after its last request, both on the database clock, outcome). A replica gives a lease back
+in the transaction that ends its run, and another can claim it only after that commit, so one
+tenant's runs never overlap: the integration test with two replica processes checks exactly this.
+The one exception is a holder that stalls (no renewal) for longer than `lease_ttl_s`: its lease
+expires and may be taken while it is still reading; its page commits are then refused (fencing
+by lease version) and its gate closes at its failed renewal.
+Caveat: the lease expiry is compared with each replica's own clock; replicas on different hosts
+need synchronized clocks (NTP) well within `lease_ttl_s`.
+
+Disconnect: the replica that handles the command closes the sync's gate at once, so no further
+request leaves (see `poller.adapters.gate`); over HTTP it also answers only once the sync ended.
+Other replicas close the gate at their next tick (`scheduler_tick_s`), seeing the tenant inactive.
+Import-now: only the streams it names (see `poller.domain.schedule.IMPORT_NOW_STREAMS`); such a
+sync leaves the tenant's next scheduled sync where it was.
 """
 
 from __future__ import annotations
@@ -131,17 +147,22 @@ class Scheduler:
                 return
             if not should_claim(schedule, now, self.running_tenants):
                 continue
+            streams = streams_to_sync(schedule, now)
             async with self._sessions.begin() as session:
                 version = await state.claim_lease(
                     session, schedule, self._config.replica_id, now, self._expiry(now)
                 )
+                if version is not None:
+                    await state.start_run(
+                        session, schedule.tenant_id, self._config.replica_id, version, streams
+                    )
             if version is None:
                 continue
             lease = Lease(schedule.tenant_id, self._config.replica_id, version)
             # The gate exists before the task starts, so a disconnect can close it at any time.
             gate = self._gates[lease.tenant_id] = SyncGate()
             self._running[lease.tenant_id] = asyncio.create_task(
-                self._sync(lease, now, streams_to_sync(schedule, now), gate),
+                self._sync(lease, now, streams, gate),
                 name=f"sync-{lease.tenant_id}",
             )
 
@@ -207,7 +228,10 @@ class Scheduler:
             SYNCS.labels(tenant, outcome).inc()
             self._running.pop(tenant, None)
             self._gates.pop(tenant, None)
-            if outcome not in ("lease_lost", "cancelled"):
+            if outcome == "lease_lost":
+                async with self._sessions.begin() as session:
+                    await state.finish_run(session, tenant, lease.owner, lease.version, outcome)
+            elif outcome != "cancelled":
                 full = streams == EVERY_STREAM
                 await self._release(lease, started_at, interval_s, outcome, error, full=full)
         if outcome == "succeeded":
@@ -232,6 +256,7 @@ class Scheduler:
         elif full:
             next_due = next_run_after_success(started_at, finished, interval_s)
         async with self._sessions.begin() as session:
+            await state.finish_run(session, lease.tenant_id, lease.owner, lease.version, outcome)
             await state.release_lease(
                 session,
                 lease.tenant_id,
