@@ -7,6 +7,7 @@ Kafka, PostgreSQL and HTTP only.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -14,7 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlalchemy as sa
+from aiokafka.admin import AIOKafkaAdminClient
 from cryptography.fernet import Fernet
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from stockpit_ops.processes import ManagedProcess, free_port, service_process
 
@@ -34,12 +38,23 @@ class SystemConfig:
     token_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
     # Settings every service gets on top of the defaults (e.g. STOCKPIT_CONSUMER_MAX_ATTEMPTS).
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # Delete the run's topics and schemas afterwards: a shared broker's heap grows with every
+    # partition ever created, and runs are many.
+    remove_data_afterwards: bool = True
+
+    @property
+    def topic_prefix(self) -> str:
+        return f"run{self.run_id}."
+
+    @property
+    def schemas(self) -> list[str]:
+        return [*(f"{service}_{self.run_id}" for service in SERVICES), f"connections_{self.run_id}"]
 
     def service_env(self, service: str, sandbox_url: str) -> dict[str, str]:
         return {
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
             "DATABASE_URL": self.database_url,
-            "STOCKPIT_TOPIC_PREFIX": f"run{self.run_id}.",
+            "STOCKPIT_TOPIC_PREFIX": self.topic_prefix,
             "STOCKPIT_DB_SCHEMA": f"{service}_{self.run_id}",
             "STOCKPIT_CONNECTIONS_SCHEMA": f"connections_{self.run_id}",
             "STOCKPIT_TOKEN_KEY": self.token_key,
@@ -121,3 +136,36 @@ def running_system(config: SystemConfig) -> Iterator[RunningSystem]:
         yield system
     finally:
         system.stop()
+        if config.remove_data_afterwards:
+            remove_run_data(config)
+
+
+def remove_run_data(config: SystemConfig) -> None:
+    """Delete the run's topics and drop its schemas (a failure is reported, not raised: the
+    run's own outcome matters more)."""
+    try:
+        asyncio.run(_remove_run_data(config))
+    except Exception as exc:
+        print(
+            f"could not remove run {config.run_id}'s topics and schemas: {exc!r}", file=sys.stderr
+        )
+
+
+async def _remove_run_data(config: SystemConfig) -> None:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=config.kafka_bootstrap_servers, request_timeout_ms=10_000
+    )
+    await admin.start()
+    try:
+        topics = [t for t in await admin.list_topics() if t.startswith(config.topic_prefix)]
+        if topics:
+            await admin.delete_topics(topics)
+    finally:
+        await admin.close()
+    engine = create_async_engine(config.database_url)
+    try:
+        async with engine.begin() as connection:
+            for schema in config.schemas:
+                await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        await engine.dispose()
