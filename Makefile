@@ -34,8 +34,9 @@ lint: bootstrap
 	$(UV_RUN) ruff format --check .
 	$(UV_RUN) mypy
 
+# Tests create topics per test: two partitions each keep the one local broker light.
 test: lint
-	$(WITH_INFRA) $(UV_RUN) pytest
+	STOCKPIT_TOPIC_PARTITIONS=2 $(WITH_INFRA) $(UV_RUN) pytest
 
 # Unit tests only: no broker, no database.
 test-fast: bootstrap
