@@ -6,6 +6,7 @@ No timed assertions: tests wait (bounded) for a condition, and fail only if it n
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,10 +22,11 @@ from fastapi import FastAPI
 from poller.entrypoints.app import PollerSettings, create_app
 from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
-from stockpit_contracts import Envelope, Payload, parse_event
+from stockpit_contracts import Envelope, Payload, new_event, parse_event
 from stockpit_contracts.payloads.catalog import ProductUpserted
+from stockpit_contracts.payloads.connections import ConnectTenant
 from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind, DocumentVersionRead
-from stockpit_contracts.topics import PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS
+from stockpit_contracts.topics import CONNECTION_COMMANDS, PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS
 from stockpit_pennylane.client import PennylaneClient
 from stockpit_pennylane.client.bodies import ProductUpdate
 from stockpit_pennylane.sandbox import (
@@ -35,6 +37,7 @@ from stockpit_pennylane.sandbox import (
 from stockpit_pennylane.sandbox import (
     create_app as sandbox_app,
 )
+from stockpit_runtime.testing import publish_raw
 
 pytestmark = pytest.mark.integration
 
@@ -629,3 +632,26 @@ async def test_disconnect_while_reading_purchase_order_lines_sends_nothing_more(
 
 async def _more_than(count: Callable[[], Awaitable[int]], threshold: int) -> bool:
     return await count() > threshold
+
+
+async def test_a_dead_lettered_connect_command_keeps_no_token(
+    poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    command = new_event(ConnectTenant(pennylane_token="leaky-token-42"), "tenant-z")
+    body = command.model_dump(mode="json")
+    body["payload"]["settings"]["sync_interval_s"] = 1  # below the 5 s minimum: rejected
+    await publish_raw(
+        settings.kafka_bootstrap_servers,
+        CONNECTION_COMMANDS.name(settings.topic_prefix),
+        b"tenant-z",
+        json.dumps(body).encode(),
+    )
+
+    async def dead_lettered() -> bool:
+        return bool((await poller.get("/operations/dead-letters")).json())
+
+    assert await _wait(dead_lettered)
+    [dead] = (await poller.get("/operations/dead-letters")).json()
+    assert "sync_interval_s" in dead["reason"]
+    assert "leaky-token-42" not in json.dumps(dead)
+    assert json.loads(dead["value"])["payload"]["pennylane_token"] == "**redacted**"

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_connections import ConnectionRegistry, TokenCipher, migrate
 from stockpit_contracts import Envelope, Payload
-from stockpit_contracts.payloads.connections import DisconnectTenant
+from stockpit_contracts.payloads.connections import DisconnectTenant, redact_connection_command
 from stockpit_contracts.topics import CONNECTION_COMMANDS
 from stockpit_pennylane.client import DEFAULT_BASE_URL
 from stockpit_runtime.consumer import PermanentError
@@ -83,7 +83,10 @@ def create_app(settings: PollerSettings | None = None) -> FastAPI:
             scheduler.wake()
 
         runtime.subscribe(
-            CONNECTION_COMMANDS.name(settings.topic_prefix), on_command, purpose="commands"
+            CONNECTION_COMMANDS.name(settings.topic_prefix),
+            on_command,
+            purpose="commands",
+            redact=redact_connection_command,  # a connect command carries a Pennylane token
         )
 
     async def on_started(runtime: ServiceRuntime) -> None:
