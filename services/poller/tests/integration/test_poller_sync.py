@@ -602,7 +602,7 @@ async def test_disconnect_while_reading_purchase_order_lines_sends_nothing_more(
     }
     orders = {
         (await sandbox.admin("POST", f"/_sandbox/{TOKEN}/commercial_documents", body))["id"]
-        for _ in range(60)
+        for _ in range(30)  # more than one page of 20: the disconnect lands within the first
     }
 
     async def lines_requests() -> int:
@@ -611,7 +611,7 @@ async def test_disconnect_while_reading_purchase_order_lines_sends_nothing_more(
 
     topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
     async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
-        await _connect(poller, "tenant-a", TOKEN, sync_interval_s=3600, poller_rate_share="0.2")
+        await _connect(poller, "tenant-a", TOKEN, sync_interval_s=3600, poller_rate_share="0.4")
         # A page is 20 orders (page_size=20): after 8 lines requests the page is half read.
         assert await _wait(lambda: _more_than(lines_requests, 8), timeout_s=240)
         response = await poller.post("/connections/tenant-a/disconnect")

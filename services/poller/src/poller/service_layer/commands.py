@@ -20,6 +20,7 @@ from stockpit_contracts.payloads.connections import (
     ImportNow,
     ReconnectTenant,
 )
+from stockpit_runtime.consumer import PermanentError
 
 from poller.adapters import state
 from poller.domain.schedule import IMPORT_NOW_STREAMS
@@ -75,3 +76,5 @@ async def handle_command(
         await reconnect(session, registry, tenant_id)
     elif isinstance(payload, ImportNow):
         await import_now(session, tenant_id, payload.what)
+    else:
+        raise PermanentError(f"{type(payload).__name__} is not a connection command")
