@@ -9,14 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from stockpit_ops import cli
 from stockpit_ops.demo import TOKEN, Demo, _qty
 from stockpit_ops.system import SystemConfig, running_system
+from typer.testing import CliRunner
 
 pytestmark = pytest.mark.e2e
 
 
 def test_pennylane_documents_reach_stock_and_stockpit_changes_reach_pennylane(
-    kafka_bootstrap_servers: str, database_url: str, tmp_path: Path
+    kafka_bootstrap_servers: str,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = SystemConfig(
         kafka_bootstrap_servers=kafka_bootstrap_servers,
@@ -42,3 +47,18 @@ def test_pennylane_documents_reach_stock_and_stockpit_changes_reach_pennylane(
         assert table["product_name"] == "Table basse en chêne"
         supplier_invoices = demo.user.call("GET", "/supplier_invoices")["items"]
         assert len(supplier_invoices) == 1
+
+        # The operator's command reads the same figures over the services' HTTP APIs.
+        monkeypatch.setenv("STOCKPIT_POLLER_URL", system.url("poller"))
+        monkeypatch.setenv("STOCKPIT_INVENTORY_URL", system.url("inventory"))
+        shown = CliRunner().invoke(cli.app, ["stock", "demo"], terminal_width=200)
+        assert shown.exit_code == 0, shown.output
+        assert "Table basse en chêne" in shown.output
+        status = CliRunner().invoke(cli.app, ["status", "demo"], terminal_width=200)
+        assert status.exit_code == 0, status.output
+        assert "connected" in status.output
+        ledger = CliRunner().invoke(
+            cli.app, ["ledger", "demo", demo.product_id("Chaise pliante")], terminal_width=200
+        )
+        assert ledger.exit_code == 0, ledger.output
+        assert ledger.output.count("\n") > 5, "the chair's ledger has entries"
