@@ -22,24 +22,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
 from stockpit_ops.pennylane_seed import PennylaneUser, SeededBusiness, seed_small_business
+from stockpit_ops.probes import http
 from stockpit_ops.system import RunningSystem, SystemConfig, running_system
 
 console = Console()
 TENANT = "demo"
 TOKEN = "demo-token"  # noqa: S105 - the sandbox company's token, not a secret
 T = TypeVar("T")
-
-
-def _http(method: str, url: str, body: Any = None) -> Any:
-    response = httpx.request(method, url, json=body, timeout=30)
-    if response.status_code >= 400:
-        raise RuntimeError(f"{method} {url} → {response.status_code}: {response.text}")
-    return response.json() if response.content else None
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float = 120) -> T:
@@ -63,12 +56,12 @@ class Demo:
         self.seeded = SeededBusiness()
 
     def stock_by_pennylane_id(self) -> dict[int, dict[str, Any]]:
-        rows = _http("GET", f"{self.inventory}/stock")
+        rows = http("GET", f"{self.inventory}/stock")
         return {row["pennylane_product_id"]: row for row in rows if row["pennylane_product_id"]}
 
     def product_id(self, name: str) -> str:
         pennylane_id = self.seeded.products[name]
-        for product in _http("GET", f"{self.inventory}/products"):
+        for product in http("GET", f"{self.inventory}/products"):
             if product["pennylane_id"] == pennylane_id:
                 return str(product["product_id"])
         raise LookupError(name)
@@ -82,7 +75,7 @@ class Demo:
             f"{len(self.seeded.customers)} customers, {len(self.seeded.invoices)} invoices, "
             "a quote and its purchase order"
         )
-        _http(
+        http(
             "PUT",
             self.system.url("poller") + f"/connections/{TENANT}",
             {
@@ -108,18 +101,18 @@ class Demo:
         self.show_results()
 
     def deliver_and_receive(self, today: dt.date) -> None:
-        orders = _http("GET", f"{self.inventory}/orders")
+        orders = http("GET", f"{self.inventory}/orders")
         lamp = self.product_id("Lampe de bureau")
         order = next(o for o in orders if any(line["product_id"] == lamp for line in o["lines"]))
-        _http(
+        http(
             "POST",
             f"{self.inventory}/orders/{order['order_id']}/delivery-notes",
             {"lines": [{"product_id": lamp, "quantity": "1"}]},
         )
         console.print("[green]✓[/green] delivery note: 1 desk lamp of 2 delivered to Marie Dupont")
-        supplier = _http("POST", f"{self.inventory}/suppliers", {"name": "Mobilier Durand SARL"})
+        supplier = http("POST", f"{self.inventory}/suppliers", {"name": "Mobilier Durand SARL"})
         chair = self.product_id("Chaise pliante")
-        purchase = _http(
+        purchase = http(
             "POST",
             f"{self.inventory}/purchases",
             {
@@ -134,13 +127,13 @@ class Demo:
                 ],
             },
         )
-        purchase = _http(
+        purchase = http(
             "POST",
             f"{self.inventory}/purchases/{purchase['purchase_id']}/receipts",
             {"lines": [{"product_id": chair, "quantity": "12"}], "received_on": today.isoformat()},
         )
         receipt = purchase["receipts"][-1]
-        _http(
+        http(
             "POST",
             f"{self.inventory}/purchases/{purchase['purchase_id']}/receipts/"
             f"{receipt['receipt_id']}/send",
@@ -157,7 +150,7 @@ class Demo:
 
     def rename_on_both_sides(self) -> None:
         lamp = self.product_id("Lampe de bureau")
-        _http("PATCH", f"{self.inventory}/products/{lamp}", {"name": "Lampe LED de bureau"})
+        http("PATCH", f"{self.inventory}/products/{lamp}", {"name": "Lampe LED de bureau"})
         table_id = self.seeded.products["Table basse"]
         self.user.call("PUT", f"/products/{table_id}", {"label": "Table basse en chêne"})
         lamp_id = self.seeded.products["Lampe de bureau"]
@@ -173,7 +166,7 @@ class Demo:
             lambda: (
                 any(
                     product["name"] == "Table basse en chêne"
-                    for product in _http("GET", f"{self.inventory}/products")
+                    for product in http("GET", f"{self.inventory}/products")
                 )
                 or None
             ),
@@ -183,7 +176,7 @@ class Demo:
         stock = Table(title="Stock per product and location")
         for column in ("product", "location", "real", "reserved", "available", "incoming"):
             stock.add_column(column, justify="right" if column != "product" else "left")
-        for row in _http("GET", f"{self.inventory}/stock"):
+        for row in http("GET", f"{self.inventory}/stock"):
             stock.add_row(
                 row.get("product_name") or row["product_id"],
                 row.get("location_name") or row["location_id"],
