@@ -52,7 +52,8 @@ class EnvelopeMeta(BaseModel):
 
     def headers(self) -> dict[str, str]:
         """Kafka headers for this envelope (values are strings; absent ids are left out)."""
-        values = self.model_dump(mode="json")
+        # Only the header fields are dumped: an envelope's payload may be large.
+        values = self.model_dump(mode="json", include=set(ENVELOPE_HEADER_FIELDS))
         return {
             HEADER_PREFIX + name.replace("_", "-"): str(values[name])
             for name in ENVELOPE_HEADER_FIELDS
@@ -81,7 +82,10 @@ class Envelope(EnvelopeMeta, Generic[PayloadT]):
 
     @property
     def meta(self) -> EnvelopeMeta:
-        return EnvelopeMeta.model_validate(self.model_dump(exclude={"payload"}))
+        # The fields were validated when the envelope was: no need to validate them again.
+        return EnvelopeMeta.model_construct(
+            **{name: getattr(self, name) for name in EnvelopeMeta.model_fields}
+        )
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
