@@ -3,7 +3,7 @@ event, and a fall back to one by one when anything in the batch fails."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -116,3 +116,33 @@ async def test_an_undecodable_record_in_a_batch_is_dead_lettered_and_the_rest_ap
     )
     assert outcomes == [Outcome.HANDLED, Outcome.DEAD_LETTERED, Outcome.HANDLED]
     assert await _effects(engine) == ["1", "2"]
+
+
+async def test_a_batch_handler_gets_the_claimed_events_in_one_call_and_falls_back_per_event(
+    engine: AsyncEngine,
+) -> None:
+    calls: list[list[int]] = []
+
+    async def record_all(session: AsyncSession, events: Sequence[Envelope[Payload]]) -> None:
+        ids = [event.payload.pennylane_id for event in events]  # type: ignore[attr-defined]
+        calls.append(ids)
+        for event in events:
+            await _record(session, event)
+        if 4 in ids:
+            raise RuntimeError("the batch cannot be applied as a whole")
+
+    consumer = ReliableConsumer(session_factory(engine), service="s", consumer_group="g")
+    first = _event(1)
+    await consumer.process_batch(_messages(first.to_json()), _record)
+    outcomes = await consumer.process_batch(
+        _messages(first.to_json(), _event(2).to_json(), _event(3).to_json()),
+        _record,
+        record_all,
+    )
+    assert outcomes == [Outcome.DUPLICATE, Outcome.HANDLED, Outcome.HANDLED]
+    assert calls == [[2, 3]], "one call with the fresh events, in order"
+    failing = await consumer.process_batch(
+        _messages(_event(4).to_json(), _event(5).to_json()), _record, record_all
+    )
+    assert failing == [Outcome.HANDLED, Outcome.HANDLED], "applied one by one by the handler"
+    assert await _effects(engine) == ["1", "2", "3", "4", "5"]

@@ -57,6 +57,8 @@ class IncomingMessage:
 
 
 EventHandler = Callable[[AsyncSession, Envelope[Payload]], Awaitable[None]]
+# Handles many events in one call (in order), so a handler can read and write once per batch.
+BatchEventHandler = Callable[[AsyncSession, Sequence[Envelope[Payload]]], Awaitable[None]]
 
 
 class ReliableConsumer:
@@ -117,14 +119,19 @@ class ReliableConsumer:
         raise AssertionError("unreachable: the loop returns on its last attempt")
 
     async def process_batch(
-        self, messages: Sequence[IncomingMessage], handler: EventHandler
+        self,
+        messages: Sequence[IncomingMessage],
+        handler: EventHandler,
+        batch_handler: BatchEventHandler | None = None,
     ) -> list[Outcome]:
         """Handle a batch in ONE transaction (one commit, one inbox insert for every claim).
 
         Events run in order; each is claimed in the inbox, so duplicates inside the batch or
-        already handled are skipped. If anything fails, the transaction is rolled back and the
-        batch is processed again message by message (`process`), so retries and dead letters
-        stay per message and a broken message never holds the others back.
+        already handled are skipped. The claimed events go to `batch_handler` in one call when
+        there is one, else to `handler` one after the other. If anything fails, the transaction
+        is rolled back and the batch is processed again message by message with `handler`
+        (`process`), so retries and dead letters stay per message and a broken message never
+        holds the others back.
         """
         events: list[Envelope[Payload]] = []
         for message in messages:
@@ -133,7 +140,7 @@ class ReliableConsumer:
             except EventDecodeError:
                 return [await self.process(message, handler) for message in messages]
         try:
-            outcomes = await self._handle_batch_once(events, handler)
+            outcomes = await self._handle_batch_once(events, handler, batch_handler)
         except Exception as exc:
             log.warning(
                 "batch failed; processing it message by message",
@@ -146,7 +153,10 @@ class ReliableConsumer:
         return outcomes
 
     async def _handle_batch_once(
-        self, events: Sequence[Envelope[Payload]], handler: EventHandler
+        self,
+        events: Sequence[Envelope[Payload]],
+        handler: EventHandler,
+        batch_handler: BatchEventHandler | None,
     ) -> list[Outcome]:
         async with self._sessions.begin() as session:
             claimed = set(
@@ -165,13 +175,19 @@ class ReliableConsumer:
                 ).scalars()
             )
             outcomes: list[Outcome] = []
+            fresh: list[Envelope[Payload]] = []
             for event in events:
                 if event.event_id not in claimed:
                     outcomes.append(Outcome.DUPLICATE)
                     continue
                 claimed.discard(event.event_id)  # a second copy in the batch is a duplicate
-                await handler(session, event)
+                fresh.append(event)
                 outcomes.append(Outcome.HANDLED)
+            if batch_handler is not None:
+                await batch_handler(session, fresh)
+            else:
+                for event in fresh:
+                    await handler(session, event)
         self._after_commit()
         return outcomes
 

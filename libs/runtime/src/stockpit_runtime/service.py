@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from stockpit_runtime.consumer import (
+    BatchEventHandler,
     EventHandler,
     IncomingMessage,
     ReliableConsumer,
@@ -96,13 +97,17 @@ class ServiceRuntime:
         *,
         purpose: str = "main",
         max_batch: int | None = None,
+        batch_handler: BatchEventHandler | None = None,
         redact: Callable[[bytes], bytes] | None = None,
     ) -> None:
         """Consume `topic` in this service's consumer group for `purpose`, reliably.
 
         With `max_batch`, up to that many records are handled per database transaction
-        (`ReliableConsumer.process_batch`); a failing batch falls back to one by one.
+        (`ReliableConsumer.process_batch`), by `batch_handler` in one call when given;
+        a failing batch falls back to one by one with `handler`.
         """
+        if batch_handler is not None and max_batch is None:
+            raise ValueError("a batch handler needs max_batch")
         consumer = self.consumer(purpose, redact)
         group = self.settings.consumer_group(purpose)
         title = f"{self.settings.service_name}.{purpose}:{topic}"
@@ -136,6 +141,7 @@ class ServiceRuntime:
                         for record, value in zip(records, body, strict=True)
                     ],
                     handler,
+                    batch_handler,
                 )
 
             return
