@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.adapters import orm
-from inventory.adapters.codec import decode, encode
+from inventory.adapters.codec import Json, decode, encode
 from inventory.domain.catalog import Customer, Location, Product, Supplier
 from inventory.domain.documents import DocumentKind, document_reference
 from inventory.domain.orders import Order
@@ -50,13 +50,35 @@ ORDER_HOLDING = sa.text(
     "WHERE d.tenant_id = :tenant_id AND d.reference = :reference AND o.tenant_id = :tenant_id"
 )
 ORDER_HOLDING_FOR_UPDATE = sa.text(ORDER_HOLDING.text + " FOR UPDATE OF o")
+ORDERS_HOLDING_OR_OF_QUOTES_FOR_UPDATE = sa.text(
+    "SELECT o.doc, d.reference FROM orders o LEFT JOIN order_documents d "
+    "ON d.order_id = o.order_id AND d.tenant_id = :tenant_id "
+    "WHERE o.tenant_id = :tenant_id AND (o.order_id IN (SELECT order_id FROM order_documents "
+    "WHERE tenant_id = :tenant_id AND reference = ANY(CAST(:references AS text[]))) "
+    "OR o.quote_id = ANY(CAST(:quote_ids AS bigint[]))) "
+    "ORDER BY o.order_id FOR UPDATE OF o"
+)
+SAVE_ORDERS = sa.text(
+    "INSERT INTO orders AS current (order_id, tenant_id, quote_id, status, doc) "
+    "SELECT order_id, :tenant_id, quote_id, status, CAST(doc AS jsonb) FROM unnest("
+    "CAST(:order_ids AS uuid[]), CAST(:quote_ids AS bigint[]), CAST(:statuses AS text[]), "
+    "CAST(:docs AS text[])) AS saved(order_id, quote_id, status, doc) "
+    "ON CONFLICT (order_id) DO UPDATE SET doc = EXCLUDED.doc, updated_at = now(), "
+    "quote_id = EXCLUDED.quote_id, status = EXCLUDED.status "
+    "WHERE current.tenant_id = EXCLUDED.tenant_id"
+)
 HOLD_DOCUMENTS = sa.text(
     "INSERT INTO order_documents (tenant_id, reference, order_id) "
-    "SELECT :tenant_id, reference, :order_id FROM unnest(CAST(:references AS text[])) "
-    "AS held(reference) ON CONFLICT DO NOTHING"
+    "SELECT :tenant_id, reference, order_id FROM unnest(CAST(:references AS text[]), "
+    "CAST(:order_ids AS uuid[])) AS held(reference, order_id) "
+    "ORDER BY reference ON CONFLICT DO NOTHING"
 )
 PRODUCTS_BY_PENNYLANE_ID = sa.text(
     "SELECT doc FROM products WHERE tenant_id = :tenant_id "
+    "AND pennylane_id = ANY(CAST(:ids AS bigint[]))"
+)
+CUSTOMERS_BY_PENNYLANE_ID = sa.text(
+    "SELECT doc FROM customers WHERE tenant_id = :tenant_id "
     "AND pennylane_id = ANY(CAST(:ids AS bigint[]))"
 )
 PRODUCTS_BY_PENNYLANE_ID_FOR_UPDATE = sa.text(
@@ -65,9 +87,21 @@ PRODUCTS_BY_PENNYLANE_ID_FOR_UPDATE = sa.text(
 
 
 class InventoryRepository:
+    """Orders are kept in an identity map and written when the unit of work flushes (`flush`):
+    a consumer batch that touches an order many times reads it once and writes it once, and
+    an order created by one document is found by the next one of the same quote before it
+    was ever written. Any query the map cannot answer flushes the pending orders first."""
+
     def __init__(self, session: AsyncSession, tenant_id: TenantId) -> None:
         self.session = session
         self.tenant_id = tenant_id
+        self._orders: dict[UUID, Order] = {}
+        self._unsaved_orders: dict[UUID, Order] = {}
+        # Document reference -> the order holding it (the first holder wins, as in the table).
+        self._holders: dict[str, UUID] = {}
+        # References and quotes known to have no order (answered by `prefetch_orders`).
+        self._no_holder: set[str] = set()
+        self._no_order_of_quote: set[PennylaneId] = set()
 
     # -- locking --------------------------------------------------------------------------
 
@@ -240,20 +274,50 @@ class InventoryRepository:
             for_update=for_update,
         )
 
+    def _customer_cache(self) -> dict[PennylaneId, Customer]:
+        """Customers by Pennylane id already read or written in this transaction."""
+        cache: dict[PennylaneId, Customer] = self.session.info.setdefault(
+            ("inventory-customers", self.tenant_id), {}
+        )
+        return cache
+
+    async def customers_by_pennylane_id(
+        self, pennylane_ids: Iterable[PennylaneId]
+    ) -> dict[PennylaneId, Customer]:
+        ids = sorted(set(pennylane_ids))
+        cache = self._customer_cache()
+        missing = [i for i in ids if i not in cache]
+        if missing:
+            rows = await self.session.execute(
+                CUSTOMERS_BY_PENNYLANE_ID, {"tenant_id": self.tenant_id, "ids": missing}
+            )
+            for doc in rows.scalars():
+                customer = decode(Customer, doc)
+                assert customer.pennylane_id is not None
+                cache[customer.pennylane_id] = customer
+        return {i: cache[i] for i in ids if i in cache}
+
     async def customer_by_pennylane_id(
         self, pennylane_id: PennylaneId, *, for_update: bool = False
     ) -> Customer | None:
-        return await self._one(
+        if not for_update:
+            return (await self.customers_by_pennylane_id([pennylane_id])).get(pennylane_id)
+        customer = await self._one(
             Customer,
             orm.customers,
             orm.customers.c.pennylane_id == pennylane_id,
-            for_update=for_update,
+            for_update=True,
         )
+        if customer is not None:
+            self._customer_cache()[pennylane_id] = customer
+        return customer
 
     async def customers(self) -> list[Customer]:
         return sorted(await self._many(Customer, orm.customers), key=lambda c: c.name)
 
     async def save_customer(self, customer: Customer) -> None:
+        if customer.pennylane_id is not None:
+            self._customer_cache()[customer.pennylane_id] = customer
         await self._save(
             orm.customers,
             "customer_id",
@@ -273,28 +337,84 @@ class InventoryRepository:
 
     # -- orders ---------------------------------------------------------------------------
 
+    def _known_order(self, doc: Json) -> Order:
+        """The map's instance of a loaded order (a row read again may be older than it)."""
+        order_id = UUID(doc["order_id"])
+        known = self._orders.get(order_id)
+        if known is None:
+            known = self._orders[order_id] = decode(Order, doc)
+            for reference in known.sources:
+                self._holders.setdefault(reference, order_id)
+        return known
+
     async def order(self, order_id: UUID, *, for_update: bool = False) -> Order | None:
-        return await self._one(
-            Order, orm.orders, orm.orders.c.order_id == order_id, for_update=for_update
+        if order_id in self._orders:
+            return self._orders[order_id]
+        await self.flush()
+        query = sa.select(orm.orders.c.doc).where(
+            orm.orders.c.tenant_id == self.tenant_id, orm.orders.c.order_id == order_id
         )
+        if for_update:
+            query = query.with_for_update()
+        doc = (await self.session.execute(query)).scalar_one_or_none()
+        return None if doc is None else self._known_order(doc)
+
+    async def prefetch_orders(
+        self, references: Iterable[str], quote_ids: Iterable[PennylaneId]
+    ) -> None:
+        """Load (and lock) at once every order holding one of `references` or made from one of
+        `quote_ids`, and remember which of them have none: a batch's lookups then need no
+        query."""
+        wanted = sorted(set(references) - self._holders.keys())
+        quotes = sorted(set(quote_ids))
+        if not wanted and not quotes:
+            return
+        await self.flush()
+        rows = await self.session.execute(
+            ORDERS_HOLDING_OR_OF_QUOTES_FOR_UPDATE,
+            {"tenant_id": self.tenant_id, "references": wanted, "quote_ids": quotes},
+        )
+        for doc, reference in rows:
+            order = self._known_order(doc)
+            if reference is not None:
+                self._holders.setdefault(reference, order.order_id)
+        self._no_holder.update(r for r in wanted if r not in self._holders)
+        with_order = {o.quote_id for o in self._orders.values() if o.quote_id is not None}
+        self._no_order_of_quote.update(q for q in quotes if q not in with_order)
 
     async def order_holding(
         self, kind: DocumentKind, pennylane_id: PennylaneId, *, for_update: bool = False
     ) -> Order | None:
+        reference = document_reference(kind, pennylane_id)
+        if reference in self._holders:
+            return self._orders[self._holders[reference]]
+        if reference in self._no_holder:
+            return None
+        await self.flush()
         doc = (
             await self.session.execute(
                 ORDER_HOLDING_FOR_UPDATE if for_update else ORDER_HOLDING,
-                {
-                    "tenant_id": self.tenant_id,
-                    "reference": document_reference(kind, pennylane_id),
-                },
+                {"tenant_id": self.tenant_id, "reference": reference},
             )
         ).scalar_one_or_none()
-        return None if doc is None else decode(Order, doc)
+        if doc is None:
+            return None
+        order = self._known_order(doc)
+        self._holders.setdefault(reference, order.order_id)
+        return order
 
     async def order_of_quote(
         self, quote_id: PennylaneId, *, for_update: bool = False
     ) -> Order | None:
+        known = sorted(
+            (order for order in self._orders.values() if order.quote_id == quote_id),
+            key=lambda order: order.order_id,
+        )
+        if known:
+            return known[0]
+        if quote_id in self._no_order_of_quote:
+            return None
+        await self.flush()
         query = (
             sa.select(orm.orders.c.doc)
             .where(orm.orders.c.tenant_id == self.tenant_id, orm.orders.c.quote_id == quote_id)
@@ -304,29 +424,45 @@ class InventoryRepository:
         if for_update:
             query = query.with_for_update()
         doc = (await self.session.execute(query)).scalar_one_or_none()
-        return None if doc is None else decode(Order, doc)
+        return None if doc is None else self._known_order(doc)
 
     async def orders(self, *, status: str | None = None) -> list[Order]:
+        await self.flush()
         conditions = [] if status is None else [orm.orders.c.status == status]
         found = await self._many(Order, orm.orders, *conditions)
         return sorted(found, key=lambda order: order.created_at)
 
     async def save_order(self, order: Order) -> None:
-        await self._save(
-            orm.orders,
-            "order_id",
-            order.order_id,
-            order,
-            quote_id=order.quote_id,
-            status=order.status.value,
+        """Stage the order; it is written by `flush` (the unit of work calls it)."""
+        self._orders[order.order_id] = order
+        self._unsaved_orders[order.order_id] = order
+        for reference in order.sources:
+            self._holders.setdefault(reference, order.order_id)
+
+    async def flush(self) -> None:
+        """Write the staged orders: one statement for the rows, one for their documents."""
+        if not self._unsaved_orders:
+            return
+        orders = sorted(self._unsaved_orders.values(), key=lambda order: order.order_id)
+        self._unsaved_orders.clear()
+        await self.session.execute(
+            SAVE_ORDERS,
+            {
+                "tenant_id": self.tenant_id,
+                "order_ids": [order.order_id for order in orders],
+                "quote_ids": [order.quote_id for order in orders],
+                "statuses": [order.status.value for order in orders],
+                "docs": [json.dumps(encode(order)) for order in orders],
+            },
         )
-        if order.sources:
+        held = [(reference, order.order_id) for order in orders for reference in order.sources]
+        if held:
             await self.session.execute(
                 HOLD_DOCUMENTS,
                 {
                     "tenant_id": self.tenant_id,
-                    "order_id": order.order_id,
-                    "references": sorted(order.sources),
+                    "references": [reference for reference, _ in held],
+                    "order_ids": [order_id for _, order_id in held],
                 },
             )
 

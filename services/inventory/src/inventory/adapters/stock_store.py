@@ -1,9 +1,10 @@
 """Stock levels and the ledger in PostgreSQL.
 
-`post` moves stock for one transaction's movements with ONE atomic upsert of the touched levels
+`post` moves stock for one transaction's postings with ONE atomic upsert of the touched levels
 (rows in sorted key order, so two transactions lock shared rows in the same order and cannot
 deadlock; `real = real + delta` so no concurrent update is lost), then lets the domain's
-`post_movements` write the ledger entries and stock events from the levels before the change.
+`post_movements` write the ledger entries and stock events of each posting in turn from the
+levels before the change, and appends every entry with ONE insert.
 """
 
 from __future__ import annotations
@@ -70,11 +71,13 @@ INSERT_LEDGER = sa.text(
 async def post(
     session: AsyncSession,
     tenant_id: TenantId,
-    movements: Sequence[StockMovement],
+    postings: Sequence[Sequence[StockMovement]],
     recorded_at: datetime,
-) -> Posting:
+) -> list[Posting]:
+    """Post each group of movements in order; one `Posting` (entries, events) per group."""
+    movements = [movement for group in postings for movement in group]
     if not movements:
-        return Posting()
+        return [Posting() for _ in postings]
     totals: dict[StockKey, Effect] = {}
     for movement in movements:
         totals[movement.key] = totals.get(movement.key, Effect()) + movement.delta
@@ -103,8 +106,9 @@ async def post(
             reserved=row.reserved - total.reserved,
             incoming=row.incoming - total.incoming,
         )
-    posting = post_movements(tenant_id, levels, movements, recorded_at)
-    entries = posting.entries
+    # The levels move along from one posting to the next.
+    posted = [post_movements(tenant_id, levels, group, recorded_at) for group in postings]
+    entries = [entry for posting in posted for entry in posting.entries]
     await session.execute(
         INSERT_LEDGER,
         {
@@ -125,7 +129,7 @@ async def post(
             "notes": [e.note for e in entries],
         },
     )
-    return posting
+    return posted
 
 
 @dataclass(frozen=True)

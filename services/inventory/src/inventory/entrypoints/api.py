@@ -44,7 +44,7 @@ async def _run(
             async with runtime.sessions.begin() as session:
                 uow = UnitOfWork(session, tenant_id, topic_prefix=runtime.settings.topic_prefix)
                 result = await command(uow)
-                await uow.publish()
+                await uow.flush()
         except DBAPIError as exc:
             if attempt == TRANSACTION_ATTEMPTS or not _retryable(exc):
                 raise

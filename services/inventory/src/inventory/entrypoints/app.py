@@ -8,7 +8,7 @@ its reason and the stream goes on.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_contracts import Envelope, Payload
 from stockpit_contracts.payloads import catalog, documents, outbound
 from stockpit_contracts.topics import OUTBOUND_RESULTS, PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS
-from stockpit_runtime.consumer import EventHandler, PermanentError
+from stockpit_runtime.consumer import BatchEventHandler, EventHandler, PermanentError
 from stockpit_runtime.service import ServiceRuntime, create_service_app, serve
 from stockpit_runtime.settings import ServiceSettings
 
+from inventory.domain.documents import DocumentVersion
 from inventory.domain.errors import DomainError
 from inventory.entrypoints.api import router as api_router
 from inventory.service_layer import outbound_results, pennylane_intake
@@ -38,11 +39,34 @@ class InventorySettings(ServiceSettings):
     documents_batch_size: int = Field(default=200, ge=1, le=5000)
 
 
-async def _apply_document(uow: UnitOfWork, payload: Payload) -> None:
+def _document_version(tenant_id: str, payload: Payload) -> DocumentVersion:
     if not isinstance(payload, documents.DocumentVersionRead | documents.DocumentDeleted):
         raise PermanentError(f"{type(payload).__name__} does not belong on the documents topic")
-    version = pennylane_intake.document_version(uow.tenant_id, payload)
-    await pennylane_intake.apply_document(uow, version)
+    return pennylane_intake.document_version(tenant_id, payload)
+
+
+async def _apply_document(uow: UnitOfWork, payload: Payload) -> None:
+    await pennylane_intake.apply_document(uow, _document_version(uow.tenant_id, payload))
+
+
+def documents_batch_handler(topic_prefix: str) -> BatchEventHandler:
+    """A consumer batch of documents, one unit of work per tenant (events in order). Any
+    failure rolls the batch back and the consumer applies it again one event at a time with
+    `event_handler`, which dead-letters only the event at fault."""
+
+    async def handle(session: AsyncSession, events: Sequence[Envelope[Payload]]) -> None:
+        by_tenant: dict[str, list[Envelope[Payload]]] = {}
+        for event in events:
+            by_tenant.setdefault(event.tenant_id, []).append(event)
+        for tenant_id, tenant_events in by_tenant.items():
+            uow = UnitOfWork(session, tenant_id, topic_prefix=topic_prefix)
+            await pennylane_intake.apply_documents(
+                uow,
+                [(_document_version(tenant_id, e.payload), e.meta) for e in tenant_events],
+            )
+            await uow.flush()
+
+    return handle
 
 
 async def _apply_catalog(uow: UnitOfWork, payload: Payload) -> None:
@@ -79,7 +103,7 @@ def event_handler(
             await apply(uow, event.payload)
         except DomainError as exc:
             raise PermanentError(str(exc)) from exc
-        await uow.publish()
+        await uow.flush()
 
     return handle
 
@@ -94,6 +118,7 @@ def create_app(settings: InventorySettings | None = None) -> FastAPI:
             event_handler(prefix, _apply_document),
             purpose="documents",
             max_batch=settings.documents_batch_size,
+            batch_handler=documents_batch_handler(prefix),
         )
         runtime.subscribe(
             PENNYLANE_CATALOG.name(prefix), event_handler(prefix, _apply_catalog), purpose="catalog"

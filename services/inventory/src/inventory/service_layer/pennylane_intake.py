@@ -9,6 +9,9 @@ gets default settings with a default location named "Principal".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from stockpit_contracts import EnvelopeMeta
 from stockpit_contracts.payloads import catalog as catalog_contract
 from stockpit_contracts.payloads import documents as documents_contract
 
@@ -18,7 +21,12 @@ from inventory.domain.catalog import (
     import_pennylane_customer,
     import_pennylane_product,
 )
-from inventory.domain.documents import DocumentKind, DocumentLine, DocumentVersion
+from inventory.domain.documents import (
+    DocumentKind,
+    DocumentLine,
+    DocumentVersion,
+    document_reference,
+)
 from inventory.domain.pennylane_import import apply_pennylane_document, named_product_ids
 from inventory.domain.values import PostalAddress, TenantId
 from inventory.service_layer.unit_of_work import UnitOfWork
@@ -67,6 +75,37 @@ def document_version(
         credited_invoice_id=payload.credited_invoice_id,
         number=payload.number,
     )
+
+
+async def apply_documents(
+    uow: UnitOfWork, versions: Sequence[tuple[DocumentVersion, EnvelopeMeta]]
+) -> None:
+    """Apply one tenant's document versions in order, each as its own event (`caused_by`).
+
+    Everything the versions name (products, customers, the orders holding them or made from
+    their quotes) is read up front in a few queries, and `uow.flush()` writes once for all.
+    """
+    repo = uow.repo
+    await repo.lock_pennylane_intake()
+    await repo.ensure_settings()
+    await repo.products_by_pennylane_id(
+        {product for version, _ in versions for product in named_product_ids(version)}
+    )
+    await repo.customers_by_pennylane_id(
+        {version.customer.pennylane_id for version, _ in versions if version.customer}
+    )
+    references = [
+        document_reference(DocumentKind.INVOICE, version.credited_invoice_id)
+        for version, _ in versions
+        if version.credited_invoice_id is not None
+    ]
+    references.extend(version.reference for version, _ in versions if not version.is_credit_note)
+    await repo.prefetch_orders(
+        references, {version.quote_id for version, _ in versions if version.quote_id is not None}
+    )
+    for version, caused_by in versions:
+        uow.caused_by = caused_by
+        await apply_document(uow, version)
 
 
 async def apply_document(uow: UnitOfWork, version: DocumentVersion) -> bool:
