@@ -11,6 +11,7 @@ versions therefore always ends on the same stored version: the latest.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -19,6 +20,7 @@ from uuid import UUID
 
 from inventory.domain.catalog import PennylaneCustomer, PennylaneProduct
 from inventory.domain.errors import DomainError
+from inventory.domain.stock import Cause, CauseKind, StockKey
 from inventory.domain.values import PennylaneId, TenantId, require_aware, require_quantity
 
 
@@ -163,8 +165,27 @@ class SourceDocument:
             totals[line.product_id] = totals.get(line.product_id, Decimal(0)) + line.quantity
         return totals
 
-    def line_ids(self, product_id: UUID) -> list[PennylaneId]:
-        return [line.line_id for line in self.lines if line.product_id == product_id]
+    def causes(
+        self, kind: CauseKind, subject_id: UUID, version: DocumentVersion
+    ) -> Callable[[StockKey], Cause]:
+        """The cause of each movement `version` makes, naming this document's lines of the
+        moved product (the lines are grouped once: an invoice moves many products)."""
+        line_ids: dict[UUID, list[str]] = {}
+        for line in self.lines:
+            line_ids.setdefault(line.product_id, []).append(str(line.line_id))
+        at = version.updated_at.isoformat()
+
+        def cause_for(key: StockKey) -> Cause:
+            named = line_ids.get(key.product_id)
+            return Cause(
+                kind,
+                subject_id,
+                version.reference,
+                version=at,
+                lines=",".join(named) if named else None,
+            )
+
+        return cause_for
 
 
 def supersedes(version: DocumentVersion, current: SourceDocument | None) -> bool:

@@ -272,16 +272,7 @@ class Order:
         # A deletion names the lines it reverses: those of the version it replaces.
         named = previous if version.deleted and previous is not None else source
         kind = CauseKind.REVERSAL if version.deleted else CauseKind.DOCUMENT
-
-        def cause_for(key: StockKey) -> Cause:
-            line_ids = named.line_ids(key.product_id)
-            return Cause(
-                kind,
-                self.order_id,
-                version.reference,
-                version=version.updated_at.isoformat(),
-                lines=",".join(str(line_id) for line_id in line_ids) or None,
-            )
+        cause_for = named.causes(kind, self.order_id, version)
 
         outcome.movements = self._settle(cause_for)
         outcome.events.extend(self._check_against_deliveries(ordered_before))

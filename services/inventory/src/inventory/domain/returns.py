@@ -121,16 +121,7 @@ class Return:
         outcome.events.extend(self._refresh_status(settings))
         named = previous if version.deleted and previous is not None else self.source
         kind = CauseKind.REVERSAL if version.deleted else CauseKind.DOCUMENT
-
-        def cause_for(key: StockKey) -> Cause:
-            line_ids = named.line_ids(key.product_id)
-            return Cause(
-                kind,
-                self.return_id,
-                version.reference,
-                version=version.updated_at.isoformat(),
-                lines=",".join(str(line_id) for line_id in line_ids) or None,
-            )
+        cause_for = named.causes(kind, self.return_id, version)
 
         outcome.movements = settle(self.applied, self.target_effect(), cause_for)
         return outcome
