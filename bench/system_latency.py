@@ -10,8 +10,8 @@ own overhead (target p99 ≤ 7 s).
 Throughput, and the soak: the company holds 10,000 finalized invoices (some lines on services)
 when the tenant connects; the time from connecting (the first sync) to the last stock change,
 once the stock equals exactly the sum of the invoices' lines for non-service products, gives
-documents per second for the whole pipeline. (This soak is a benchmark and not a test: it
-takes far longer than `make test` can afford.)
+documents per second for the whole pipeline. The same soak, with its exact ledger checked too,
+is the end-to-end test tests/test_e2e_soak.py (`stockpit_ops.soak` holds what both share).
 
 Prints `name: value unit` lines. Needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (make bench).
 """
@@ -28,21 +28,15 @@ from decimal import Decimal
 from pathlib import Path
 
 from stockpit_ops.pennylane_seed import PennylaneUser
-from stockpit_ops.probes import (
-    Inventory,
-    SandboxAdmin,
-    connect,
-    stock_matches,
-    wait_until,
-)
-from stockpit_ops.system import RunningSystem, SystemConfig, running_system
+from stockpit_ops.probes import Inventory, SandboxAdmin
+from stockpit_ops.soak import SOAK_DOCUMENTS, connect_and_wait_for_stock, seed_soak
+from stockpit_ops.system import SystemConfig, running_system
 
 TOKEN = "bench-company-token"
 TENANT = "bench"
 SYNC_INTERVAL_S = 5
 LATENCY_DOCUMENTS = 40
 PACE_S = 1.0
-SOAK_DOCUMENTS = 10_000
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -106,19 +100,17 @@ def measure_latency(user: PennylaneUser, inventory: Inventory, products: list[in
     return [visible_at[p] - finalized_at[p] for p in products]
 
 
-def measure_soak(system: RunningSystem, sandbox: SandboxAdmin, inventory: Inventory) -> float:
+def measure_soak(sandbox: SandboxAdmin, inventory: Inventory) -> float:
     """Connect the tenant to a company holding SOAK_DOCUMENTS invoices; return documents per
     second from the connection (its first sync) to the last stock change, once the stock
     equals exactly what the invoices imply."""
-    expected = sandbox.expected_stock(TOKEN)
-    started = time.monotonic()
-    connect(system, TENANT, TOKEN, sync_interval_s=SYNC_INTERVAL_S)
-    wait_until(
-        f"the {SOAK_DOCUMENTS} documents reached the stock",
-        lambda: stock_matches(inventory, expected),
-        timeout_s=1800,
+    elapsed = connect_and_wait_for_stock(
+        inventory.system,
+        inventory,
+        TOKEN,
+        sandbox.expected_stock(TOKEN),
+        sync_interval_s=SYNC_INTERVAL_S,
     )
-    elapsed = time.monotonic() - started
     services = sandbox.service_products(TOKEN)
     if not services or services & set(inventory.real_stock()):
         raise RuntimeError("services must be seeded and must hold no stock")
@@ -137,15 +129,12 @@ def main() -> None:
         sandbox = SandboxAdmin(system.sandbox_url)
         # The soak's invoices (dated over the last months, some lines on services), then
         # products of their own for the latency documents (none of them a service).
-        sandbox.seed_invoices(
-            TOKEN, count=SOAK_DOCUMENTS, seed=2024, products=60, customers=20,
-            min_lines=1, max_lines=4, service_share=0.15,
-        )  # fmt: skip
+        seed_soak(sandbox, TOKEN)
         soak_products = {p["id"] for p in sandbox.records(TOKEN, "products")}
         sandbox.seed_invoices(TOKEN, count=0, products=LATENCY_DOCUMENTS, service_share=0)
         products = sorted({p["id"] for p in sandbox.records(TOKEN, "products")} - soak_products)
         inventory = Inventory(system, TENANT)
-        documents_per_s = measure_soak(system, sandbox, inventory)
+        documents_per_s = measure_soak(sandbox, inventory)
         user = PennylaneUser(system.sandbox_url, TOKEN)
         try:
             latencies = measure_latency(user, inventory, products)
