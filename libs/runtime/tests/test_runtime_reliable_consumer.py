@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from stockpit_contracts import Envelope, Payload, new_event, parse_event
-from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind
+from stockpit_contracts.payloads.documents import (
+    DocumentDeleted,
+    DocumentKind,
+    DocumentLine,
+    DocumentVersionRead,
+)
 from stockpit_runtime.consumer import (
     IncomingMessage,
     Outcome,
@@ -19,7 +28,7 @@ from stockpit_runtime.consumer import (
     replay_dead_letter,
 )
 from stockpit_runtime.db import create_engine, session_factory
-from stockpit_runtime.kafka import reliable_producer
+from stockpit_runtime.kafka import ensure_topics, reliable_producer
 from stockpit_runtime.messaging_tables import dead_letters, outbox
 from stockpit_runtime.migrations import upgrade_to_head
 from stockpit_runtime.outbox import OutboxRelay, add_to_outbox
@@ -46,7 +55,20 @@ def _message(value: bytes, offset: int = 0) -> IncomingMessage:
     )
 
 
-def _event() -> Envelope[DocumentDeleted]:
+def _event(*, large: bool = False) -> Envelope[Payload]:
+    if large:  # about 6 KB: larger than the test's record batches
+        lines = tuple(
+            DocumentLine(pennylane_line_id=n, label="x" * 150, quantity=Decimal(1))
+            for n in range(1, 31)
+        )
+        document = DocumentVersionRead(
+            kind=DocumentKind.INVOICE,
+            pennylane_id=5,
+            draft=False,
+            updated_at=datetime.now(UTC),
+            lines=lines,
+        )
+        return new_event(document, "tenant-a")
     payload = DocumentDeleted(
         kind=DocumentKind.INVOICE, pennylane_id=5, deleted_at=datetime.now(UTC)
     )
@@ -178,3 +200,47 @@ async def test_a_redacted_topic_keeps_its_dead_letters_without_the_secret(
         published = (await connection.execute(sa.select(outbox.c.value))).scalar_one()
     assert kept == b'{"token": "*****"}'
     assert b"hunter2" not in published
+
+
+async def test_the_relay_keeps_each_keys_order_on_the_partition_of_its_key(
+    engine: AsyncEngine, kafka_bootstrap_servers: str, topic_prefix: str
+) -> None:
+    """Rows of many keys and two topics; record batches small enough to fill up, and one event
+    larger than a whole batch: every key lands where a plain producer would put it, in order."""
+    topics = [f"{topic_prefix}relay-a", f"{topic_prefix}relay-b"]
+    await ensure_topics(kafka_bootstrap_servers, topics, partitions=3)
+    sent: dict[str, list[tuple[bytes | None, UUID]]] = {topic: [] for topic in topics}
+    async with session_factory(engine).begin() as session:
+        for number in range(120):
+            topic = topics[number % 2]
+            key = None if number % 17 == 0 else f"key-{number % 9}".encode()
+            event = _event(large=number == 50)
+            await add_to_outbox(session, topic, key, [event])
+            sent[topic].append((key, event.event_id))
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        max_batch_size=2048,
+    )
+    await producer.start()
+    try:
+        relay = OutboxRelay(engine, producer, "relay-partitions", batch_size=50)
+        while await relay.publish_batch():
+            pass
+    finally:
+        await producer.stop()
+    assert await _count(engine, "outbox") == 0
+    for topic in topics:
+        records = await read_topic(kafka_bootstrap_servers, topic, expect=60)
+        assert sorted(parse_event(r.value).event_id for r in records) == sorted(
+            event_id for _, event_id in sent[topic]
+        ), "every event once"
+        for key in {key for key, _ in sent[topic] if key is not None}:
+            on_kafka = [r for r in records if r.key == key]
+            assert {r.partition for r in on_kafka} == {
+                DefaultPartitioner()(key, [0, 1, 2], [0, 1, 2])
+            }
+            assert [parse_event(r.value).event_id for r in on_kafka] == [
+                event_id for sent_key, event_id in sent[topic] if sent_key == key
+            ], "in commit order"

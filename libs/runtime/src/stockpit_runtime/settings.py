@@ -34,7 +34,7 @@ class ServiceSettings(BaseSettings):
     topic_partitions: int = Field(default=6, ge=1, le=1000)
     consumer_max_attempts: int = Field(default=5, ge=1, le=100)
     consumer_retry_backoff_s: float = Field(default=0.2, ge=0, le=60)
-    outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
+    outbox_batch_size: int = Field(default=2000, ge=1, le=10_000)
     outbox_idle_poll_s: float = Field(default=0.2, gt=0, le=60)
 
     @property
