@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
@@ -40,3 +42,19 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
+
+
+async def copy_rows(
+    session: AsyncSession,
+    table: str,
+    columns: Sequence[str],
+    records: Iterable[Sequence[object]],
+) -> None:
+    """Append rows to `table` (in the service's schema) with PostgreSQL's binary COPY, inside
+    the session's transaction. For thousands of rows it costs a fraction of an INSERT of
+    arrays: asyncpg checks every array element in Python, COPY encodes rows as they are.
+    Values are what asyncpg takes for the column types (JSON columns take JSON text)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    await driver.copy_records_to_table(table, records=records, columns=list(columns))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from stockpit_contracts import Envelope, Payload
 
+from stockpit_runtime.db import copy_rows
 from stockpit_runtime.logging import get_logger
 from stockpit_runtime.messaging_tables import outbox
 
@@ -37,16 +39,26 @@ OUTBOX_PUBLISHED = Counter(
 OUTBOX_PENDING = Gauge("stockpit_outbox_pending", "Outbox rows not yet published", ["schema"])
 
 
-def outbox_row(topic: str, key: bytes | None, event: Envelope[Payload]) -> dict[str, object]:
-    return {"topic": topic, "key": key, "value": event.to_json(), "headers": event.headers()}
+OUTBOX_COLUMNS = ("topic", "key", "value", "headers")
+
+# A message to stage: the full topic name, its key, the event.
+OutboxMessage = tuple[str, bytes | None, Envelope[Payload]]
 
 
 async def add_to_outbox(
     session: AsyncSession, topic: str, key: bytes | None, events: Sequence[Envelope[Payload]]
 ) -> None:
     """Stage events for publication; they are sent only if the session's transaction commits."""
-    if events:
-        await session.execute(sa.insert(outbox), [outbox_row(topic, key, e) for e in events])
+    await stage_messages(session, [(topic, key, event) for event in events])
+
+
+async def stage_messages(session: AsyncSession, messages: Iterable[OutboxMessage]) -> None:
+    """Stage messages in order (the relay publishes them in id order) with one COPY."""
+    rows = [
+        (topic, key, event.to_json(), json.dumps(event.headers())) for topic, key, event in messages
+    ]
+    if rows:
+        await copy_rows(session, "outbox", OUTBOX_COLUMNS, rows)
 
 
 class OutboxRelay:

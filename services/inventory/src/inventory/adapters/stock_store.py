@@ -18,6 +18,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from stockpit_runtime.db import copy_rows
 
 from inventory.adapters.orm import stock_ledger, stock_levels
 from inventory.domain.stock import (
@@ -48,23 +49,22 @@ UPSERT_LEVELS = sa.text(
     """
 )
 
-INSERT_LEDGER = sa.text(
-    """
-    INSERT INTO stock_ledger (tenant_id, recorded_at, product_id, location_id, delta_real,
-        delta_reserved, delta_incoming, cause, entry_id, cause_kind, subject_id, reference,
-        version, lines, note)
-    SELECT :tenant_id, :recorded_at, product_id, location_id, real, reserved, incoming, cause,
-        CAST(entry_id AS uuid), cause_kind, subject_id, reference, version, lines, note
-    FROM unnest(
-        CAST(:product_ids AS text[]), CAST(:location_ids AS text[]), CAST(:real AS numeric[]),
-        CAST(:reserved AS numeric[]), CAST(:incoming AS numeric[]), CAST(:causes AS text[]),
-        CAST(:entry_ids AS text[]), CAST(:cause_kinds AS text[]), CAST(:subject_ids AS text[]),
-        CAST(:references AS text[]), CAST(:versions AS text[]), CAST(:lines AS text[]),
-        CAST(:notes AS text[])
-    ) WITH ORDINALITY AS entry(product_id, location_id, real, reserved, incoming, cause,
-        entry_id, cause_kind, subject_id, reference, version, lines, note, position)
-    ORDER BY position
-    """
+LEDGER_COLUMNS = (
+    "tenant_id",
+    "recorded_at",
+    "product_id",
+    "location_id",
+    "delta_real",
+    "delta_reserved",
+    "delta_incoming",
+    "cause",
+    "entry_id",
+    "cause_kind",
+    "subject_id",
+    "reference",
+    "version",
+    "lines",
+    "note",
 )
 
 
@@ -109,25 +109,31 @@ async def post(
     # The levels move along from one posting to the next.
     posted = [post_movements(tenant_id, levels, group, recorded_at) for group in postings]
     entries = [entry for posting in posted for entry in posting.entries]
-    await session.execute(
-        INSERT_LEDGER,
-        {
-            "tenant_id": tenant_id,
-            "recorded_at": recorded_at,
-            "product_ids": [str(e.product_id) for e in entries],
-            "location_ids": [str(e.location_id) for e in entries],
-            "real": [e.real_delta for e in entries],
-            "reserved": [e.reserved_delta for e in entries],
-            "incoming": [e.incoming_delta for e in entries],
-            "causes": [f"{e.cause_kind.value} {e.reference}" for e in entries],
-            "entry_ids": [str(e.entry_id) for e in entries],
-            "cause_kinds": [e.cause_kind.value for e in entries],
-            "subject_ids": [str(e.subject_id) for e in entries],
-            "references": [e.reference for e in entries],
-            "versions": [e.version for e in entries],
-            "lines": [e.lines for e in entries],
-            "notes": [e.note for e in entries],
-        },
+    # Entries are appended with COPY, in posting order (the ledger's ids follow it).
+    await copy_rows(
+        session,
+        "stock_ledger",
+        LEDGER_COLUMNS,
+        (
+            (
+                tenant_id,
+                recorded_at,
+                str(e.product_id),
+                str(e.location_id),
+                e.real_delta,
+                e.reserved_delta,
+                e.incoming_delta,
+                f"{e.cause_kind} {e.reference}",
+                e.entry_id,
+                str(e.cause_kind),
+                str(e.subject_id),
+                e.reference,
+                e.version,
+                e.lines,
+                e.note,
+            )
+            for e in entries
+        ),
     )
     return posted
 

@@ -173,14 +173,14 @@ class SourceDocument:
         line_ids: dict[UUID, list[str]] = {}
         for line in self.lines:
             line_ids.setdefault(line.product_id, []).append(str(line.line_id))
-        at = version.updated_at.isoformat()
+        at, reference = version.updated_at.isoformat(), version.reference
 
         def cause_for(key: StockKey) -> Cause:
             named = line_ids.get(key.product_id)
             return Cause(
                 kind,
                 subject_id,
-                version.reference,
+                reference,
                 version=at,
                 lines=",".join(named) if named else None,
             )

@@ -12,15 +12,13 @@ the order in which its facts happened.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_contracts import EnvelopeMeta, new_event
-from stockpit_runtime.outbox import outbox_row
+from stockpit_runtime.outbox import stage_messages
 
 from inventory.adapters import stock_store
 from inventory.adapters.repository import InventoryRepository
@@ -30,18 +28,6 @@ from inventory.domain.outcome import Outcome
 from inventory.domain.stock import StockMovement
 from inventory.domain.values import TenantId
 from inventory.service_layer.messages import Message, to_message
-
-INSERT_OUTBOX = sa.text(
-    """
-    INSERT INTO outbox (topic, key, value, headers)
-    SELECT topic, key, value, CAST(headers AS jsonb)
-    FROM unnest(
-        CAST(:topics AS text[]), CAST(:keys AS bytea[]), CAST(:payloads AS bytea[]),
-        CAST(:headers AS text[])
-    ) WITH ORDINALITY AS message(topic, key, value, headers, position)
-    ORDER BY position
-    """
-)
 
 
 class UnitOfWork:
@@ -116,21 +102,14 @@ class UnitOfWork:
         ]
         if not messages:
             return
-        rows = [
-            outbox_row(
-                topic.name(self.topic_prefix),
-                key,
-                new_event(payload, self.tenant_id, caused_by=cause),
-            )
-            for (topic, key, payload), cause in messages
-        ]
-        # The outbox's own row format, all rows in one statement, ids in event order.
-        await self.session.execute(
-            INSERT_OUTBOX,
-            {
-                "topics": [row["topic"] for row in rows],
-                "keys": [row["key"] for row in rows],
-                "payloads": [row["value"] for row in rows],
-                "headers": [json.dumps(row["headers"]) for row in rows],
-            },
+        await stage_messages(
+            self.session,
+            (
+                (
+                    topic.name(self.topic_prefix),
+                    key,
+                    new_event(payload, self.tenant_id, caused_by=cause),
+                )
+                for (topic, key, payload), cause in messages
+            ),
         )
