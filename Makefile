@@ -35,8 +35,11 @@ lint: bootstrap
 	$(UV_RUN) mypy
 
 # Tests create topics per test: two partitions each keep the one local broker light.
+# The suite mostly waits (sync intervals, rate limits, restarts): pytest-xdist workers overlap
+# the waits, longest tests first (tests/conftest.py). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 3
 test: lint
-	STOCKPIT_TOPIC_PARTITIONS=2 $(WITH_INFRA) $(UV_RUN) pytest
+	STOCKPIT_TOPIC_PARTITIONS=2 $(WITH_INFRA) $(UV_RUN) pytest -n $(PYTEST_WORKERS)
 
 # Unit tests only: no broker, no database.
 test-fast: bootstrap

@@ -1,17 +1,19 @@
-"""Fixtures for the cross-service tests, and the order the whole suite runs in.
+"""Fixtures for the cross-service tests, and how the whole suite is spread over workers.
 
-`make test` runs the suite on several pytest-xdist workers (`--dist loadgroup`); most of its
-time is spent waiting (sync intervals, rate limits, process restarts), not computing, so the
-waits overlap. Each worker takes the next test from the front of the collection, which is
-sorted here so the longest tests start first and the short ones fill the gaps at the end:
-tests that declare a longer timeout, then end-to-end tests (whole system as processes), then
-other integration tests, then unit tests. Tests are independent (own topic prefix, own schemas,
-free ports), so any order is a valid one.
+`make test` runs the suite on several pytest-xdist workers (`-n`): most of its time is spent
+waiting (sync intervals, rate limits, process restarts), not computing, so the waits overlap.
+Each worker takes the next test from the front of the collection, which is sorted here so the
+longest tests start first and the short ones fill the gaps at the end: tests that declare a
+longer timeout, then end-to-end tests (the whole system as processes), then other integration
+tests, then unit tests. Tests are independent (own topic prefix, own schemas, free ports), so
+any order and any split is a valid one, except that a module whose tests share one running
+system (a module-scoped fixture) goes to one worker, so the system starts once.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -51,3 +53,25 @@ def _start_order(item: pytest.Item) -> tuple[float, int]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Longest tests first (a stable sort: within a kind, the collection order stays)."""
     items[:] = sorted(items, key=_start_order)
+
+
+# Modules whose tests share one running system (a module-scoped fixture); one worker each.
+ONE_WORKER_MODULES = frozenset({"tests/test_e2e_hostile_payloads.py"})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist load` (the default with `-n`), test by test in the collection order above, but
+    keeping each of ONE_WORKER_MODULES on one worker. (pytest-xdist's own `xdist_group` marks
+    are ignored under pytest 9, whose node ids it can no longer suffix.)"""
+    if config.getoption("dist") != "load":
+        return None  # another --dist asked for explicitly: xdist's own scheduler
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LongestFirst(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    config.option.loadscopereorder = False  # keep the collection order: longest first
+    return LongestFirst(config, log)

@@ -47,9 +47,9 @@ from stockpit_contracts.topics import (
 from stockpit_ops.probes import Inventory, SandboxAdmin, connect, http, stock_matches, wait_until
 from stockpit_ops.system import RunningSystem, SystemConfig, running_system
 
-# The tests share one running system (the module-scoped `victim`): under pytest-xdist
-# (`--dist loadgroup`) they run on one worker, so the system starts once.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("hostile_payloads")]
+# The tests share one running system (the module-scoped `victim`): under pytest-xdist they
+# run on one worker (tests/conftest.py, ONE_WORKER_MODULES), so the system starts once.
+pytestmark = pytest.mark.e2e
 
 TENANT = "victim"
 TOKEN = "victim-company-token"

@@ -38,16 +38,20 @@ class ManagedProcess:
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self, timeout_s: float = 90) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_file = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - our own console scripts
-            list(self.command),
-            env={**os.environ, **self.env},
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.launch()
         self.wait_ready(timeout_s)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to be ready (see `wait_ready`)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log_file:
+            self.process = subprocess.Popen(  # noqa: S603 - our own console scripts
+                list(self.command),
+                env={**os.environ, **self.env},
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

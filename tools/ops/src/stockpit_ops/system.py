@@ -120,19 +120,23 @@ def sandbox_process(config: SystemConfig, port: int | None = None) -> ManagedPro
 
 @contextmanager
 def running_system(config: SystemConfig) -> Iterator[RunningSystem]:
-    """Start the sandbox, then inventory, outbound and poller; stop them all afterwards."""
+    """Start the sandbox, inventory, outbound and poller side by side (each service creates
+    the topics and migrates the schemas it uses, safely alongside the others, and reaches the
+    sandbox only once a tenant is connected); stop them all afterwards."""
     sandbox = sandbox_process(config)
     services: dict[str, ManagedProcess] = {}
     system = RunningSystem(config, sandbox, services)
     try:
-        sandbox.start()
+        sandbox.launch()
         for service in SERVICES:
             services[service] = service_process(
                 service,
                 env=config.service_env(service, system.sandbox_url),
                 log_dir=config.log_dir,
             )
-            services[service].start()
+            services[service].launch()
+        for process in (sandbox, *services.values()):
+            process.wait_ready(timeout_s=90)
         yield system
     finally:
         system.stop()
