@@ -3,6 +3,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from stockpit_contracts import EnvelopeMeta, EventDecodeError, new_event, parse_event, partition_key
 from stockpit_contracts.payloads.connections import ConnectTenant
 from stockpit_contracts.payloads.documents import DocumentKind, DocumentLine, DocumentVersionRead
@@ -111,3 +113,22 @@ def test_a_connection_command_kept_as_a_dead_letter_loses_its_token() -> None:
     assert json.loads(redacted)["tenant_id"] == "tenant-a"
     assert b"secret-token-123" not in redact_connection_command(raw[:-3])
     assert redact_connection_command(b"[1]") == b"<withheld: 3 bytes that are not a JSON object>"
+
+
+@given(
+    occurred_at=st.datetimes(timezones=st.timezones()),
+    caused=st.booleans(),
+)
+def test_headers_are_the_envelopes_fields_as_pydantic_writes_them_in_json(
+    occurred_at: datetime, caused: bool
+) -> None:
+    cause = new_event(_invoice(), "tenant-a").meta if caused else None
+    event = new_event(_invoice(), "tenant-a", caused_by=cause).model_copy(
+        update={"occurred_at": occurred_at.astimezone(UTC)}
+    )
+    dumped = event.model_dump(mode="json", exclude={"payload"})
+    assert event.headers() == {
+        "stockpit-" + name.replace("_", "-"): str(value)
+        for name, value in dumped.items()
+        if value is not None
+    }
