@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import TypeVar
-from uuid import uuid4
+from enum import IntEnum
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
 
-from inventory.adapters.codec import decode, encode
+import pytest
+from inventory.adapters import codec
+from inventory.adapters.codec import decode, dumps, encode
 from inventory.domain.catalog import (
     Customer,
     Location,
@@ -18,11 +22,12 @@ from inventory.domain.catalog import (
     Supplier,
 )
 from inventory.domain.documents import DocumentKind, DocumentLine, DocumentVersion
-from inventory.domain.orders import Order
+from inventory.domain.orders import Order, OrderStatus
 from inventory.domain.pennylane_import import apply_pennylane_document
 from inventory.domain.purchases import Purchase
 from inventory.domain.returns import Return
-from inventory.domain.settings import TenantSettings
+from inventory.domain.settings import StockMode, TenantSettings
+from inventory.domain.stock import Effect, StockKey
 
 T = TypeVar("T")
 
@@ -94,3 +99,103 @@ def test_returns_purchases_and_catalog_round_trip() -> None:
         is None
     )
     assert decode(type(uuid4()), str(product.product_id)) == product.product_id
+
+
+# -- what a field holds decides its encoding, whatever its declared type --------------------
+
+
+class Priority(IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+@dataclass
+class Node:
+    """A dataclass naming itself, with the shapes the domain does not use (yet)."""
+
+    label: str
+    children: list[Node] = field(default_factory=list)
+    parent: Node | None = None
+    extra: Any = None
+    priority: Priority = Priority.LOW
+    due: date | None = None
+    either: int | str | None = None
+
+
+@dataclass(frozen=True)
+class DetailedKey(StockKey):
+    note: str = ""
+
+
+def test_values_not_of_their_declared_type_are_written_as_they_are() -> None:
+    effect = Effect(real=3, reserved=Decimal("1.5"))  # type: ignore[arg-type]
+    assert encode(effect) == {"real": 3, "reserved": "1.5", "incoming": "0"}
+    location = Location(uuid4(), "t", StockMode.DEDUCT_ON_ORDER, active=1)  # type: ignore[arg-type]
+    assert encode(location)["name"] == "deduct_on_order"
+    assert encode(location)["active"] == 1
+    key = DetailedKey(uuid4(), uuid4(), "shelf 2")
+    order = Order(uuid4(), "t", True, OrderStatus.OPEN, AT, applied={key: Effect()})
+    [[written_key, _]] = encode(order)["applied"]
+    assert written_key == {
+        "product_id": str(key.product_id),
+        "location_id": str(key.location_id),
+        "note": "shelf 2",
+    }
+
+
+def test_generic_shapes_round_trip() -> None:
+    root = Node("root", extra={"free": [1, "two"]}, priority=Priority.HIGH, due=date(2026, 3, 2))
+    root.children.append(Node("leaf", extra=UUID(int=7)))
+    written = encode(root)
+    assert written["priority"] == 2
+    assert written["children"][0]["extra"] == "00000000-0000-0000-0000-000000000007"
+    assert written["extra"] == [["free", [1, "two"]]]
+    back = decode(Node, json.loads(dumps(root)))
+    assert back.children[0].label == "leaf"
+    assert back.priority is Priority.HIGH
+    assert back.due == date(2026, 3, 2)
+    assert back.extra == [["free", [1, "two"]]], "Any is taken as stored"
+    with pytest.raises(TypeError):
+        decode(Node, {"label": "x", "either": 5})  # a union of two types is not decodable
+    assert decode(Node, {"label": "x", "either": None}).either is None
+
+
+def test_documents_written_before_a_field_existed_take_its_default() -> None:
+    product, _ = Product.create_in_stockpit("t", "Vis", None)
+    stored = encode(product)
+    del stored["pennylane_updated_at"]
+    assert decode(Product, stored) == product
+    with pytest.raises(KeyError):
+        decode(Product, {**encode(product), "unknown": 1})
+
+
+def test_nulls_in_plain_fields_stay_null() -> None:
+    assert decode(Effect, {"real": None, "reserved": "1", "incoming": "0"}).real is None
+    assert decode(list[UUID], [None]) == [None]
+    assert decode(dict[str, datetime], [["a", None]]) == {"a": None}
+
+
+def test_tops_and_collections_decode_by_the_given_type() -> None:
+    ids = [uuid4(), uuid4()]
+    assert decode(list[UUID], encode(ids)) == ids
+    assert decode(tuple[UUID, ...], encode(tuple(ids))) == tuple(ids)
+    assert decode(UUID, str(ids[0]).upper()) == ids[0]
+    assert decode(timedelta, [1, 2, 3]) == timedelta(days=1, seconds=2, microseconds=3)
+    assert decode(StockMode, "deduct_on_order") is StockMode.DEDUCT_ON_ORDER
+    with pytest.raises(TypeError):
+        encode(object())
+    with pytest.raises(TypeError):
+        decode(float, 1.5)
+
+
+def test_remembered_conversions_stay_bounded_and_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(codec, "_TABLE_LIMIT", 3)
+    ids = [uuid4() for _ in range(10)]
+    assert [encode(value) for value in ids] == [str(value) for value in ids]
+    assert [decode(UUID, str(value)) for value in ids] == ids
+    moments = [AT + timedelta(seconds=n) for n in range(10)]
+    assert [encode(moment) for moment in moments] == [m.isoformat() for m in moments]
+    paris = AT.astimezone(timezone(timedelta(hours=1)))
+    assert encode(AT) == "2026-03-01T09:30:15.123456+00:00"
+    assert encode(paris) == "2026-03-01T10:30:15.123456+01:00"
+    assert max(map(len, (codec._UUID_TEXTS, codec._UUID_VALUES, codec._UTC_TEXTS))) <= 3

@@ -1,92 +1,400 @@
 """Domain dataclasses to JSON and back, exactly: aggregates are stored as JSONB documents.
 
 Decimals, UUIDs, dates and times are written as strings so they round-trip without loss
-(a JSON number would go through a float). Dicts become lists of [key, value] pairs because
-their keys may be UUIDs or `StockKey`s. Decoding follows the dataclasses' type hints.
+(a JSON number would go through a float). Timedeltas become [days, seconds, microseconds],
+enums their value. Dicts become lists of [key, value] pairs because their keys may be UUIDs or
+`StockKey`s. Decoding follows the dataclasses' type hints.
+
+Speed. Aggregates are encoded and decoded on every event the inventory applies, so each
+dataclass gets an encoder and a decoder compiled once from its fields and type hints: one
+generated function per class that reads every field and converts it inline, without walking an
+isinstance chain per value. What a field holds decides its encoding, as it always did: the
+compiled code checks the value's exact class against the declared type and hands anything else
+(a subclass, an int in a Decimal field, a value declared `Any`) to the generic `encode`, which
+dispatches on the value's class.
+
+What remains costly is converting UUIDs (`str(uuid)` and `UUID(text)` run in Python, ~1-2 µs
+each) and writing aware datetimes (~1 µs). The same ones recur across aggregates and saves
+(products, locations, an order's creation time), so these conversions are remembered in bounded
+tables; UUIDs and datetimes are immutable, sharing one instance is safe.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import threading
 import types
 import typing
-from datetime import date, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
-from functools import cache
+from itertools import count
 from typing import Any, TypeVar
 from uuid import UUID
 
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 
 Json = Any
+Encoder = Callable[[Any], Json]
+Decoder = Callable[[Json], Any]
 
 
 def encode(value: object) -> Json:
-    if value is None or isinstance(value, bool | int):
-        return value
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Decimal | UUID):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return [value.days, value.seconds, value.microseconds]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return [[encode(k), encode(v)] for k, v in value.items()]
-    if isinstance(value, list | tuple):
-        return [encode(item) for item in value]
-    raise TypeError(f"cannot encode {type(value).__name__}")
+    encoder = _ENCODERS.get(value.__class__)
+    if encoder is None:
+        encoder = _encoder_for_class(value.__class__)
+    return encoder(value)
 
 
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+def dumps(value: object) -> str:
+    """Exactly `json.dumps(encode(value))`, the text stored in a JSONB column, ~15% sooner:
+    encoded values are fresh trees, so the check for reference cycles is skipped."""
+    return _JSON_ENCODER.encode(encode(value))
 
 
 def decode(tp: type[T], data: Json) -> T:
-    result: T = _decode(tp, data)
+    decoder = _DECODERS.get(tp)
+    if decoder is None:
+        decoder = _decoder(tp)
+    result: T = decoder(data)
     return result
 
 
-def _decode(tp: Any, data: Json) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or origin is types.UnionType:
-        if data is None:
-            return None
-        (inner,) = [arg for arg in typing.get_args(tp) if arg is not type(None)]
-        return _decode(inner, data)
-    if origin is dict:
-        key_type, value_type = typing.get_args(tp)
-        return {_decode(key_type, k): _decode(value_type, v) for k, v in data}
-    if origin is list:
-        (item_type,) = typing.get_args(tp)
-        return [_decode(item_type, item) for item in data]
-    if origin is tuple:
-        item_type = typing.get_args(tp)[0]
-        return tuple(_decode(item_type, item) for item in data)
-    if tp is Any or tp in (str, int, bool) or data is None:
-        return data
-    if isinstance(tp, type):
-        if issubclass(tp, Enum):
-            return tp(data)
-        if tp is Decimal:
-            return Decimal(data)
-        if tp is UUID:
-            return UUID(data)
-        if tp is datetime:
-            return datetime.fromisoformat(data)
-        if tp is date:
-            return date.fromisoformat(data)
-        if tp is timedelta:
-            days, seconds, microseconds = data
-            return timedelta(days=days, seconds=seconds, microseconds=microseconds)
-        if dataclasses.is_dataclass(tp):
-            hints = _hints(tp)
-            return tp(**{name: _decode(hints[name], value) for name, value in data.items()})
-    raise TypeError(f"cannot decode {tp!r}")
+_JSON_ENCODER = json.JSONEncoder(check_circular=False)
+
+# Enough for the products and locations of the tenants one process serves at a time
+# (a few MB each at most); a full table is emptied and refilled.
+_TABLE_LIMIT = 1 << 14
+_UUID_TEXTS: dict[UUID, str] = {}
+_UUID_VALUES: dict[str, UUID] = {}
+_UTC_TEXTS: dict[datetime, str] = {}
+
+
+def _remember(table: dict[K, V], key: K, value: V) -> V:
+    if len(table) >= _TABLE_LIMIT:
+        table.clear()
+    table[key] = value
+    return value
+
+
+def _uuid_text(value: UUID) -> str:
+    return _UUID_TEXTS.get(value) or _remember(_UUID_TEXTS, value, str(value))
+
+
+def _uuid_value(text: str) -> UUID:
+    return _UUID_VALUES.get(text) or _remember(_UUID_VALUES, text, UUID(text))
+
+
+def _datetime_text(value: datetime) -> str:
+    # Only UTC datetimes are remembered: one in another zone can equal a remembered one (same
+    # instant) and still be written differently.
+    if value.tzinfo is not UTC:
+        return value.isoformat()
+    return _UTC_TEXTS.get(value) or _remember(_UTC_TEXTS, value, value.isoformat())
+
+
+# Generated functions live in one namespace (their globals): a class's compiled function is
+# looked up by name when called, so classes that refer to each other compile without recursion.
+_NAMESPACE: dict[str, Any] = {
+    "Decimal": Decimal,
+    "UUID": UUID,
+    "datetime": datetime,
+    "date": date,
+    "timedelta": timedelta,
+    "encode": encode,
+    "_UUID_TEXTS": _UUID_TEXTS,
+    "_uuid_text": _uuid_text,
+    "_UUID_VALUES": _UUID_VALUES,
+    "_uuid_value": _uuid_value,
+    "_datetime_text": _datetime_text,
+}
+# Compiling happens once per type; a class's name is reserved while its fields compile, which
+# another thread must not see.
+_COMPILING = threading.RLock()
+_NAMES: dict[tuple[str, object], str] = {}
+_COUNTER = count()
+_ENCODERS: dict[type, Encoder] = {}
+_DECODERS: dict[object, Decoder] = {}
+
+
+def _name_for(role: str, thing: object) -> str:
+    """A namespace name for `thing` (a type, a function, a table), the same on every call."""
+    key = (role, thing)
+    name = _NAMES.get(key)
+    if name is None:
+        name = f"_{role}_{next(_COUNTER)}"
+        _NAMES[key] = name
+    return name
+
+
+def _register(role: str, thing: object, key: object = None) -> str:
+    """Puts `thing` in the namespace under a name for (`role`, `key` or else `thing`)."""
+    name = _name_for(role, thing if key is None else key)
+    _NAMESPACE[name] = thing
+    return name
+
+
+def _define(name: str, source: str) -> Callable[[Any], Any]:
+    exec(source, _NAMESPACE)  # noqa: S102 - source generated here from dataclass fields
+    function: Callable[[Any], Any] = _NAMESPACE[name]
+    return function
+
+
+def _optional_inner(tp: Any) -> Any | None:
+    """X for `X | None` (or `Optional[X]`); None for any other type."""
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return None
+    args = typing.get_args(tp)
+    inner = [arg for arg in args if arg is not type(None)]
+    return inner[0] if len(inner) == 1 and len(args) == 2 else None
+
+
+def _homogeneous_item(tp: Any) -> Any | None:
+    """X for `list[X]` and `tuple[X, ...]`; None for any other type."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is list and len(args) == 1:
+        return args[0]
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return args[0]
+    return None
+
+
+# -- encoding ------------------------------------------------------------------------------
+
+
+def _identity(value: Json) -> Json:
+    return value
+
+
+def _enum_value(value: Enum) -> Json:
+    return value.value
+
+
+def _isoformat(value: date) -> str:
+    return value.isoformat()
+
+
+def _timedelta_parts(value: timedelta) -> list[int]:
+    return [value.days, value.seconds, value.microseconds]
+
+
+def _encode_pairs(value: dict[Any, Any]) -> list[list[Json]]:
+    return [[encode(key), encode(item)] for key, item in value.items()]
+
+
+def _encode_items(value: list[Any] | tuple[Any, ...]) -> list[Json]:
+    return [encode(item) for item in value]
+
+
+def _encoder_for_class(cls: type) -> Encoder:
+    """The encoding of any value of class `cls`, in the order the rules have always applied
+    (an IntEnum is an int, a StrEnum is written as its value)."""
+    with _COMPILING:
+        encoder = _ENCODERS.get(cls) or _class_encoding(cls)
+        _ENCODERS[cls] = encoder
+    return encoder
+
+
+def _class_encoding(cls: type) -> Encoder:
+    encoder: Encoder
+    if cls is type(None) or issubclass(cls, bool | int):
+        encoder = _identity
+    elif issubclass(cls, Enum):
+        encoder = _enum_value
+    elif issubclass(cls, str):
+        encoder = _identity
+    elif cls is UUID:
+        encoder = _uuid_text
+    elif issubclass(cls, Decimal | UUID):
+        encoder = str
+    elif cls is datetime:
+        encoder = _datetime_text
+    elif issubclass(cls, datetime | date):
+        encoder = _isoformat
+    elif issubclass(cls, timedelta):
+        encoder = _timedelta_parts
+    elif dataclasses.is_dataclass(cls):
+        encoder = _dataclass_encoder(cls)
+    elif issubclass(cls, dict):
+        encoder = _encode_pairs
+    elif issubclass(cls, list | tuple):
+        encoder = _encode_items
+    else:
+        raise TypeError(f"cannot encode {cls.__name__}")
+    return encoder
+
+
+def _dataclass_encoder(cls: type) -> Encoder:
+    name = _name_for("encode", cls)
+    if name in _NAMESPACE:
+        encoder: Encoder = _NAMESPACE[name]
+        return encoder
+    try:
+        hints = typing.get_type_hints(cls)
+    except NameError:
+        hints = {}  # unresolvable annotations: every field takes the generic path
+    _NAMESPACE[name] = None  # reserved: a field of this very class refers to it by name
+    fields = dataclasses.fields(cls)
+    reads = "".join(f"    v{i} = obj.{field.name}\n" for i, field in enumerate(fields))
+    entries = ", ".join(
+        f"{field.name!r}: {_encode_expr(hints.get(field.name, Any), f'v{i}', 0)}"
+        for i, field in enumerate(fields)
+    )
+    return _define(name, f"def {name}(obj):\n{reads}    return {{{entries}}}\n")
+
+
+def _encode_expr(tp: Any, var: str, depth: int) -> str:
+    """A Python expression encoding local `var`, declared as `tp`, exactly as `encode` does."""
+    fallback = f"encode({var})"
+    inner = _optional_inner(tp)
+    if inner is not None:
+        return f"(None if {var} is None else {_encode_expr(inner, var, depth)})"
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is dict and len(args) == 2:
+        key, item = f"k{depth}", f"x{depth}"
+        pair = (
+            f"[{_encode_expr(args[0], key, depth + 1)}, {_encode_expr(args[1], item, depth + 1)}]"
+        )
+        pairs = f"[{pair} for {key}, {item} in {var}.items()]"
+        return f"({pairs} if {var}.__class__ is dict else {fallback})"
+    item_type = _homogeneous_item(tp)
+    if item_type is not None:
+        item = f"x{depth}"
+        items = f"[{_encode_expr(item_type, item, depth + 1)} for {item} in {var}]"
+        is_sequence = f"{var}.__class__ is list or {var}.__class__ is tuple"
+        return f"({items} if {is_sequence} else {fallback})"
+    if not isinstance(tp, type) or tp is object:
+        return fallback
+    converted: str
+    if tp in (str, int, bool):
+        converted = var
+    elif issubclass(tp, Enum) and not issubclass(tp, int):
+        converted = f"{var}.value"
+    elif tp is UUID:
+        converted = f"(_UUID_TEXTS.get({var}) or _uuid_text({var}))"
+    elif tp is Decimal:
+        converted = f"str({var})"
+    elif tp is datetime:
+        converted = f"_datetime_text({var})"
+    elif tp is date:
+        converted = f"{var}.isoformat()"
+    elif tp is timedelta:
+        converted = f"[{var}.days, {var}.seconds, {var}.microseconds]"
+    elif dataclasses.is_dataclass(tp):
+        _dataclass_encoder(tp)
+        converted = f"{_name_for('encode', tp)}({var})"
+    else:
+        return fallback
+    return f"({converted} if {var}.__class__ is {_register('type', tp)} else {fallback})"
+
+
+# -- decoding ------------------------------------------------------------------------------
+
+
+def _decode_timedelta(data: Json) -> timedelta:
+    days, seconds, microseconds = data
+    return timedelta(days=days, seconds=seconds, microseconds=microseconds)
+
+
+def _rejecting(tp: Any) -> Decoder:
+    def reject(data: Json) -> Any:
+        raise TypeError(f"cannot decode {tp!r}")
+
+    return reject
+
+
+def _decoder(tp: Any) -> Decoder:
+    """The compiled decoder of `tp` (cached)."""
+    with _COMPILING:
+        decoder = _DECODERS.get(tp)
+        if decoder is None:
+            if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+                decoder = _dataclass_decoder(tp)
+            else:
+                decoder = _field_decoder(tp)
+            _DECODERS[tp] = decoder
+    return decoder
+
+
+def _field_decoder(tp: Any) -> Decoder:
+    """A decoder of `tp` that calls dataclass decoders by name (they may still be compiling)."""
+    name = _name_for("decode_field", tp)
+    if name in _NAMESPACE:
+        decoder: Decoder = _NAMESPACE[name]
+        return decoder
+    return _define(name, f"def {name}(data):\n    return {_decode_expr(tp, 'data', 0)}\n")
+
+
+def _dataclass_decoder(cls: type) -> Decoder:
+    name = _name_for("decode", cls)
+    if name in _NAMESPACE:
+        decoder: Decoder = _NAMESPACE[name]
+        return decoder
+    hints = typing.get_type_hints(cls)
+    _NAMESPACE[name] = None  # reserved: a field of this very class refers to it by name
+    fields = [field.name for field in dataclasses.fields(cls)]
+    reads = "".join(f"        v{i} = data[{field!r}]\n" for i, field in enumerate(fields))
+    arguments = ", ".join(
+        f"{field}={_decode_expr(hints[field], f'v{i}', 0)}" for i, field in enumerate(fields)
+    )
+    # Documents written before a field existed lack it: the dataclass default applies.
+    by_name = _register("fields", {key: _field_decoder(hint) for key, hint in hints.items()}, cls)
+    cls_name = _register("type", cls)
+    source = (
+        f"def {name}(data):\n"
+        f"    if len(data) == {len(fields)}:\n"
+        f"{reads}"
+        f"        return {cls_name}({arguments})\n"
+        f"    return {cls_name}(**{{key: {by_name}[key](value) for key, value in data.items()}})\n"
+    )
+    return _define(name, source)
+
+
+def _decode_expr(tp: Any, var: str, depth: int) -> str:
+    """A Python expression decoding local `var` as `tp`: None stays None where the
+    declared type is a plain value or a dataclass, Any and str/int/bool are taken as they are."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = _optional_inner(tp)
+        if inner is None:
+            return f"(None if {var} is None else {_register('reject', _rejecting(tp))}({var}))"
+        decoded = _decode_expr(inner, var, depth)
+        return decoded if decoded == var else f"(None if {var} is None else {decoded})"
+    if origin is dict and len(args) == 2:
+        key, item = f"k{depth}", f"x{depth}"
+        decoded_key = _decode_expr(args[0], key, depth + 1)
+        decoded_item = _decode_expr(args[1], item, depth + 1)
+        return f"{{{decoded_key}: {decoded_item} for {key}, {item} in {var}}}"
+    if origin is list and len(args) == 1:
+        item = f"x{depth}"
+        return f"[{_decode_expr(args[0], item, depth + 1)} for {item} in {var}]"
+    if origin is tuple and args:
+        item = f"x{depth}"
+        return f"tuple([{_decode_expr(args[0], item, depth + 1)} for {item} in {var}])"
+    if tp is Any or tp in (str, int, bool):
+        return var
+    converted: str
+    if not isinstance(tp, type):
+        converted = f"{_register('reject', _rejecting(tp))}({var})"
+    elif issubclass(tp, Enum):
+        converted = f"{_register('type', tp)}({var})"
+    elif tp is Decimal:
+        converted = f"Decimal({var})"
+    elif tp is UUID:
+        converted = f"(_UUID_VALUES.get({var}) or _uuid_value({var}))"
+    elif tp is datetime:
+        converted = f"datetime.fromisoformat({var})"
+    elif tp is date:
+        converted = f"date.fromisoformat({var})"
+    elif tp is timedelta:
+        converted = f"{_register('function', _decode_timedelta)}({var})"
+    elif dataclasses.is_dataclass(tp):
+        _dataclass_decoder(tp)
+        converted = f"{_name_for('decode', tp)}({var})"
+    else:
+        converted = f"{_register('reject', _rejecting(tp))}({var})"
+    return f"(None if {var} is None else {converted})"
