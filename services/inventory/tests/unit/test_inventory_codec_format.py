@@ -19,7 +19,7 @@ from uuid import UUID
 from hypothesis import given
 from hypothesis import strategies as st
 from inventory.adapters.codec import decode, dumps, encode
-from inventory.domain.catalog import Customer, Location, PostalAddress, Product, Supplier
+from inventory.domain.catalog import Customer, Location, Product, Supplier
 from inventory.domain.documents import DocumentKind, SourceDocument, SourceLine
 from inventory.domain.orders import DeliveryNote, Order, OrderStatus
 from inventory.domain.purchases import (
@@ -37,6 +37,7 @@ from inventory.domain.settings import (
     TenantSettings,
 )
 from inventory.domain.stock import Effect, StockKey
+from inventory.domain.values import PostalAddress
 
 
 def reference_encode(value: object) -> Any:
