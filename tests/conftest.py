@@ -38,21 +38,54 @@ async def inventory(
         yield app
 
 
-def _start_order(item: pytest.Item) -> tuple[float, int]:
+def _declared_timeout_s(item: pytest.Item) -> float:
     timeout = item.get_closest_marker("timeout")
-    declared_timeout_s = float(timeout.args[0]) if timeout and timeout.args else 0.0
+    return float(timeout.args[0]) if timeout and timeout.args else 0.0
+
+
+def _is_long(item: pytest.Item) -> bool:
+    return _declared_timeout_s(item) > 0 or item.get_closest_marker("e2e") is not None
+
+
+def _start_order(item: pytest.Item) -> tuple[float, int]:
     if item.get_closest_marker("e2e"):
         kind = 0
     elif item.get_closest_marker("integration"):
         kind = 1
     else:
         kind = 2
-    return -declared_timeout_s, kind
+    return -_declared_timeout_s(item), kind
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Longest tests first (a stable sort: within a kind, the collection order stays)."""
-    items[:] = sorted(items, key=_start_order)
+def _unit(item: pytest.Item) -> str:
+    module = item.nodeid.split("::", 1)[0]
+    return module if module in ONE_WORKER_MODULES else item.nodeid
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest first (a stable sort: within a kind, the collection order stays).
+
+    An xdist worker always holds the test it runs and the next one; were that next one long
+    too, it would wait behind the first while another worker sat idle. So under xdist each
+    long test is followed by a short one (a unit test), and every long test goes to the first
+    worker that is free."""
+    ordered = sorted(items, key=_start_order)
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 0))
+    if workers < 2:
+        items[:] = ordered
+        return
+    units: dict[str, list[pytest.Item]] = {}
+    for item in ordered:
+        units.setdefault(_unit(item), []).append(item)
+    longs = [unit for unit in units.values() if any(map(_is_long, unit))]
+    others = [unit for unit in units.values() if not any(map(_is_long, unit))]
+    # The quickest tests (the end of the order) are the fillers.
+    fillers, others = others[len(others) - len(longs) :], others[: len(others) - len(longs)]
+    arranged = longs[:workers] + fillers[:workers]
+    for long, filler in zip(longs[workers:], fillers[workers:], strict=False):
+        arranged += [long, filler]
+    arranged += longs[workers + len(fillers[workers:]) :] + others
+    items[:] = [item for unit in arranged for item in unit]
 
 
 # Modules whose tests share one running system (a module-scoped fixture); one worker each.

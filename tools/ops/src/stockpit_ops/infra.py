@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parents[4]
 INFRA = REPO_ROOT / "infra"
 # The jars the shared broker was started with; a private broker reuses them instead of fetching.
 SHARED_KAFKA_LIBS = REPO_ROOT / ".local" / "kafka" / "libs"
+PORT_TAKEN = "is taken by another process"  # what infra/*.sh say before starting anything
+PORT_ATTEMPTS = 5
 
 
 @dataclass
@@ -49,6 +51,18 @@ class InfraServer:
     def start(self) -> None:
         self._run("start")
 
+    def start_on_free_ports(self, pick_ports: Callable[[], Mapping[str, str]]) -> None:
+        """Start on ports from `pick_ports`. A port seen free may be taken by another process
+        (another test's connection) before the server binds it: then pick again."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self.env = {**self.env, **pick_ports()}
+            try:
+                self.start()
+                return
+            except RuntimeError as exc:
+                if PORT_TAKEN not in str(exc) or attempt == PORT_ATTEMPTS:
+                    raise
+
     def stop(self) -> None:
         self._run("stop")
 
@@ -61,8 +75,14 @@ class InfraServer:
 class PrivateInfra:
     kafka: InfraServer
     postgres: InfraServer
-    kafka_bootstrap_servers: str
-    database_url: str
+
+    @property
+    def kafka_bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.kafka.env['KAFKA_PORT']}"
+
+    @property
+    def database_url(self) -> str:
+        return f"postgresql+asyncpg://stockpit:stockpit@127.0.0.1:{self.postgres.env['PG_PORT']}/stockpit"
 
 
 @contextmanager
@@ -71,28 +91,20 @@ def private_infra(base_dir: Path | None = None) -> Iterator[PrivateInfra]:
     # PostgreSQL runs as the `postgres` user when we are root: its folder must be reachable.
     base = Path(tempfile.mkdtemp(prefix="stockpit-private-", dir=base_dir))
     base.chmod(0o755)
-    kafka_port, controller_port, pg_port = free_port(), free_port(), free_port()
-    kafka_env = {
-        "KAFKA_PORT": str(kafka_port),
-        "KAFKA_CONTROLLER_PORT": str(controller_port),
-        "KAFKA_DIR": str(base / "kafka"),
-        "KAFKA_HEAP": "384m",
-    }
+    kafka_env = {"KAFKA_DIR": str(base / "kafka"), "KAFKA_HEAP": "384m"}
     if SHARED_KAFKA_LIBS.is_dir():
         kafka_env["KAFKA_LIBS_DIR"] = str(SHARED_KAFKA_LIBS)
     elif os.environ.get("KAFKA_LIBS_DIR"):
         kafka_env["KAFKA_LIBS_DIR"] = os.environ["KAFKA_LIBS_DIR"]
     infra = PrivateInfra(
         kafka=InfraServer(INFRA / "kafka.sh", kafka_env),
-        postgres=InfraServer(
-            INFRA / "postgres.sh", {"PG_PORT": str(pg_port), "PG_DIR": str(base / "pg")}
-        ),
-        kafka_bootstrap_servers=f"127.0.0.1:{kafka_port}",
-        database_url=f"postgresql+asyncpg://stockpit:stockpit@127.0.0.1:{pg_port}/stockpit",
+        postgres=InfraServer(INFRA / "postgres.sh", {"PG_DIR": str(base / "pg")}),
     )
     try:
-        infra.postgres.start()
-        infra.kafka.start()
+        infra.postgres.start_on_free_ports(lambda: {"PG_PORT": str(free_port())})
+        infra.kafka.start_on_free_ports(
+            lambda: {"KAFKA_PORT": str(free_port()), "KAFKA_CONTROLLER_PORT": str(free_port())}
+        )
         yield infra
     finally:
         failures: list[str] = []
