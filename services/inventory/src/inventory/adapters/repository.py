@@ -5,7 +5,6 @@ Every query is scoped to the repository's tenant, so nothing of one tenant can r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any, TypeVar
@@ -16,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.adapters import orm
-from inventory.adapters.codec import Json, decode, encode
+from inventory.adapters.codec import Json, decode, dumps, encode
 from inventory.domain.catalog import Customer, Location, Product, Supplier
 from inventory.domain.documents import DocumentKind, document_reference
 from inventory.domain.orders import Order
@@ -150,7 +149,7 @@ class InventoryRepository:
             {
                 "entity_id": entity_id,
                 "tenant_id": self.tenant_id,
-                "doc": json.dumps(encode(doc)),
+                "doc": dumps(doc),
                 **lookups,
             },
         )
@@ -452,7 +451,7 @@ class InventoryRepository:
                 "order_ids": [order.order_id for order in orders],
                 "quote_ids": [order.quote_id for order in orders],
                 "statuses": [order.status.value for order in orders],
-                "docs": [json.dumps(encode(order)) for order in orders],
+                "docs": [dumps(order) for order in orders],
             },
         )
         held = [(reference, order.order_id) for order in orders for reference in order.sources]
