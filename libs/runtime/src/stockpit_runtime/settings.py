@@ -36,6 +36,8 @@ class ServiceSettings(BaseSettings):
     consumer_retry_backoff_s: float = Field(default=0.2, ge=0, le=60)
     outbox_batch_size: int = Field(default=2000, ge=1, le=10_000)
     outbox_idle_poll_s: float = Field(default=0.2, gt=0, le=60)
+    # Allocations between two young-generation garbage collections (Python's default is 700).
+    gc_young_threshold: int = Field(default=20_000, ge=100, le=1_000_000)
 
     @property
     def schema_name(self) -> str:
