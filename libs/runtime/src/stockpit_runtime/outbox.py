@@ -31,6 +31,8 @@ log = get_logger(__name__)
 SELECT_OUTBOX = sa.text(
     "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT :limit"
 ).columns(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
+# Partitions of keys remembered by the relay (emptied when full).
+KEY_PARTITIONS_KEPT = 100_000
 DELETE_OUTBOX = sa.text("DELETE FROM outbox WHERE id = ANY(CAST(:ids AS bigint[]))")
 
 OUTBOX_PUBLISHED = Counter(
@@ -81,6 +83,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         # Partitions per topic (topics are created with their partitions and never grow here).
         self._partitions: dict[str, list[int]] = {}
+        self._key_partitions: dict[tuple[str, bytes], int] = {}
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -182,11 +185,18 @@ class OutboxRelay:
 
     async def _partition(self, topic: str, key: bytes | None) -> int:
         """The partition the producer's default partitioner picks (murmur2 of the key, as the
-        Java client and every other producer of these topics do)."""
+        Java client and every other producer of these topics do). Keys recur (a tenant's
+        products), and aiokafka's murmur2 is pure Python: partitions of keys are remembered."""
+        if key is not None and (known := self._key_partitions.get((topic, key))) is not None:
+            return known
         partitions = self._partitions.get(topic)
         if partitions is None:
             partitions = self._partitions[topic] = sorted(
                 await self._producer.partitions_for(topic)
             )
         chosen: int = DefaultPartitioner()(key, partitions, partitions)
+        if key is not None:
+            if len(self._key_partitions) >= KEY_PARTITIONS_KEPT:
+                self._key_partitions.clear()
+            self._key_partitions[topic, key] = chosen
         return chosen
