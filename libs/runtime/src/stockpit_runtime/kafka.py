@@ -55,6 +55,19 @@ async def ensure_topics(
             await admin.close()
 
 
+async def delete_topics(bootstrap_servers: str, prefix: str, *, timeout_s: float = 30) -> None:
+    """Delete every topic whose name starts with `prefix` (a test's or a whole run's)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
+    async with asyncio.timeout(timeout_s):
+        await admin.start()
+        try:
+            names = [name for name in await admin.list_topics() if name.startswith(prefix)]
+            if names:
+                await admin.delete_topics(names)
+        finally:
+            await admin.close()
+
+
 async def broker_reachable(producer: AIOKafkaProducer, timeout_s: float = 5) -> None:
     """Raise unless the broker answers a metadata request through the service's own producer."""
     async with asyncio.timeout(timeout_s):

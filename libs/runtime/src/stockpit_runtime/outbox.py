@@ -31,9 +31,10 @@ log = get_logger(__name__)
 SELECT_OUTBOX = sa.text(
     "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT :limit"
 ).columns(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
+DELETE_OUTBOX = sa.text("DELETE FROM outbox WHERE id = ANY(CAST(:ids AS bigint[]))")
+
 # Partitions of keys remembered by the relay (emptied when full).
 KEY_PARTITIONS_KEPT = 100_000
-DELETE_OUTBOX = sa.text("DELETE FROM outbox WHERE id = ANY(CAST(:ids AS bigint[]))")
 
 OUTBOX_PUBLISHED = Counter(
     "stockpit_outbox_published_total", "Outbox rows published to Kafka", ["schema"]

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from stockpit_runtime.kafka import delete_topics
 
 HOW_TO_START = (
     'no {what}: set {var}, or run `make infra-up` and `eval "$(infra/env.sh)"` '
@@ -74,22 +75,10 @@ async def topic_prefix(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     prefix = f"t{uuid.uuid4().hex[:12]}."
     yield prefix
     if "kafka_bootstrap_servers" in request.fixturenames:
-        await delete_topics(request.getfixturevalue("kafka_bootstrap_servers"), prefix)
-
-
-async def delete_topics(bootstrap_servers: str, prefix: str) -> None:
-    """Delete every topic whose name starts with `prefix` (best effort: cleanup only)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
-    try:
-        async with asyncio.timeout(30):
-            await admin.start()
-            names = [name for name in await admin.list_topics() if name.startswith(prefix)]
-            if names:
-                await admin.delete_topics(names)
-    except Exception as exc:  # cleanup must not fail a test that passed
-        print(f"could not delete test topics {prefix}*: {exc!r}")
-    finally:
-        await admin.close()
+        try:
+            await delete_topics(request.getfixturevalue("kafka_bootstrap_servers"), prefix)
+        except Exception as exc:  # cleanup must not fail a test that passed
+            print(f"could not delete test topics {prefix}*: {exc!r}")
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
-from aiokafka.admin import AIOKafkaAdminClient
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import create_async_engine
+from stockpit_runtime.kafka import delete_topics
 
 from stockpit_ops.processes import ManagedProcess, free_port, service_process
 
@@ -46,17 +46,21 @@ class SystemConfig:
     def topic_prefix(self) -> str:
         return f"run{self.run_id}."
 
+    def schema(self, owner: str) -> str:
+        """The run's schema of a service (or of the shared connections registry)."""
+        return f"{owner}_{self.run_id}"
+
     @property
     def schemas(self) -> list[str]:
-        return [*(f"{service}_{self.run_id}" for service in SERVICES), f"connections_{self.run_id}"]
+        return [self.schema(owner) for owner in (*SERVICES, "connections")]
 
     def service_env(self, service: str, sandbox_url: str) -> dict[str, str]:
         return {
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
             "DATABASE_URL": self.database_url,
             "STOCKPIT_TOPIC_PREFIX": self.topic_prefix,
-            "STOCKPIT_DB_SCHEMA": f"{service}_{self.run_id}",
-            "STOCKPIT_CONNECTIONS_SCHEMA": f"connections_{self.run_id}",
+            "STOCKPIT_DB_SCHEMA": self.schema(service),
+            "STOCKPIT_CONNECTIONS_SCHEMA": self.schema("connections"),
             "STOCKPIT_TOKEN_KEY": self.token_key,
             "STOCKPIT_PENNYLANE_BASE_URL": f"{sandbox_url}/api/external/v2",
             "STOCKPIT_LOG_LEVEL": "INFO",
@@ -156,16 +160,7 @@ def remove_run_data(config: SystemConfig) -> None:
 
 
 async def _remove_run_data(config: SystemConfig) -> None:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=config.kafka_bootstrap_servers, request_timeout_ms=10_000
-    )
-    await admin.start()
-    try:
-        topics = [t for t in await admin.list_topics() if t.startswith(config.topic_prefix)]
-        if topics:
-            await admin.delete_topics(topics)
-    finally:
-        await admin.close()
+    await delete_topics(config.kafka_bootstrap_servers, config.topic_prefix)
     engine = create_async_engine(config.database_url)
     try:
         async with engine.begin() as connection:

@@ -405,12 +405,13 @@ class InventoryRepository:
     async def order_of_quote(
         self, quote_id: PennylaneId, *, for_update: bool = False
     ) -> Order | None:
-        known = sorted(
+        known = min(
             (order for order in self._orders.values() if order.quote_id == quote_id),
             key=lambda order: order.order_id,
+            default=None,
         )
-        if known:
-            return known[0]
+        if known is not None:
+            return known
         if quote_id in self._no_order_of_quote:
             return None
         await self.flush()

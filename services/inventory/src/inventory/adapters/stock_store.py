@@ -4,7 +4,7 @@
 (rows in sorted key order, so two transactions lock shared rows in the same order and cannot
 deadlock; `real = real + delta` so no concurrent update is lost), then lets the domain's
 `post_movements` write the ledger entries and stock events of each posting in turn from the
-levels before the change, and appends every entry with ONE insert.
+levels before the change, and appends every entry with ONE `COPY`.
 """
 
 from __future__ import annotations
