@@ -132,3 +132,20 @@ def test_headers_are_the_envelopes_fields_as_pydantic_writes_them_in_json(
         for name, value in dumped.items()
         if value is not None
     }
+
+
+@given(
+    occurred_at=st.datetimes(timezones=st.timezones()),
+    caused=st.booleans(),
+    event_type=st.text(min_size=1, max_size=30),
+    tenant_id=st.from_regex(r"[A-Za-z0-9_.:-]{1,20}", fullmatch=True),
+)
+def test_headers_json_is_the_headers_as_a_json_object(
+    occurred_at: datetime, caused: bool, event_type: str, tenant_id: str
+) -> None:
+    cause = new_event(_invoice(), "tenant-a").meta if caused else None
+    # model_copy does not validate: any event type reaches the writer, quotes and all.
+    event = new_event(_invoice(), tenant_id, caused_by=cause).model_copy(
+        update={"occurred_at": occurred_at.astimezone(UTC), "event_type": event_type}
+    )
+    assert json.loads(event.headers_json()) == event.headers()

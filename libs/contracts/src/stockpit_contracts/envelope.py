@@ -7,12 +7,16 @@ inspection and routing can read them without parsing the body.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from stockpit_contracts.ids import new_uuid
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 
@@ -23,17 +27,24 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9_.:-]*")
+
+
+def _json_text(value: str) -> str:
+    return f'"{value}"' if _PLAIN_TEXT.fullmatch(value) else json.dumps(value)
+
+
 class EnvelopeMeta(BaseModel):
     """The envelope without its payload: what headers carry and what handlers log."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    event_id: UUID = Field(default_factory=uuid4)
+    event_id: UUID = Field(default_factory=new_uuid)
     event_type: str = Field(min_length=1, max_length=200)
     schema_version: int = Field(ge=1)
     tenant_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
     occurred_at: AwareDatetime = Field(default_factory=utc_now)
-    correlation_id: UUID = Field(default_factory=uuid4)
+    correlation_id: UUID = Field(default_factory=new_uuid)
     causation_id: UUID | None = None
 
     @field_validator("occurred_at")
@@ -58,6 +69,23 @@ class EnvelopeMeta(BaseModel):
         if self.causation_id is not None:
             headers["stockpit-causation-id"] = str(self.causation_id)
         return headers
+
+    def headers_json(self) -> str:
+        """`headers()` as a JSON object, written out directly (the outbox stores it this way).
+
+        Ids, versions and times need no escaping; the tenant id and event type are escaped by
+        `json.dumps` unless they are plain, which they are by construction."""
+        causation = (
+            "" if self.causation_id is None else f',"stockpit-causation-id":"{self.causation_id}"'
+        )
+        return (
+            f'{{"stockpit-event-id":"{self.event_id}",'
+            f'"stockpit-event-type":{_json_text(self.event_type)},'
+            f'"stockpit-schema-version":"{self.schema_version}",'
+            f'"stockpit-tenant-id":{_json_text(self.tenant_id)},'
+            f'"stockpit-occurred-at":"{self.occurred_at.isoformat().replace("+00:00", "Z")}",'
+            f'"stockpit-correlation-id":"{self.correlation_id}"{causation}}}'
+        )
 
     @classmethod
     def from_headers(

@@ -18,6 +18,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from stockpit_contracts.ids import uuid_text
 from stockpit_runtime.db import copy_rows
 
 from inventory.adapters.orm import stock_ledger, stock_levels
@@ -82,13 +83,16 @@ async def post(
     for movement in movements:
         totals[movement.key] = totals.get(movement.key, Effect()) + movement.delta
     keys = stock_keys(movements)
+    product_ids = [uuid_text(key.product_id) for key in keys]
+    location_ids = [uuid_text(key.location_id) for key in keys]
+    key_of_row = dict(zip(zip(product_ids, location_ids, strict=True), keys, strict=True))
     # Array parameters keep the statement text fixed: prepared once, whatever the row count.
     after = await session.execute(
         UPSERT_LEVELS,
         {
             "tenant_id": tenant_id,
-            "product_ids": [str(key.product_id) for key in keys],
-            "location_ids": [str(key.location_id) for key in keys],
+            "product_ids": product_ids,
+            "location_ids": location_ids,
             "real": [totals[key].real for key in keys],
             "reserved": [totals[key].reserved for key in keys],
             "incoming": [totals[key].incoming for key in keys],
@@ -96,7 +100,7 @@ async def post(
     )
     levels: dict[StockKey, StockLevel] = {}
     for row in after:
-        key = StockKey(UUID(row.product_id), UUID(row.location_id))
+        key = key_of_row[row.product_id, row.location_id]
         total = totals[key]
         levels[key] = StockLevel(
             tenant_id,
@@ -118,15 +122,15 @@ async def post(
             (
                 tenant_id,
                 recorded_at,
-                str(e.product_id),
-                str(e.location_id),
+                uuid_text(e.product_id),
+                uuid_text(e.location_id),
                 e.real_delta,
                 e.reserved_delta,
                 e.incoming_delta,
                 f"{e.cause_kind} {e.reference}",
                 e.entry_id,
                 str(e.cause_kind),
-                str(e.subject_id),
+                uuid_text(e.subject_id),
                 e.reference,
                 e.version,
                 e.lines,

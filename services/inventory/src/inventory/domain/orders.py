@@ -41,7 +41,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from uuid import UUID, uuid4
+from uuid import UUID
+
+from stockpit_contracts.ids import new_uuid
 
 from inventory.domain.catalog import Customer, Location, Product
 from inventory.domain.documents import DocumentKind, DocumentVersion, SourceDocument, SourceLine
@@ -50,7 +52,15 @@ from inventory.domain.errors import DomainError
 from inventory.domain.events import Conflict, ConflictReason, DomainEvent, OrderCreated
 from inventory.domain.outcome import Outcome
 from inventory.domain.settings import StockMode, TenantSettings
-from inventory.domain.stock import Cause, CauseKind, Effect, StockKey, StockMovement, settle
+from inventory.domain.stock import (
+    Cause,
+    CauseKind,
+    Effect,
+    StockKey,
+    StockMovement,
+    id_order,
+    settle,
+)
 from inventory.domain.values import ZERO, PennylaneId, TenantId, require_aware, require_positive
 
 
@@ -94,7 +104,7 @@ class Order:
         if version.is_credit_note:
             raise DomainError("a credit note makes a return, not an order")
         return cls(
-            order_id=uuid4(),
+            order_id=new_uuid(),
             tenant_id=version.tenant_id,
             from_pennylane=True,
             status=OrderStatus.DRAFT,
@@ -133,7 +143,7 @@ class Order:
         if customer is not None and customer.tenant_id != settings.tenant_id:
             raise DomainError("a customer of another tenant cannot be used")
         order = cls(
-            order_id=uuid4(),
+            order_id=new_uuid(),
             tenant_id=settings.tenant_id,
             from_pennylane=False,
             status=OrderStatus.OPEN,
@@ -186,7 +196,7 @@ class Order:
         in_orders = by_kind[DocumentKind.PURCHASE_ORDER]
         return {
             product_id: max(invoiced.get(product_id, ZERO), in_orders.get(product_id, ZERO), ZERO)
-            for product_id in sorted(set(invoiced) | set(in_orders))
+            for product_id in sorted(set(invoiced) | set(in_orders), key=id_order)
         }
 
     def delivered_quantities(self) -> dict[UUID, Decimal]:
@@ -209,7 +219,7 @@ class Order:
         def add(key: StockKey, effect: Effect) -> None:
             target[key] = target.get(key, Effect()) + effect
 
-        products = sorted(set(ordered) | set(delivered))
+        products = sorted(set(ordered) | set(delivered), key=id_order)
         if self.mode is StockMode.DEDUCT_ON_ORDER:
             for product_id in products:
                 out = max(ordered.get(product_id, ZERO), delivered.get(product_id, ZERO))
@@ -315,7 +325,7 @@ class Order:
         ordered = self.ordered_quantities()
         delivered = self.delivered_quantities()
         events: list[DomainEvent] = []
-        for product_id in sorted(set(ordered) | set(ordered_before)):
+        for product_id in sorted(set(ordered) | set(ordered_before), key=id_order):
             now_ordered = ordered.get(product_id, ZERO)
             if now_ordered == ordered_before.get(product_id, ZERO):
                 continue
@@ -369,7 +379,7 @@ class Order:
                 )
         assert self.location_id is not None
         note = DeliveryNote(
-            uuid4(),
+            new_uuid(),
             location.location_id if location else self.location_id,
             dict(lines),
             at,

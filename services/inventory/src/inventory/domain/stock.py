@@ -15,7 +15,10 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
-from uuid import UUID, uuid4
+from operator import attrgetter
+from uuid import UUID
+
+from stockpit_contracts.ids import new_uuid
 
 from inventory.domain.errors import DomainError
 from inventory.domain.events import DomainEvent, NegativeStock, StockChanged, StockMeasure
@@ -72,6 +75,10 @@ class StockKey:
 
     def __hash__(self) -> int:
         return self._hash
+
+
+# Sort key of UUIDs: their own order (by value), compared in C rather than by UUID.__lt__.
+id_order = attrgetter("int")
 
 
 def key_order(key: StockKey) -> tuple[int, int]:
@@ -192,15 +199,16 @@ class StockLevel:
     def apply(
         self, movement: StockMovement, recorded_at: datetime
     ) -> tuple[LedgerEntry, list[DomainEvent]]:
-        if movement.key != self.key:
-            raise DomainError(f"movement for {movement.key} applied to level {self.key}")
+        key = movement.key
+        if key.product_id != self.product_id or key.location_id != self.location_id:
+            raise DomainError(f"movement for {key} applied to level {self.key}")
         available_before = self.available
         self.real += movement.delta.real
         self.reserved += movement.delta.reserved
         self.incoming += movement.delta.incoming
         cause = movement.cause
         entry = LedgerEntry(
-            entry_id=uuid4(),
+            entry_id=new_uuid(),
             tenant_id=self.tenant_id,
             product_id=self.product_id,
             location_id=self.location_id,
