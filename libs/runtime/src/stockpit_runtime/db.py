@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import text
@@ -54,7 +56,44 @@ async def copy_rows(
     the session's transaction. For thousands of rows it costs a fraction of an INSERT of
     arrays: asyncpg checks every array element in Python, COPY encodes rows as they are.
     Values are what asyncpg takes for the column types (JSON columns take JSON text)."""
+    driver = await _driver_connection(session)
+    await driver.copy_records_to_table(table, records=records, columns=list(columns))
+
+
+@asynccontextmanager
+async def copying_rows(
+    session: AsyncSession,
+    table: str,
+    columns: Sequence[str],
+    records: Sequence[Sequence[object]],
+) -> AsyncIterator[None]:
+    """`copy_rows` while the body runs: the rows are encoded and sent on entry, PostgreSQL
+    appends them while the body goes on, and the exit waits for the COPY's result.
+
+    The body must not use the session (one connection runs one statement at a time); it is
+    for work that needs no database, such as preparing the next statement's rows."""
+    if not records:
+        yield
+        return
+    driver = await _driver_connection(session)
+    copy = asyncio.ensure_future(
+        driver.copy_records_to_table(table, records=records, columns=list(columns))
+    )
+    # One turn of the loop: the COPY goes out now, the body runs while PostgreSQL works.
+    await asyncio.sleep(0)
+    try:
+        yield
+    finally:
+        await copy
+
+
+async def _driver_connection(session: AsyncSession) -> Any:
+    """The session's asyncpg connection, inside the session's transaction."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    await driver.copy_records_to_table(table, records=records, columns=list(columns))
+    driver = raw.driver_connection
+    if not driver.is_in_transaction():
+        # SQLAlchemy's asyncpg adapter sends BEGIN with the transaction's first statement: a
+        # statement sent to the driver directly before that one would commit on its own.
+        await connection.execute(text("SELECT 1"))
+    return driver

@@ -55,6 +55,8 @@ OUTBOX_COLUMNS = ("topic", "key", "value", "headers")
 
 # A message to stage: the full topic name, its key, the event.
 OutboxMessage = tuple[str, bytes | None, Envelope[Payload]]
+# A row of the outbox table: topic, key, the envelope's JSON, its headers as a JSON object.
+OutboxRow = tuple[str, bytes | None, bytes, str]
 
 
 async def add_to_outbox(
@@ -66,7 +68,15 @@ async def add_to_outbox(
 
 async def stage_messages(session: AsyncSession, messages: Iterable[OutboxMessage]) -> None:
     """Stage messages in order (the relay publishes them in id order) with one COPY."""
-    rows = [(topic, key, event.to_json(), event.headers_json()) for topic, key, event in messages]
+    await stage_rows(session, outbox_rows(messages))
+
+
+def outbox_rows(messages: Iterable[OutboxMessage]) -> list[OutboxRow]:
+    """The outbox rows of messages, in order: `stage_rows` writes them."""
+    return [(topic, key, event.to_json(), event.headers_json()) for topic, key, event in messages]
+
+
+async def stage_rows(session: AsyncSession, rows: Sequence[OutboxRow]) -> None:
     if rows:
         await copy_rows(session, "outbox", OUTBOX_COLUMNS, rows)
 

@@ -10,6 +10,7 @@ levels before the change, and appends every entry with ONE `COPY`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -19,7 +20,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_contracts.ids import uuid_text
-from stockpit_runtime.db import copy_rows
+from stockpit_runtime.db import copying_rows
 
 from inventory.adapters.orm import stock_ledger, stock_levels
 from inventory.domain.stock import (
@@ -69,13 +70,14 @@ LEDGER_COLUMNS = (
 )
 
 
-async def post(
+async def move_levels(
     session: AsyncSession,
     tenant_id: TenantId,
     postings: Sequence[Sequence[StockMovement]],
     recorded_at: datetime,
 ) -> list[Posting]:
-    """Post each group of movements in order; one `Posting` (entries, events) per group."""
+    """Move the levels by each group of movements, in order, with one atomic upsert; one
+    `Posting` (ledger entries, events) per group. `appending_ledger` writes the entries."""
     movements = [movement for group in postings for movement in group]
     if not movements:
         return [Posting() for _ in postings]
@@ -111,35 +113,36 @@ async def post(
             incoming=row.incoming - total.incoming,
         )
     # The levels move along from one posting to the next.
-    posted = [post_movements(tenant_id, levels, group, recorded_at) for group in postings]
-    entries = [entry for posting in posted for entry in posting.entries]
-    # Entries are appended with COPY, in posting order (the ledger's ids follow it).
-    await copy_rows(
-        session,
-        "stock_ledger",
-        LEDGER_COLUMNS,
+    return [post_movements(tenant_id, levels, group, recorded_at) for group in postings]
+
+
+def appending_ledger(
+    session: AsyncSession, tenant_id: TenantId, postings: Sequence[Posting], recorded_at: datetime
+) -> AbstractAsyncContextManager[None]:
+    """Append the postings' entries (COPY, in posting order: the ledger's ids follow it) while
+    the body prepares what needs no database; the ledger is written when the body ends."""
+    rows = [
         (
-            (
-                tenant_id,
-                recorded_at,
-                uuid_text(e.product_id),
-                uuid_text(e.location_id),
-                e.real_delta,
-                e.reserved_delta,
-                e.incoming_delta,
-                f"{e.cause_kind} {e.reference}",
-                e.entry_id,
-                str(e.cause_kind),
-                uuid_text(e.subject_id),
-                e.reference,
-                e.version,
-                e.lines,
-                e.note,
-            )
-            for e in entries
-        ),
-    )
-    return posted
+            tenant_id,
+            recorded_at,
+            uuid_text(e.product_id),
+            uuid_text(e.location_id),
+            e.real_delta,
+            e.reserved_delta,
+            e.incoming_delta,
+            f"{e.cause_kind} {e.reference}",
+            e.entry_id,
+            str(e.cause_kind),
+            uuid_text(e.subject_id),
+            e.reference,
+            e.version,
+            e.lines,
+            e.note,
+        )
+        for posting in postings
+        for e in posting.entries
+    ]
+    return copying_rows(session, "stock_ledger", LEDGER_COLUMNS, rows)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_contracts import EnvelopeMeta, new_event
-from stockpit_runtime.outbox import stage_messages
+from stockpit_runtime.outbox import outbox_rows, stage_rows
 
 from inventory.adapters import stock_store
 from inventory.adapters.repository import InventoryRepository
@@ -79,7 +79,9 @@ class UnitOfWork:
     async def flush(self) -> None:
         """Write staged orders and stock, then stage every message in the outbox."""
         await self.repo.flush()
-        postings = await stock_store.post(self.session, self.tenant_id, self._postings, self.now)
+        postings = await stock_store.move_levels(
+            self.session, self.tenant_id, self._postings, self.now
+        )
         facts: list[tuple[DomainEvent | Message, EnvelopeMeta | None]] = []
         for fact, cause in self._facts:
             if isinstance(fact, int):
@@ -95,21 +97,19 @@ class UnitOfWork:
         }
         if unknown:
             self._pennylane_ids.update(await self.repo.pennylane_ids_of_products(unknown))
-        messages = [
-            (message, cause)
-            for fact, cause in facts
-            if (message := self._message(fact)) is not None
-        ]
-        if not messages:
-            return
-        await stage_messages(
-            self.session,
-            (
+        # The outbox rows are made while PostgreSQL appends the ledger.
+        async with stock_store.appending_ledger(self.session, self.tenant_id, postings, self.now):
+            messages = [
+                (message, cause)
+                for fact, cause in facts
+                if (message := self._message(fact)) is not None
+            ]
+            rows = outbox_rows(
                 (
                     topic.name(self.topic_prefix),
                     key,
                     new_event(payload, self.tenant_id, caused_by=cause),
                 )
                 for (topic, key, payload), cause in messages
-            ),
-        )
+            )
+        await stage_rows(self.session, rows)
