@@ -48,25 +48,35 @@ async def test_rows_are_copied_while_the_body_runs_and_written_when_it_ends(
     assert await _notes(engine) == [row[0] for row in first + second]
 
 
+async def _copy_then_fail(engine: AsyncEngine) -> None:
+    async with (
+        session_factory(engine).begin() as session,
+        copying_rows(session, "notes", ["note"], [("lost",)] * 1000),
+    ):
+        raise RuntimeError("body failed")
+
+
 async def test_a_failing_body_waits_for_the_copy_and_the_transaction_rolls_back(
     engine: AsyncEngine,
 ) -> None:
-    sessions = session_factory(engine)
     with pytest.raises(RuntimeError, match="body failed"):
-        async with sessions.begin() as session:
-            async with copying_rows(session, "notes", ["note"], [("lost",)] * 1000):
-                raise RuntimeError("body failed")
+        await _copy_then_fail(engine)
     # The connection was free again for the rollback, and nothing was kept.
     assert await _notes(engine) == []
-    async with sessions.begin() as session:
+    async with session_factory(engine).begin() as session:
         await copy_rows(session, "notes", ["note"], [("kept",)])
     assert await _notes(engine) == ["kept"]
 
 
+async def _copy_into_a_missing_column(engine: AsyncEngine) -> None:
+    async with (
+        session_factory(engine).begin() as session,
+        copying_rows(session, "notes", ["missing"], [("x",)]),
+    ):
+        pass
+
+
 async def test_a_failing_copy_fails_the_block(engine: AsyncEngine) -> None:
-    sessions = session_factory(engine)
     with pytest.raises(Exception, match="missing"):
-        async with sessions.begin() as session:
-            async with copying_rows(session, "notes", ["missing"], [("x",)]):
-                pass
+        await _copy_into_a_missing_column(engine)
     assert await _notes(engine) == []

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from stockpit_contracts.ids import new_uuid
+from stockpit_contracts.ids import new_uuid, uuid_text
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 
@@ -30,8 +30,17 @@ def utc_now() -> datetime:
 _PLAIN_TEXT = re.compile(r"[A-Za-z0-9_.:-]*")
 
 
+# JSON strings of tenant ids and event types: few, and written with every message.
+_JSON_TEXTS: dict[str, str] = {}
+
+
 def _json_text(value: str) -> str:
-    return f'"{value}"' if _PLAIN_TEXT.fullmatch(value) else json.dumps(value)
+    text = _JSON_TEXTS.get(value)
+    if text is None:
+        text = f'"{value}"' if _PLAIN_TEXT.fullmatch(value) else json.dumps(value)
+        if len(_JSON_TEXTS) < 10_000:
+            _JSON_TEXTS[value] = text
+    return text
 
 
 class EnvelopeMeta(BaseModel):
@@ -75,8 +84,11 @@ class EnvelopeMeta(BaseModel):
 
         Ids, versions and times need no escaping; the tenant id and event type are escaped by
         `json.dumps` unless they are plain, which they are by construction."""
+        # The correlation and causation ids recur: all the events one event caused share them.
         causation = (
-            "" if self.causation_id is None else f',"stockpit-causation-id":"{self.causation_id}"'
+            ""
+            if self.causation_id is None
+            else f',"stockpit-causation-id":"{uuid_text(self.causation_id)}"'
         )
         return (
             f'{{"stockpit-event-id":"{self.event_id}",'
@@ -84,7 +96,7 @@ class EnvelopeMeta(BaseModel):
             f'"stockpit-schema-version":"{self.schema_version}",'
             f'"stockpit-tenant-id":{_json_text(self.tenant_id)},'
             f'"stockpit-occurred-at":"{self.occurred_at.isoformat().replace("+00:00", "Z")}",'
-            f'"stockpit-correlation-id":"{self.correlation_id}"{causation}}}'
+            f'"stockpit-correlation-id":"{uuid_text(self.correlation_id)}"{causation}}}'
         )
 
     @classmethod

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -88,10 +89,14 @@ async def copying_rows(
 
 
 async def _driver_connection(session: AsyncSession) -> Any:
-    """The session's asyncpg connection, inside the session's transaction."""
-    connection = await session.connection()
+    return await driver_connection(await session.connection())
+
+
+async def driver_connection(connection: AsyncConnection) -> Any:
+    """The asyncpg connection under `connection`, inside its transaction: for statements whose
+    rows SQLAlchemy would only slow down (COPY, thousands of rows read as they are)."""
     raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
+    driver: Any = raw.driver_connection
     if not driver.is_in_transaction():
         # SQLAlchemy's asyncpg adapter sends BEGIN with the transaction's first statement: a
         # statement sent to the driver directly before that one would commit on its own.
