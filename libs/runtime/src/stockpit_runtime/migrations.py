@@ -43,8 +43,11 @@ def run_env(target_metadata: MetaData | None) -> None:
         context.run_migrations()
 
 
-async def upgrade_to_head(script_location: Path, database_url: str, schema: str) -> None:
-    """Create the service's schema if needed and apply every migration to it."""
+async def upgrade_to_head(
+    script_location: Path, database_url: str, schema: str, *, revision: str = "head"
+) -> None:
+    """Create the service's schema if needed and apply every migration to it (or those up to
+    `revision`)."""
     config = alembic_config(script_location, database_url, schema)
     engine = create_async_engine(
         database_url, connect_args={"server_settings": {"search_path": checked_schema(schema)}}
@@ -56,14 +59,14 @@ async def upgrade_to_head(script_location: Path, database_url: str, schema: str)
                 text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": schema}
             )
             await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-            await connection.run_sync(_upgrade, config)
+            await connection.run_sync(_upgrade, config, revision)
     finally:
         await engine.dispose()
 
 
-def _upgrade(connection: Connection, config: Config) -> None:
+def _upgrade(connection: Connection, config: Config, revision: str) -> None:
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
 def upgrade_sync(script_location: Path, database_url: str, schema: str) -> None:

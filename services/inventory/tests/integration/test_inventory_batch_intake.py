@@ -158,7 +158,7 @@ async def _state(engine: AsyncEngine) -> dict[str, Any]:
                 row.tenant_id,
                 -1 if row.quote_id is None else row.quote_id,
                 row.status,
-                sorted(reference for reference, _ in row.doc["sources"]),
+                sorted(reference for reference, _ in json.loads(row.doc)["sources"]),
             )
             for row in await connection.execute(
                 sa.text("SELECT tenant_id, quote_id, status, doc FROM orders")

@@ -1,9 +1,13 @@
 """Tables of the inventory schema (the migrations create them; queries use these).
 
 Stock levels and the append-only ledger are relational rows. Aggregates (settings, locations,
-products, customers, suppliers, orders, returns, purchases) are JSONB documents written by
-`adapters.codec`, with the columns needed to find and lock them beside the document.
+products, customers, suppliers, orders, returns, purchases) are JSON documents written by
+`adapters.codec` (JSONB, but JSON text for orders), with the columns needed to find and lock
+them beside the document.
 """
+
+import json
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -46,14 +50,29 @@ stock_ledger = sa.Table(
 )
 
 
-def _document_table(name: str, id_column: str, *lookups: sa.Column[object]) -> sa.Table:
+class JsonText(sa.types.TypeDecorator[Any]):
+    """A JSON document kept as text: read back parsed, written as the codec's JSON text."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
+        return None if value is None else json.loads(value)
+
+
+def _document_table(
+    name: str,
+    id_column: str,
+    *lookups: sa.Column[object],
+    doc_type: sa.types.TypeEngine[Any] | type[sa.types.TypeEngine[Any]] = postgresql.JSONB,
+) -> sa.Table:
     return sa.Table(
         name,
         metadata,
         sa.Column(id_column, sa.Uuid, primary_key=True),
         sa.Column("tenant_id", sa.Text, nullable=False),
         *lookups,
-        sa.Column("doc", postgresql.JSONB, nullable=False),
+        sa.Column("doc", doc_type, nullable=False),
         sa.Column(
             "updated_at",
             sa.DateTime(timezone=True),
@@ -77,11 +96,14 @@ customers = _document_table(
     "customers", "customer_id", sa.Column("pennylane_id", sa.BigInteger, nullable=True)
 )
 suppliers = _document_table("suppliers", "supplier_id")
+# Orders are written in every batch of documents and never queried inside: their document is
+# JSON text, which PostgreSQL stores without parsing it (see migration 0004).
 orders = _document_table(
     "orders",
     "order_id",
     sa.Column("quote_id", sa.BigInteger, nullable=True),
     sa.Column("status", sa.Text, nullable=False),
+    doc_type=JsonText,
 )
 returns = _document_table(
     "returns", "return_id", sa.Column("credit_note_id", sa.BigInteger, nullable=False)

@@ -44,11 +44,12 @@ def _upsert_statement(table: str, id_column: str, lookups: tuple[str, ...]) -> s
     )
 
 
-ORDER_HOLDING = sa.text(
+_ORDER_HOLDING = (
     "SELECT o.doc FROM orders o JOIN order_documents d ON d.order_id = o.order_id "
     "WHERE d.tenant_id = :tenant_id AND d.reference = :reference AND o.tenant_id = :tenant_id"
 )
-ORDER_HOLDING_FOR_UPDATE = sa.text(ORDER_HOLDING.text + " FOR UPDATE OF o")
+ORDER_HOLDING = sa.text(_ORDER_HOLDING).columns(orm.orders.c.doc)
+ORDER_HOLDING_FOR_UPDATE = sa.text(_ORDER_HOLDING + " FOR UPDATE OF o").columns(orm.orders.c.doc)
 ORDERS_HOLDING_OR_OF_QUOTES_FOR_UPDATE = sa.text(
     "SELECT o.doc, d.reference FROM orders o LEFT JOIN order_documents d "
     "ON d.order_id = o.order_id AND d.tenant_id = :tenant_id "
@@ -56,10 +57,10 @@ ORDERS_HOLDING_OR_OF_QUOTES_FOR_UPDATE = sa.text(
     "WHERE tenant_id = :tenant_id AND reference = ANY(CAST(:references AS text[]))) "
     "OR o.quote_id = ANY(CAST(:quote_ids AS bigint[]))) "
     "ORDER BY o.order_id FOR UPDATE OF o"
-)
+).columns(orm.orders.c.doc, orm.order_documents.c.reference)
 SAVE_ORDERS = sa.text(
     "INSERT INTO orders AS current (order_id, tenant_id, quote_id, status, doc) "
-    "SELECT order_id, :tenant_id, quote_id, status, CAST(doc AS jsonb) FROM unnest("
+    "SELECT order_id, :tenant_id, quote_id, status, doc FROM unnest("
     "CAST(:order_ids AS uuid[]), CAST(:quote_ids AS bigint[]), CAST(:statuses AS text[]), "
     "CAST(:docs AS text[])) AS saved(order_id, quote_id, status, doc) "
     "ON CONFLICT (order_id) DO UPDATE SET doc = EXCLUDED.doc, updated_at = now(), "
