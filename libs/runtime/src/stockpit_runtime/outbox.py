@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -85,8 +85,10 @@ class OutboxRelay:
         *,
         batch_size: int = 2000,
         idle_poll_s: float = 0.2,
+        on_published: Callable[[int], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._on_published = on_published
         self._producer = producer
         self._schema = schema
         self._batch_size = batch_size
@@ -162,6 +164,8 @@ class OutboxRelay:
             # By id list, not by range: a transaction that took a lower id may commit later.
             await connection.execute(DELETE_OUTBOX, {"ids": [row["id"] for row in rows]})
         OUTBOX_PUBLISHED.labels(self._schema).inc(len(rows))
+        if self._on_published is not None:
+            self._on_published(len(rows))
         return len(rows)
 
     async def _send(self, rows: Sequence[Any]) -> list[asyncio.Future[Any]]:

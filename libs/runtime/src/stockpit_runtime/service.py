@@ -44,6 +44,7 @@ from stockpit_runtime.logging import configure_logging, get_logger
 from stockpit_runtime.messaging_tables import dead_letters
 from stockpit_runtime.migrations import upgrade_to_head
 from stockpit_runtime.outbox import OutboxRelay
+from stockpit_runtime.relay_process import RelayProcess
 from stockpit_runtime.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -65,7 +66,7 @@ class ServiceRuntime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     broker: KafkaBroker
-    relay: OutboxRelay | None = None
+    relay: OutboxRelay | RelayProcess | None = None
     started: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
     _producer: Any = None
@@ -206,14 +207,20 @@ def create_service_app(
         producer = reliable_producer(settings.kafka_bootstrap_servers, settings.service_name)
         await producer.start()
         runtime._producer = producer
-        runtime.relay = OutboxRelay(
-            engine,
-            producer,
-            settings.schema_name,
-            batch_size=settings.outbox_batch_size,
-            idle_poll_s=settings.outbox_idle_poll_s,
-        )
-        runtime.relay.start()
+        if settings.outbox_relay == "process":
+            relay_process = RelayProcess(settings)
+            await relay_process.start()
+            runtime.relay = relay_process
+        else:
+            relay_task = OutboxRelay(
+                engine,
+                producer,
+                settings.schema_name,
+                batch_size=settings.outbox_batch_size,
+                idle_poll_s=settings.outbox_idle_poll_s,
+            )
+            relay_task.start()
+            runtime.relay = relay_task
         await broker.start()
         if on_started is not None:
             await on_started(runtime)
@@ -226,7 +233,8 @@ def create_service_app(
             if on_stopping is not None:
                 await on_stopping(runtime)
             await broker.stop()
-            await runtime.relay.stop()
+            if runtime.relay is not None:
+                await runtime.relay.stop()
             await producer.stop()
             await engine.dispose()
             log.info("service stopped")

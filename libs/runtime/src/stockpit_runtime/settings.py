@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -36,6 +38,9 @@ class ServiceSettings(BaseSettings):
     consumer_retry_backoff_s: float = Field(default=0.2, ge=0, le=60)
     outbox_batch_size: int = Field(default=2000, ge=1, le=10_000)
     outbox_idle_poll_s: float = Field(default=0.2, gt=0, le=60)
+    # "process": the relay runs in a child process (another core); "task": in the service's
+    # own event loop (one process, e.g. for a debugger).
+    outbox_relay: Literal["process", "task"] = "process"
     # Allocations between two young-generation garbage collections (Python's default is 700).
     gc_young_threshold: int = Field(default=20_000, ge=100, le=1_000_000)
 
