@@ -24,6 +24,7 @@ from stockpit_runtime.db import copying_rows
 
 from inventory.adapters.orm import stock_ledger, stock_levels
 from inventory.domain.stock import (
+    NO_EFFECT,
     Effect,
     Posting,
     StockKey,
@@ -83,7 +84,7 @@ async def move_levels(
         return [Posting() for _ in postings]
     totals: dict[StockKey, Effect] = {}
     for movement in movements:
-        totals[movement.key] = totals.get(movement.key, Effect()) + movement.delta
+        totals[movement.key] = totals.get(movement.key, NO_EFFECT) + movement.delta
     keys = stock_keys(movements)
     product_ids = [uuid_text(key.product_id) for key in keys]
     location_ids = [uuid_text(key.location_id) for key in keys]

@@ -53,6 +53,7 @@ from inventory.domain.events import Conflict, ConflictReason, DomainEvent, Order
 from inventory.domain.outcome import Outcome
 from inventory.domain.settings import StockMode, TenantSettings
 from inventory.domain.stock import (
+    NO_EFFECT,
     Cause,
     CauseKind,
     Effect,
@@ -217,7 +218,7 @@ class Order:
         target: dict[StockKey, Effect] = {}
 
         def add(key: StockKey, effect: Effect) -> None:
-            target[key] = target.get(key, Effect()) + effect
+            target[key] = target.get(key, NO_EFFECT) + effect
 
         products = sorted(set(ordered) | set(delivered), key=id_order)
         if self.mode is StockMode.DEDUCT_ON_ORDER:

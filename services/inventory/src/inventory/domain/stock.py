@@ -68,13 +68,22 @@ class StockKey:
     product_id: UUID
     location_id: UUID
 
-    # Keys are looked up in dicts again and again while posting: hash the two UUIDs once.
+    # Keys are looked up in dicts again and again while posting: hash them once, and hash and
+    # compare the UUIDs' integers (UUID's own __hash__ and __eq__ are Python calls).
     @cached_property
     def _hash(self) -> int:
-        return hash((self.product_id, self.location_id))
+        return hash((self.product_id.int, self.location_id.int))
 
     def __hash__(self) -> int:
         return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StockKey):
+            return NotImplemented
+        return (
+            self.product_id.int == other.product_id.int
+            and self.location_id.int == other.location_id.int
+        )
 
 
 # Sort key of UUIDs: their own order (by value), compared in C rather than by UUID.__lt__.
@@ -114,6 +123,10 @@ class Effect:
         return self.real == ZERO and self.reserved == ZERO and self.incoming == ZERO
 
 
+# The empty effect: effects are immutable, so one instance serves every default.
+NO_EFFECT = Effect()
+
+
 @dataclass(frozen=True)
 class StockMovement:
     key: StockKey
@@ -132,8 +145,8 @@ def settle(
     """
     movements: list[StockMovement] = []
     for key in sorted(set(applied) | set(target), key=key_order):
-        before = applied.get(key, Effect())
-        after = target.get(key, Effect())
+        before = applied.get(key, NO_EFFECT)
+        after = target.get(key, NO_EFFECT)
         delta = after - before
         if delta.is_zero:
             continue
