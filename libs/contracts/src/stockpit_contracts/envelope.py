@@ -16,7 +16,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from stockpit_contracts.ids import new_uuid, uuid_text
+from stockpit_contracts.ids import new_uuid
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 
@@ -40,6 +40,20 @@ def _json_text(value: str) -> str:
         text = f'"{value}"' if _PLAIN_TEXT.fullmatch(value) else json.dumps(value)
         if len(_JSON_TEXTS) < 10_000:
             _JSON_TEXTS[value] = text
+    return text
+
+
+# Texts of the last few correlation and causation ids: the events one event causes are made one
+# after the other, and a bound this small keeps ids that never recur from piling up.
+_RECENT_ID_TEXTS: dict[UUID, str] = {}
+
+
+def _recent_id_text(uuid: UUID) -> str:
+    text = _RECENT_ID_TEXTS.get(uuid)
+    if text is None:
+        if len(_RECENT_ID_TEXTS) >= 64:
+            _RECENT_ID_TEXTS.clear()
+        text = _RECENT_ID_TEXTS[uuid] = str(uuid)
     return text
 
 
@@ -88,7 +102,7 @@ class EnvelopeMeta(BaseModel):
         causation = (
             ""
             if self.causation_id is None
-            else f',"stockpit-causation-id":"{uuid_text(self.causation_id)}"'
+            else f',"stockpit-causation-id":"{_recent_id_text(self.causation_id)}"'
         )
         return (
             f'{{"stockpit-event-id":"{self.event_id}",'
@@ -96,7 +110,7 @@ class EnvelopeMeta(BaseModel):
             f'"stockpit-schema-version":"{self.schema_version}",'
             f'"stockpit-tenant-id":{_json_text(self.tenant_id)},'
             f'"stockpit-occurred-at":"{self.occurred_at.isoformat().replace("+00:00", "Z")}",'
-            f'"stockpit-correlation-id":"{uuid_text(self.correlation_id)}"{causation}}}'
+            f'"stockpit-correlation-id":"{_recent_id_text(self.correlation_id)}"{causation}}}'
         )
 
     @classmethod

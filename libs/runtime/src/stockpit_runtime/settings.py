@@ -42,9 +42,7 @@ class ServiceSettings(BaseSettings):
     # own event loop (one process, e.g. for a debugger).
     outbox_relay: Literal["process", "task"] = "process"
     # Allocations between two young-generation garbage collections (Python's default is 700).
-    # A batch of documents keeps hundreds of thousands of objects alive until it is written:
-    # at 20,000 the collector still scanned them again and again (~5% of the inventory's CPU).
-    gc_young_threshold: int = Field(default=100_000, ge=100, le=1_000_000)
+    gc_young_threshold: int = Field(default=20_000, ge=100, le=1_000_000)
 
     @property
     def schema_name(self) -> str:

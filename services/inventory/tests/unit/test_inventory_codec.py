@@ -198,6 +198,5 @@ def test_remembered_conversions_stay_bounded_and_exact(monkeypatch: pytest.Monke
     paris = AT.astimezone(timezone(timedelta(hours=1)))
     assert encode(AT) == "2026-03-01T09:30:15.123456+00:00"
     assert encode(paris) == "2026-03-01T10:30:15.123456+01:00"
-    assert len(codec._UUID_TEXTS) <= 3
     assert len(codec._UUID_VALUES) <= 3
     assert len(codec._UTC_TEXTS) <= 3

@@ -34,6 +34,8 @@ from itertools import count
 from typing import Any, TypeVar
 from uuid import UUID
 
+from stockpit_contracts.ids import UUID_TEXTS, uuid_text
+
 T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
@@ -67,9 +69,9 @@ def decode(tp: type[T], data: Json) -> T:
 _JSON_ENCODER = json.JSONEncoder(check_circular=False)
 
 # Enough for the products and locations of the tenants one process serves at a time
-# (a few MB each at most); a full table is emptied and refilled.
+# (a few MB each at most); a full table is emptied and refilled. UUIDs are written with
+# `stockpit_contracts.ids.uuid_text`, whose table the rest of the service shares.
 _TABLE_LIMIT = 1 << 14
-_UUID_TEXTS: dict[UUID, str] = {}
 _UUID_VALUES: dict[str, UUID] = {}
 _UTC_TEXTS: dict[datetime, str] = {}
 
@@ -79,10 +81,6 @@ def _remember(table: dict[K, V], key: K, value: V) -> V:
         table.clear()
     table[key] = value
     return value
-
-
-def _uuid_text(value: UUID) -> str:
-    return _UUID_TEXTS.get(value) or _remember(_UUID_TEXTS, value, str(value))
 
 
 def _uuid_value(text: str) -> UUID:
@@ -106,8 +104,8 @@ _NAMESPACE: dict[str, Any] = {
     "date": date,
     "timedelta": timedelta,
     "encode": encode,
-    "_UUID_TEXTS": _UUID_TEXTS,
-    "_uuid_text": _uuid_text,
+    "_UUID_TEXTS": UUID_TEXTS,
+    "_uuid_text": uuid_text,
     "_UUID_VALUES": _UUID_VALUES,
     "_uuid_value": _uuid_value,
     "_datetime_text": _datetime_text,
@@ -208,7 +206,7 @@ def _class_encoding(cls: type) -> Encoder:
     elif issubclass(cls, str):
         encoder = _identity
     elif cls is UUID:
-        encoder = _uuid_text
+        encoder = uuid_text
     elif issubclass(cls, Decimal | UUID):
         encoder = str
     elif cls is datetime:
