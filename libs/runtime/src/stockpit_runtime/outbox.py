@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +21,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from stockpit_contracts import Envelope, Payload
 
-from stockpit_runtime.db import copy_rows, driver_connection
+from stockpit_runtime.db import copy_rows, copying_rows, driver_connection
 from stockpit_runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -72,6 +73,13 @@ def outbox_rows(messages: Iterable[OutboxMessage]) -> list[OutboxRow]:
 async def stage_rows(session: AsyncSession, rows: Sequence[OutboxRow]) -> None:
     if rows:
         await copy_rows(session, "outbox", OUTBOX_COLUMNS, rows)
+
+
+def staging_rows(
+    session: AsyncSession, rows: Sequence[OutboxRow]
+) -> AbstractAsyncContextManager[None]:
+    """`stage_rows` while the block runs (see `copying_rows`): the block may make the next rows."""
+    return copying_rows(session, "outbox", OUTBOX_COLUMNS, rows)
 
 
 class OutboxRelay:

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_contracts import EnvelopeMeta, new_event
-from stockpit_runtime.outbox import outbox_rows, stage_rows
+from stockpit_runtime.outbox import OutboxRow, outbox_rows, stage_rows, staging_rows
 
 from inventory.adapters import stock_store
 from inventory.adapters.repository import InventoryRepository
@@ -28,6 +28,9 @@ from inventory.domain.outcome import Outcome
 from inventory.domain.stock import StockMovement
 from inventory.domain.values import TenantId
 from inventory.service_layer.messages import Message, to_message
+
+# Outbox rows per COPY when a flush stages many: each part is sent while the next is made.
+OUTBOX_PART = 500
 
 
 class UnitOfWork:
@@ -97,19 +100,32 @@ class UnitOfWork:
         }
         if unknown:
             self._pennylane_ids.update(await self.repo.pennylane_ids_of_products(unknown))
-        # The outbox rows are made while PostgreSQL appends the ledger.
+        # Database and Python work overlap: the first outbox rows are made while PostgreSQL
+        # appends the ledger, and each later part while it takes the part before.
         async with stock_store.appending_ledger(self.session, self.tenant_id, postings, self.now):
             messages = [
                 (message, cause)
                 for fact, cause in facts
                 if (message := self._message(fact)) is not None
             ]
-            rows = outbox_rows(
-                (
-                    topic.name(self.topic_prefix),
-                    key,
-                    new_event(payload, self.tenant_id, caused_by=cause),
-                )
-                for (topic, key, payload), cause in messages
-            )
+            parts = [
+                messages[start : start + OUTBOX_PART]
+                for start in range(0, len(messages), OUTBOX_PART)
+            ] or [[]]
+            rows = self._outbox_rows(parts[0])
+        for part in parts[1:]:
+            async with staging_rows(self.session, rows):
+                rows = self._outbox_rows(part)
         await stage_rows(self.session, rows)
+
+    def _outbox_rows(
+        self, messages: Sequence[tuple[Message, EnvelopeMeta | None]]
+    ) -> list[OutboxRow]:
+        return outbox_rows(
+            (
+                topic.name(self.topic_prefix),
+                key,
+                new_event(payload, self.tenant_id, caused_by=cause),
+            )
+            for (topic, key, payload), cause in messages
+        )
