@@ -1,7 +1,7 @@
 import os
 import uuid
 
-from stockpit_contracts.ids import UUID_TEXTS, _UuidTexts, new_uuid, uuid_text
+from stockpit_contracts.ids import UUID_TEXTS, UuidTexts, new_uuid, uuid_text
 
 
 def test_new_uuids_are_random_version_4_uuids() -> None:
@@ -43,7 +43,7 @@ def test_a_forked_child_does_not_reuse_its_parents_ids() -> None:
 
 
 def test_remembered_uuid_texts_are_exact_and_bounded() -> None:
-    texts = _UuidTexts(kept=3)
+    texts = UuidTexts(kept=3)
     ids = [uuid.uuid4() for _ in range(10)]
     assert [texts[value] for value in ids] == [str(value) for value in ids]
     assert [texts[value] for value in ids[-2:]] == [str(value) for value in ids[-2:]]

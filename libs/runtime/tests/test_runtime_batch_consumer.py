@@ -3,9 +3,8 @@ event, and a fall back to one by one when anything in the batch fails."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -13,23 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from stockpit_contracts import Envelope, Payload, new_event
 from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind
 from stockpit_runtime.consumer import IncomingMessage, Outcome, PermanentError, ReliableConsumer
-from stockpit_runtime.db import create_engine, session_factory
+from stockpit_runtime.db import session_factory
 from stockpit_runtime.messaging_tables import dead_letters
-from stockpit_runtime.migrations import upgrade_to_head
 
 pytestmark = pytest.mark.integration
-
-MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-@pytest.fixture
-async def engine(database_url: str, db_schema: str) -> AsyncIterator[AsyncEngine]:
-    await upgrade_to_head(MIGRATIONS, database_url, db_schema)
-    engine = create_engine(database_url, db_schema)
-    async with engine.begin() as connection:
-        await connection.execute(sa.text("CREATE TABLE effects (note text)"))
-    yield engine
-    await engine.dispose()
 
 
 def _event(pennylane_id: int) -> Envelope[DocumentDeleted]:

@@ -8,9 +8,7 @@ import os
 import signal
 import sys
 import textwrap
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,24 +16,13 @@ from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 from stockpit_contracts import Envelope, Payload, new_event, parse_event
 from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind
-from stockpit_runtime.db import create_engine, session_factory
-from stockpit_runtime.migrations import upgrade_to_head
+from stockpit_runtime.db import session_factory
 from stockpit_runtime.outbox import add_to_outbox
 from stockpit_runtime.relay_process import RelayProcess
 from stockpit_runtime.settings import ServiceSettings
 from stockpit_runtime.testing import read_topic
 
 pytestmark = pytest.mark.integration
-
-MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-@pytest.fixture
-async def engine(database_url: str, db_schema: str) -> AsyncIterator[AsyncEngine]:
-    await upgrade_to_head(MIGRATIONS, database_url, db_schema)
-    engine = create_engine(database_url, db_schema)
-    yield engine
-    await engine.dispose()
 
 
 def _settings(kafka_bootstrap_servers: str, database_url: str, db_schema: str) -> ServiceSettings:

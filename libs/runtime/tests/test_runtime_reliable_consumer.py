@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from uuid import UUID
 
 import pytest
@@ -27,26 +25,13 @@ from stockpit_runtime.consumer import (
     ReliableConsumer,
     replay_dead_letter,
 )
-from stockpit_runtime.db import create_engine, session_factory
+from stockpit_runtime.db import session_factory
 from stockpit_runtime.kafka import ensure_topics, reliable_producer
 from stockpit_runtime.messaging_tables import dead_letters, outbox
-from stockpit_runtime.migrations import upgrade_to_head
 from stockpit_runtime.outbox import OutboxRelay, add_to_outbox
 from stockpit_runtime.testing import read_topic
 
 pytestmark = pytest.mark.integration
-
-MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-@pytest.fixture
-async def engine(database_url: str, db_schema: str) -> AsyncIterator[AsyncEngine]:
-    await upgrade_to_head(MIGRATIONS, database_url, db_schema)
-    engine = create_engine(database_url, db_schema)
-    async with engine.begin() as connection:
-        await connection.execute(sa.text("CREATE TABLE effects (note text)"))
-    yield engine
-    await engine.dispose()
 
 
 def _message(value: bytes, offset: int = 0) -> IncomingMessage:

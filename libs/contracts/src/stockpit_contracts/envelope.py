@@ -16,7 +16,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from stockpit_contracts.ids import new_uuid
+from stockpit_contracts.ids import UuidTexts, new_uuid
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 
@@ -45,16 +45,7 @@ def _json_text(value: str) -> str:
 
 # Texts of the last few correlation and causation ids: the events one event causes are made one
 # after the other, and a bound this small keeps ids that never recur from piling up.
-_RECENT_ID_TEXTS: dict[UUID, str] = {}
-
-
-def _recent_id_text(uuid: UUID) -> str:
-    text = _RECENT_ID_TEXTS.get(uuid)
-    if text is None:
-        if len(_RECENT_ID_TEXTS) >= 64:
-            _RECENT_ID_TEXTS.clear()
-        text = _RECENT_ID_TEXTS[uuid] = str(uuid)
-    return text
+_RECENT_ID_TEXTS = UuidTexts(kept=64)
 
 
 class EnvelopeMeta(BaseModel):
@@ -102,7 +93,7 @@ class EnvelopeMeta(BaseModel):
         causation = (
             ""
             if self.causation_id is None
-            else f',"stockpit-causation-id":"{_recent_id_text(self.causation_id)}"'
+            else f',"stockpit-causation-id":"{_RECENT_ID_TEXTS[self.causation_id]}"'
         )
         return (
             f'{{"stockpit-event-id":"{self.event_id}",'
@@ -110,7 +101,7 @@ class EnvelopeMeta(BaseModel):
             f'"stockpit-schema-version":"{self.schema_version}",'
             f'"stockpit-tenant-id":{_json_text(self.tenant_id)},'
             f'"stockpit-occurred-at":"{self.occurred_at.isoformat().replace("+00:00", "Z")}",'
-            f'"stockpit-correlation-id":"{_recent_id_text(self.correlation_id)}"{causation}}}'
+            f'"stockpit-correlation-id":"{_RECENT_ID_TEXTS[self.correlation_id]}"{causation}}}'
         )
 
     @classmethod

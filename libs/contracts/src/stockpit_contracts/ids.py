@@ -50,9 +50,9 @@ def new_uuid() -> UUID:
     return uuid
 
 
-class _UuidTexts(dict[UUID, str]):
-    """Texts of UUIDs, remembered: `str(uuid)` formats 32 hex digits each time (~0.7 µs),
-    and the same product, location and order ids are written many times per batch."""
+class UuidTexts(dict[UUID, str]):
+    """Texts of UUIDs, remembered (at most `kept`, then emptied): `str(uuid)` formats 32 hex
+    digits each time (~0.7 µs), and the same ids are written many times per batch."""
 
     def __init__(self, kept: int) -> None:
         super().__init__()
@@ -68,7 +68,7 @@ class _UuidTexts(dict[UUID, str]):
 # About 300 bytes an id: at most ~15 MB, for the ids a service keeps writing (products,
 # locations, orders); ids that never recur must not be passed here. Code that cannot afford a
 # call reads it with `UUID_TEXTS.get(uuid) or uuid_text(uuid)`.
-UUID_TEXTS = _UuidTexts(kept=50_000)
+UUID_TEXTS = UuidTexts(kept=50_000)
 
 
 def uuid_text(uuid: UUID) -> str:
