@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from stockpit_contracts import partition_key
 from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
-from stockpit_runtime.testing import publish_raw
+from stockpit_testing.fixtures import publish_raw
 
 pytestmark = pytest.mark.integration
 

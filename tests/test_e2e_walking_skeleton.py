@@ -26,7 +26,7 @@ from stockpit_contracts.payloads.documents import (
 )
 from stockpit_contracts.payloads.inventory import StockChanged
 from stockpit_contracts.topics import INVENTORY_STOCK, PENNYLANE_DOCUMENTS
-from stockpit_runtime.testing import publish_raw, read_topic
+from stockpit_testing.fixtures import publish_raw, read_topic
 
 pytestmark = pytest.mark.integration
 

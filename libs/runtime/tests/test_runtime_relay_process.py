@@ -20,7 +20,7 @@ from stockpit_runtime.db import session_factory
 from stockpit_runtime.outbox import add_to_outbox
 from stockpit_runtime.relay_process import RelayProcess
 from stockpit_runtime.settings import ServiceSettings
-from stockpit_runtime.testing import read_topic
+from stockpit_testing.fixtures import read_topic
 
 pytestmark = pytest.mark.integration
 

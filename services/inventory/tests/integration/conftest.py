@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from inventory.entrypoints.app import create_app
-from inventory.testing import inventory_settings
+from stockpit_testing.inventory import inventory_settings
 
 
 @pytest.fixture

@@ -23,13 +23,13 @@ from inventory.entrypoints.app import (
     event_handler,
 )
 from inventory.service_layer import unit_of_work
-from inventory.testing import T0, document
 from sqlalchemy.ext.asyncio import AsyncEngine
 from stockpit_contracts import Envelope, Payload, new_event
 from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind
 from stockpit_runtime.consumer import IncomingMessage, Outcome, ReliableConsumer
 from stockpit_runtime.db import create_engine, session_factory
 from stockpit_runtime.migrations import upgrade_to_head
+from stockpit_testing.inventory import T0, document
 
 pytestmark = pytest.mark.integration
 

@@ -7,13 +7,13 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from inventory.testing import document, fresh, publish, stock_by_pennylane_id, wait_handled
 from stockpit_contracts import Envelope, Payload, new_event, parse_event
 from stockpit_contracts.payloads.catalog import ProductUpserted
 from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind
 from stockpit_contracts.payloads.inventory import ProblemReported
 from stockpit_contracts.topics import INVENTORY_PROBLEMS, PENNYLANE_DOCUMENTS
-from stockpit_runtime.testing import read_topic
+from stockpit_testing.fixtures import read_topic
+from stockpit_testing.inventory import document, fresh, publish, stock_by_pennylane_id, wait_handled
 
 pytestmark = pytest.mark.integration
 

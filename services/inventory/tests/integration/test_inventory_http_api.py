@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from inventory.testing import document, publish, wait_handled
 from stockpit_contracts import new_event, parse_event
 from stockpit_contracts.payloads.catalog import ProductUpserted
 from stockpit_contracts.payloads.documents import DocumentKind
@@ -25,7 +24,8 @@ from stockpit_contracts.topics import (
     OUTBOUND_RESULTS,
     PENNYLANE_CATALOG,
 )
-from stockpit_runtime.testing import read_topic
+from stockpit_testing.fixtures import read_topic
+from stockpit_testing.inventory import document, publish, wait_handled
 
 pytestmark = pytest.mark.integration
 

@@ -7,12 +7,12 @@ import pytest
 import sqlalchemy as sa
 from inventory.adapters.repository import InventoryRepository
 from inventory.entrypoints.app import MIGRATIONS, _apply_document, event_handler
-from inventory.testing import document
 from stockpit_contracts import new_event
 from stockpit_contracts.payloads.documents import DocumentKind
 from stockpit_runtime.consumer import IncomingMessage, Outcome, ReliableConsumer
 from stockpit_runtime.db import create_engine, session_factory
 from stockpit_runtime.migrations import upgrade_to_head
+from stockpit_testing.inventory import document
 
 pytestmark = pytest.mark.integration
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from inventory.testing import document, publish, scalar, stock_by_pennylane_id
 from stockpit_contracts import Envelope, Payload, new_event
 from stockpit_contracts.payloads.documents import DocumentKind
 from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
 from stockpit_ops.processes import ManagedProcess, service_process
+from stockpit_testing.inventory import document, publish, scalar, stock_by_pennylane_id
 
 pytestmark = pytest.mark.integration
 

@@ -33,7 +33,7 @@ from stockpit_contracts.payloads.outbound import (
 )
 from stockpit_contracts.topics import OUTBOUND_RESULTS
 from stockpit_pennylane.sandbox import FaultSettings
-from stockpit_runtime.testing import read_topic
+from stockpit_testing.fixtures import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 

@@ -17,7 +17,7 @@ from stockpit_contracts import parse_event
 from stockpit_contracts.payloads.connections import ConnectionSettings
 from stockpit_contracts.payloads.outbound import PennylaneIdAssigned, ProductChangeRequested
 from stockpit_contracts.topics import OUTBOUND_RESULTS
-from stockpit_runtime.testing import read_topic
+from stockpit_testing.fixtures import read_topic
 
 pytestmark = pytest.mark.integration
 

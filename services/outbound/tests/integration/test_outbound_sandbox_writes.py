@@ -24,7 +24,7 @@ from stockpit_contracts.payloads.outbound import (
     ReceiptSendRequested,
 )
 from stockpit_contracts.topics import OUTBOUND_RESULTS
-from stockpit_runtime.testing import read_topic
+from stockpit_testing.fixtures import read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -37,7 +37,7 @@ from stockpit_pennylane.sandbox import (
 from stockpit_pennylane.sandbox import (
     create_app as sandbox_app,
 )
-from stockpit_runtime.testing import publish_raw
+from stockpit_testing.fixtures import publish_raw
 
 pytestmark = pytest.mark.integration
 

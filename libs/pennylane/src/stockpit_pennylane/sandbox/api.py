@@ -489,24 +489,19 @@ FINALIZED_EDITABLE = frozenset(
 )
 
 
-@operation("PUT", "/customer_invoices/{id}", "customer_invoices")
-async def update_customer_invoice(ctx: Ctx) -> Response:
-    stored = owned(ctx.company.invoices, ctx.path_id(), "CustomerInvoice")
-    data = await ctx.body()
-    # Work on a copy so that a 422 half-way leaves the stored invoice untouched.
-    invoice = copy.deepcopy(stored)
-    previous_reference = invoice.external_reference
-    if "external_reference" in data:
-        _check_unique_invoice_reference(ctx, data["external_reference"], invoice.id)
-    line_changes: Mapping[str, Any] = data.get("invoice_lines") or {}
-    if not invoice.draft:
-        # A finalized invoice is a legal document: only these annotations may still change.
-        frozen = set(data) - FINALIZED_EDITABLE
-        line_edits = [
-            set(change) - {"id", "imputation_dates"} for change in line_changes.get("update", [])
-        ]
-        if frozen or set(line_changes) - {"update"} or any(line_edits):
-            raise unprocessable("A finalized invoice cannot be edited; issue a credit note instead")
+def _refuse_finalized_edit(data: Mapping[str, Any], line_changes: Mapping[str, Any]) -> None:
+    """A finalized invoice is a legal document: only annotations may still change."""
+    frozen = set(data) - FINALIZED_EDITABLE
+    line_edits = [
+        set(change) - {"id", "imputation_dates"} for change in line_changes.get("update", [])
+    ]
+    if frozen or set(line_changes) - {"update"} or any(line_edits):
+        raise unprocessable("A finalized invoice cannot be edited; issue a credit note instead")
+
+
+def _change_invoice_lines(
+    ctx: Ctx, invoice: SalesDocument, line_changes: Mapping[str, Any]
+) -> None:
     lines_by_id = {line.id: line for line in invoice.lines}
     for change in line_changes.get("update", []):
         line = lines_by_id.get(change["id"])
@@ -523,18 +518,21 @@ async def update_customer_invoice(ctx: Ctx) -> Response:
     invoice.lines = [line for line in invoice.lines if line.id not in deleted] + new_lines
     if not invoice.lines:
         raise unprocessable("invoice_lines can't be blank")
-    if "customer_id" in data:
-        _customer_of(ctx.company, data["customer_id"])
-        invoice.customer_id = data["customer_id"]
-    for name in (
-        "label",
-        "special_mention",
-        "pdf_description",
-        "language",
-        "currency",
-        "external_reference",
-        "transaction_reference",
-    ):
+
+
+INVOICE_TEXT_FIELDS = (
+    "label",
+    "special_mention",
+    "pdf_description",
+    "language",
+    "currency",
+    "external_reference",
+    "transaction_reference",
+)
+
+
+def _change_invoice_fields(invoice: SalesDocument, data: Mapping[str, Any]) -> None:
+    for name in INVOICE_TEXT_FIELDS:
         if name in data:
             setattr(invoice, name, data[name])
     for name in ("pdf_invoice_free_text", "pdf_invoice_subject"):
@@ -548,6 +546,25 @@ async def update_customer_invoice(ctx: Ctx) -> Response:
         invoice.discount = _discount(data["discount"])
     if "customer_invoice_template_id" in data:
         invoice.template_id = data["customer_invoice_template_id"]
+
+
+@operation("PUT", "/customer_invoices/{id}", "customer_invoices")
+async def update_customer_invoice(ctx: Ctx) -> Response:
+    stored = owned(ctx.company.invoices, ctx.path_id(), "CustomerInvoice")
+    data = await ctx.body()
+    # Work on a copy so that a 422 half-way leaves the stored invoice untouched.
+    invoice = copy.deepcopy(stored)
+    previous_reference = invoice.external_reference
+    if "external_reference" in data:
+        _check_unique_invoice_reference(ctx, data["external_reference"], invoice.id)
+    line_changes: Mapping[str, Any] = data.get("invoice_lines") or {}
+    if not invoice.draft:
+        _refuse_finalized_edit(data, line_changes)
+    _change_invoice_lines(ctx, invoice, line_changes)
+    if "customer_id" in data:
+        _customer_of(ctx.company, data["customer_id"])
+        invoice.customer_id = data["customer_id"]
+    _change_invoice_fields(invoice, data)
     invoice.updated_at = ctx.now
     ctx.company.invoices.records[invoice.id] = invoice
     ctx.company.invoices.touched(invoice, previous_reference)

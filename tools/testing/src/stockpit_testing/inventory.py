@@ -10,6 +10,7 @@ from decimal import Decimal
 import httpx
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from inventory.entrypoints.app import InventorySettings
 from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_contracts import Envelope, Payload, new_event, partition_key
 from stockpit_contracts.payloads.documents import (
@@ -20,8 +21,6 @@ from stockpit_contracts.payloads.documents import (
     ProductRef,
 )
 from stockpit_contracts.topics import Topic
-
-from inventory.entrypoints.app import InventorySettings
 
 T0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
 

@@ -19,7 +19,6 @@ import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy.ext.asyncio import create_async_engine
-
 from stockpit_runtime.kafka import delete_topics
 
 HOW_TO_START = (
