@@ -33,7 +33,7 @@ def _start_sandbox(port: int) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
-        "stockpit_pennylane.sandbox",
+        "pennylane_sandbox",
         "--host",
         "127.0.0.1",
         "--port",

@@ -150,7 +150,7 @@ async def main() -> None:
         [
             sys.executable,
             "-m",
-            "stockpit_pennylane.sandbox",
+            "pennylane_sandbox",
             "--port",
             str(port),
             "--tokens",

@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from pennylane_sandbox import FaultSettings, SandboxApp, SandboxConfig, create_app
+from pennylane_sandbox.serving import serve_in_thread
 from pydantic import SecretStr
 from stockpit_contracts import Envelope, Payload, new_event, partition_key
 from stockpit_contracts.payloads.outbound import (
@@ -22,8 +24,6 @@ from stockpit_contracts.payloads.outbound import (
     ReceiptSendRequested,
 )
 from stockpit_contracts.topics import OUTBOUND_REQUESTS
-from stockpit_pennylane.sandbox import FaultSettings, SandboxApp, SandboxConfig, create_app
-from stockpit_pennylane.sandbox.serving import serve_in_thread
 
 _tokens = itertools.count()
 

@@ -22,6 +22,7 @@ import httpx
 import pytest
 from outbound.domain.references import external_reference
 from outbound.domain.vat import invoice_amounts
+from pennylane_sandbox import FaultSettings
 from stockpit_contracts import Envelope, Payload, new_event, parse_event
 from stockpit_contracts.payloads.catalog import PostalAddress
 from stockpit_contracts.payloads.outbound import (
@@ -32,7 +33,6 @@ from stockpit_contracts.payloads.outbound import (
     ReceiptSendRequested,
 )
 from stockpit_contracts.topics import OUTBOUND_RESULTS
-from stockpit_pennylane.sandbox import FaultSettings
 from stockpit_testing.fixtures import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]

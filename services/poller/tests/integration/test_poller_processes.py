@@ -19,6 +19,8 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pennylane_sandbox import SandboxConfig
+from pennylane_sandbox import create_app as sandbox_app
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
@@ -30,8 +32,6 @@ from stockpit_contracts.payloads.connections import (
 )
 from stockpit_contracts.payloads.documents import DocumentVersionRead
 from stockpit_contracts.topics import CONNECTION_COMMANDS, PENNYLANE_DOCUMENTS
-from stockpit_pennylane.sandbox import SandboxConfig
-from stockpit_pennylane.sandbox import create_app as sandbox_app
 
 pytestmark = pytest.mark.integration
 

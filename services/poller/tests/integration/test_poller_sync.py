@@ -19,6 +19,14 @@ import sqlalchemy as sa
 import uvicorn
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
+from pennylane_sandbox import (
+    FaultSettings,
+    SandboxApp,
+    SandboxConfig,
+)
+from pennylane_sandbox import (
+    create_app as sandbox_app,
+)
 from poller.entrypoints.app import PollerSettings, create_app
 from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
@@ -29,14 +37,6 @@ from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind,
 from stockpit_contracts.topics import CONNECTION_COMMANDS, PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS
 from stockpit_pennylane.client import PennylaneClient
 from stockpit_pennylane.client.bodies import ProductUpdate
-from stockpit_pennylane.sandbox import (
-    FaultSettings,
-    SandboxApp,
-    SandboxConfig,
-)
-from stockpit_pennylane.sandbox import (
-    create_app as sandbox_app,
-)
 from stockpit_testing.fixtures import publish_raw
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from stockpit_pennylane.sandbox.app import SandboxApp, create_app
-from stockpit_pennylane.sandbox.config import SandboxConfig
-from stockpit_pennylane.sandbox.serving import serve_in_thread
+from pennylane_sandbox.app import SandboxApp, create_app
+from pennylane_sandbox.config import SandboxConfig
+from pennylane_sandbox.serving import serve_in_thread
 
 _tokens = itertools.count()
 

@@ -54,7 +54,7 @@ def _nullable(node: Any) -> Any:
 
 @cache
 def _spec() -> dict[str, Any]:
-    text = resources.files("stockpit_pennylane.sandbox").joinpath("openapi.json").read_text("utf-8")
+    text = resources.files("pennylane_sandbox").joinpath("openapi.json").read_text("utf-8")
     return _nullable(copy.deepcopy(json.loads(text)))  # type: ignore[no-any-return]
 
 

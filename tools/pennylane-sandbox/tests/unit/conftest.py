@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from stockpit_pennylane.sandbox import SandboxApp, SandboxConfig, create_app
-from stockpit_pennylane.sandbox.serving import serve_in_thread
+from pennylane_sandbox import SandboxApp, SandboxConfig, create_app
+from pennylane_sandbox.serving import serve_in_thread
 
 TOKEN_A = "tok-company-a"
 TOKEN_B = "tok-company-b"

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from stockpit_pennylane.sandbox import FaultSettings, SandboxConfig
-from stockpit_pennylane.sandbox.__main__ import build_config, parse_args
+from pennylane_sandbox import FaultSettings, SandboxConfig
+from pennylane_sandbox.__main__ import build_config, parse_args
 
 API = "/api/external/v2"
 Start = Callable[[SandboxConfig], Any]

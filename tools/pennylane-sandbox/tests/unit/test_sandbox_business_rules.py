@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 import httpx
-from stockpit_pennylane.sandbox import SandboxApp
+from pennylane_sandbox import SandboxApp
 
 API = "/api/external/v2"
 ADDRESS = {"address": "2 quai", "postal_code": "69001", "city": "Lyon", "country_alpha2": "FR"}

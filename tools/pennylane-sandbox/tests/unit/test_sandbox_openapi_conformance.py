@@ -8,9 +8,9 @@ import json
 from typing import Any
 
 import httpx
-from stockpit_pennylane.sandbox import SandboxApp
-from stockpit_pennylane.sandbox.api import served_operations
-from stockpit_pennylane.sandbox.spec import response_validator
+from pennylane_sandbox import SandboxApp
+from pennylane_sandbox.api import served_operations
+from pennylane_sandbox.spec import response_validator
 
 API = "/api/external/v2"
 ADDRESS = {
