@@ -25,6 +25,9 @@ VERSION_HEADER = (b"api-version-expires-at", b"")
 
 async def _json_http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 405:
+        # Pennylane routes by method and path together: a wrong method is an unknown route.
+        status = 404
     message = (
         "Not Found" if status == 404 else (exc.detail if isinstance(exc, HTTPException) else "")
     )

@@ -92,7 +92,12 @@ def _coerce(kind: FieldKind, field: str, value: object) -> object:
 def parse_filter(
     query: Mapping[str, str], fields: Mapping[str, FilterField[Any]]
 ) -> list[Condition]:
-    """Parses `filter`: a JSON array of `{field, operator, value}` objects, combined with AND."""
+    """Parses `filter`: a JSON array of `{field, operator, value}` objects, combined with AND.
+
+    A filter serialised as form brackets (`filter[0][field]=…`) is refused as Pennylane refuses
+    it, never ignored: ignoring it would answer the unfiltered list to a client's lookup."""
+    if any(key.startswith("filter[") for key in query):
+        raise bad_request("The filter parameter must be a JSON array of conditions")
     raw = query.get("filter")
     if raw is None or raw == "":
         return []

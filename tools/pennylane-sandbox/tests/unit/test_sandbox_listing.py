@@ -200,3 +200,32 @@ async def test_include_invoice_lines_embeds_at_most_twenty_lines(
     assert (
         await client.get(f"{API}/customer_invoices", params={"include": "payments"})
     ).status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/customer_invoices", "/products", "/customers"])
+async def test_a_filter_serialised_as_form_brackets_is_refused_not_ignored(
+    client: httpx.AsyncClient, tokens: tuple[str, str], path: str
+) -> None:
+    await _seed(client, tokens[0], count=3, seed=5)
+    response = await client.get(
+        API + path,
+        params={
+            "filter[0][field]": "external_reference",
+            "filter[0][operator]": "eq",
+            "filter[0][value]": "nothing-has-this",
+        },
+    )
+    assert response.status_code == 400, response.text
+    assert "JSON array" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("DELETE", "/products/1"), ("PATCH", "/customer_invoices/1"), ("POST", "/me")],
+)
+async def test_a_wrong_method_on_an_existing_path_is_not_found(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    response = await client.request(method, API + path)
+    assert response.status_code == 404, response.text
+    assert response.json()["status"] == 404
