@@ -7,6 +7,7 @@ through their public APIs only.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections import defaultdict
@@ -15,6 +16,8 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from stockpit_ops.system import RunningSystem
 
@@ -218,3 +221,29 @@ def receive_and_send(inventory: Inventory, product_id: str, quantity: int, suppl
         f"{inventory.url}/purchases/{purchase['purchase_id']}/receipts/{receipt_id}/send",
     )
     return receipt_id
+
+
+def consumer_lag(bootstrap_servers: str, group: str, topic: str) -> int:
+    """Records of `topic` not yet committed by consumer `group`, summed over partitions (a
+    partition the group never committed counts whole)."""
+    return asyncio.run(_consumer_lag(bootstrap_servers, group, topic))
+
+
+async def _consumer_lag(bootstrap_servers: str, group: str, topic: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    await consumer.start()
+    try:
+        (description,) = await admin.describe_topics([topic])
+        partitions = [TopicPartition(topic, p["partition"]) for p in description["partitions"]]
+        ends = await consumer.end_offsets(partitions)
+        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        lag = 0
+        for partition in partitions:
+            done = committed.get(partition)
+            lag += ends[partition] - (done.offset if done is not None and done.offset >= 0 else 0)
+        return lag
+    finally:
+        await consumer.stop()
+        await admin.close()
