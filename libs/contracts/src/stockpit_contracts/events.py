@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from stockpit_contracts.envelope import Envelope, EnvelopeMeta
 from stockpit_contracts.payloads import catalog, connections, documents, inventory, outbound
 from stockpit_contracts.payloads.base import PAYLOAD_TYPES, Payload
+from stockpit_contracts.topics import Topic
 
 # Importing the payload modules registers their types.
 _REGISTERED = (catalog, connections, documents, inventory, outbound)
@@ -23,6 +24,15 @@ P = TypeVar("P", bound=Payload)
 def envelope_type(payload_type: type[Payload]) -> type[Envelope[Payload]]:
     """The concrete envelope model for one payload type (built once)."""
     return Envelope[payload_type]  # type: ignore[valid-type]
+
+
+def topic_payload_types(topic: Topic) -> tuple[type[Payload], ...]:
+    """The payload types `topic` carries (each payload type names its topic), by event type."""
+    return tuple(
+        payload_type
+        for _, payload_type in sorted(PAYLOAD_TYPES.items())
+        if topic == payload_type.TOPIC
+    )
 
 
 class EventDecodeError(ValueError):
