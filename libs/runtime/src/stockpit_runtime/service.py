@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable
+import operator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import reduce
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, HTTPException, Response
@@ -24,7 +26,11 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 from faststream.specification import AsyncAPI, get_asyncapi_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, PlainValidator
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from stockpit_contracts import Payload, Topic, topic_payload_types
+from stockpit_contracts.events import envelope_type
+from stockpit_contracts.payloads.dead_letters import DeadLetter
 
 from stockpit_runtime.consumer import (
     BatchEventHandler,
@@ -56,6 +62,28 @@ async def _raw_body(message: StreamMessage[Any]) -> bytes:
     # Handlers decode envelopes themselves, so that a broken body becomes a dead letter
     # with a reason instead of an error inside the framework.
     return message.body
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+def _documented_as(models: Sequence[type[BaseModel]], *, batch: bool = False) -> Any:
+    """The type a handler's body is annotated with: FastStream documents a subscriber's payload
+    as the JSON Schema of that annotation, here one of `models` (a list of them for a batch).
+    The plain validator replaces validation: the raw bytes reach the reliable consumer, which
+    decodes them itself (an undecodable message becomes a dead letter, not a framework error).
+    """
+    one_of: Any = reduce(operator.or_, models)
+    documented = list[one_of] if batch else one_of
+    return Annotated[documented, PlainValidator(_unchanged, json_schema_input_type=documented)]
+
+
+def _envelopes(topic: Topic, payload_types: Sequence[type[Payload]]) -> list[type[BaseModel]]:
+    for payload_type in payload_types:
+        if topic != payload_type.TOPIC:
+            raise ValueError(f"{payload_type.__name__} belongs on {payload_type.TOPIC.base_name}")
+    return [envelope_type(payload_type) for payload_type in payload_types]
 
 
 @dataclass
@@ -92,9 +120,25 @@ class ServiceRuntime:
         if self.relay is not None:
             self.relay.wake()
 
+    def publishes(self, topic: Topic, *payload_types: type[Payload]) -> None:
+        """Declare that this service stages events of `payload_types` (by default every type
+        the topic carries) for `topic`: the outbox relay sends them, and the declaration puts
+        the topic and the envelope schemas of those payloads in the service's AsyncAPI."""
+        name = topic.name(self.settings.topic_prefix)
+        envelopes = _envelopes(topic, payload_types or topic_payload_types(topic))
+        self.broker.publisher(
+            name,
+            schema=reduce(operator.or_, envelopes),
+            title=f"{self.settings.service_name}:{name}",
+            description=(
+                f"{topic.why}. Key: {topic.key.value}. Staged in the outbox with the state"
+                " change, sent by the outbox relay (at least once, in order per key)."
+            ),
+        )
+
     def subscribe(
         self,
-        topic: str,
+        topic: Topic,
         handler: EventHandler,
         *,
         purpose: str = "main",
@@ -107,26 +151,31 @@ class ServiceRuntime:
         With `max_batch`, up to that many records are handled per database transaction
         (`ReliableConsumer.process_batch`), by `batch_handler` in one call when given;
         a failing batch falls back to one by one with `handler`.
+
+        The AsyncAPI document lists the topic with the envelopes of every payload type it
+        carries (`stockpit_contracts.topic_payload_types`), and its dead-letter topic.
         """
         if batch_handler is not None and max_batch is None:
             raise ValueError("a batch handler needs max_batch")
         consumer = self.consumer(purpose, redact)
         group = self.settings.consumer_group(purpose)
-        title = f"{self.settings.service_name}.{purpose}:{topic}"
+        name = topic.name(self.settings.topic_prefix)
+        title = f"{self.settings.service_name}.{purpose}:{name}"
+        description = (
+            f"{topic.why}. Each event is applied once (inbox, in the handler's transaction);"
+            f" a message that cannot be decoded, is invalid or keeps failing goes to"
+            f" {topic.dead_letters(self.settings.topic_prefix)}."
+        )
+        envelopes = _envelopes(topic, topic_payload_types(topic))
+        self.broker.publisher(
+            topic.dead_letters(self.settings.topic_prefix),
+            schema=DeadLetter,
+            title=f"{title}:dead-letters",
+            description="Messages this consumer gave up on, with the reason (through the outbox).",
+        )
 
         if max_batch is not None:
 
-            @self.broker.subscriber(
-                topic,
-                group_id=group,
-                ack_policy=AckPolicy.NACK_ON_ERROR,
-                auto_offset_reset="earliest",
-                decoder=_raw_body,
-                title=title,
-                batch=True,
-                max_records=max_batch,
-                batch_timeout_ms=50,
-            )
             async def on_batch(body: list[bytes], msg: KafkaMessage) -> None:
                 records = msg.raw_message
                 assert isinstance(records, tuple), "subscribed in batches"
@@ -146,16 +195,21 @@ class ServiceRuntime:
                     batch_handler,
                 )
 
+            on_batch.__annotations__["body"] = _documented_as(envelopes, batch=True)
+            self.broker.subscriber(
+                name,
+                group_id=group,
+                ack_policy=AckPolicy.NACK_ON_ERROR,
+                auto_offset_reset="earliest",
+                decoder=_raw_body,
+                title=title,
+                description=description,
+                batch=True,
+                max_records=max_batch,
+                batch_timeout_ms=50,
+            )(on_batch)
             return
 
-        @self.broker.subscriber(
-            topic,
-            group_id=group,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            auto_offset_reset="earliest",
-            decoder=_raw_body,
-            title=title,
-        )
         async def on_message(body: bytes, msg: KafkaMessage) -> None:
             record = msg.raw_message
             assert not isinstance(record, tuple), "subscribed one message at a time"
@@ -170,6 +224,17 @@ class ServiceRuntime:
                 ),
                 handler,
             )
+
+        on_message.__annotations__["body"] = _documented_as(envelopes)
+        self.broker.subscriber(
+            name,
+            group_id=group,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            decoder=_raw_body,
+            title=title,
+            description=description,
+        )(on_message)
 
 
 def create_service_app(

@@ -17,7 +17,14 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_contracts import Envelope, Payload
 from stockpit_contracts.payloads import catalog, documents, outbound
-from stockpit_contracts.topics import OUTBOUND_RESULTS, PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS
+from stockpit_contracts.topics import (
+    INVENTORY_PROBLEMS,
+    INVENTORY_STOCK,
+    OUTBOUND_REQUESTS,
+    OUTBOUND_RESULTS,
+    PENNYLANE_CATALOG,
+    PENNYLANE_DOCUMENTS,
+)
 from stockpit_runtime.consumer import BatchEventHandler, EventHandler, PermanentError
 from stockpit_runtime.service import ServiceRuntime, create_service_app, serve
 from stockpit_runtime.settings import ServiceSettings
@@ -120,20 +127,23 @@ def create_app(settings: InventorySettings | None = None) -> FastAPI:
 
     def setup(runtime: ServiceRuntime) -> None:
         runtime.subscribe(
-            PENNYLANE_DOCUMENTS.name(prefix),
+            PENNYLANE_DOCUMENTS,
             event_handler(prefix, _apply_document),
             purpose="documents",
             max_batch=settings.documents_batch_size,
             batch_handler=documents_batch_handler(prefix),
         )
         runtime.subscribe(
-            PENNYLANE_CATALOG.name(prefix), event_handler(prefix, _apply_catalog), purpose="catalog"
+            PENNYLANE_CATALOG, event_handler(prefix, _apply_catalog), purpose="catalog"
         )
         runtime.subscribe(
-            OUTBOUND_RESULTS.name(prefix),
+            OUTBOUND_RESULTS,
             event_handler(prefix, _apply_outbound_result),
             purpose="outbound-results",
         )
+        runtime.publishes(INVENTORY_STOCK)
+        runtime.publishes(INVENTORY_PROBLEMS)
+        runtime.publishes(OUTBOUND_REQUESTS)
 
     app = create_service_app(
         settings,

@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from pydantic import Field, SecretStr
 from stockpit_connections import ConnectionRegistry, TokenCipher, migrate
-from stockpit_contracts.topics import OUTBOUND_REQUESTS
+from stockpit_contracts.topics import OUTBOUND_REQUESTS, OUTBOUND_RESULTS
 from stockpit_pennylane.client import DEFAULT_BASE_URL, PennylaneClient, RetryPolicy
 from stockpit_runtime.service import ServiceRuntime, create_service_app, serve
 from stockpit_runtime.settings import ServiceSettings
@@ -107,7 +107,8 @@ def create_app(
             source = RegistryTokenSource(registry)
             sources.tokens, sources.shares = source, source
         assert sources.tokens is not None
-        runtime.subscribe(OUTBOUND_REQUESTS.name(prefix), accept_request, purpose="requests")
+        runtime.subscribe(OUTBOUND_REQUESTS, accept_request, purpose="requests")
+        runtime.publishes(OUTBOUND_RESULTS)
         runtime.extras["write_worker"] = WriteWorker(
             runtime.engine, runtime.sessions, sources.tokens, pennylane_client, config
         )

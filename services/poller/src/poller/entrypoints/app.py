@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_connections import ConnectionRegistry, TokenCipher, migrate
 from stockpit_contracts import Envelope, Payload
 from stockpit_contracts.payloads.connections import DisconnectTenant, redact_connection_command
-from stockpit_contracts.topics import CONNECTION_COMMANDS
+from stockpit_contracts.topics import CONNECTION_COMMANDS, PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS
 from stockpit_pennylane.client import DEFAULT_BASE_URL
 from stockpit_runtime.consumer import PermanentError
 from stockpit_runtime.service import ServiceRuntime, create_service_app, serve
@@ -83,11 +83,13 @@ def create_app(settings: PollerSettings | None = None) -> FastAPI:
             scheduler.wake()
 
         runtime.subscribe(
-            CONNECTION_COMMANDS.name(settings.topic_prefix),
+            CONNECTION_COMMANDS,
             on_command,
             purpose="commands",
             redact=redact_connection_command,  # a connect command carries a Pennylane token
         )
+        runtime.publishes(PENNYLANE_DOCUMENTS)
+        runtime.publishes(PENNYLANE_CATALOG)
 
     async def on_started(runtime: ServiceRuntime) -> None:
         runtime.extras["scheduler"].start()
