@@ -182,6 +182,9 @@ SMALL_ORDER_DOC = {
                     }
                 ],
                 "number": "F-13",
+                "goods": [],
+                "services": [],
+                "status": None,
             },
         ]
     ],
@@ -202,6 +205,7 @@ SMALL_ORDER_DOC = {
             {"real": "-0.5", "reserved": "2", "incoming": "0"},
         ]
     ],
+    "credits": [],
 }
 
 
@@ -211,6 +215,17 @@ def test_an_order_is_written_in_the_stored_format() -> None:
     assert json.loads(dumps(order)) == SMALL_ORDER_DOC
     assert list(encode(order)) == list(SMALL_ORDER_DOC), "fields in declaration order"
     assert decode(Order, SMALL_ORDER_DOC) == order
+
+
+def test_an_order_stored_before_credits_and_line_classes_reads_with_their_defaults() -> None:
+    """Rules 10-12 added fields (credits, goods/services decisions, status): documents
+    written before them read as an order without credits and without recorded decisions."""
+    older = {key: value for key, value in SMALL_ORDER_DOC.items() if key != "credits"}
+    [[reference, source]] = older["sources"]
+    older["sources"] = [
+        [reference, {k: v for k, v in source.items() if k not in ("goods", "services", "status")}]
+    ]
+    assert decode(Order, older) == small_order()
 
 
 def test_settings_are_written_in_the_stored_format() -> None:

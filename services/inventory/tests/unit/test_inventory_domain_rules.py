@@ -78,6 +78,7 @@ def doc(
     customer: int | None = None,
     credited: int | None = None,
     tenant: str = TENANT,
+    status: str | None = None,
 ) -> DocumentVersion:
     """Lines are (Pennylane product id or None, quantity[, is service])."""
     built = []
@@ -100,6 +101,7 @@ def doc(
         customer=PennylaneCustomer(customer, f"Customer {customer}") if customer else None,
         quote_id=quote,
         credited_invoice_id=credited,
+        status=status,
     )
 
 
@@ -154,7 +156,10 @@ class Books:
         customer = self.customers.get(version.customer.pennylane_id) if version.customer else None
         if version.is_credit_note:
             credited = None
-            if version.credited_invoice_id is not None:
+            known_return = self.returns.get(version.pennylane_id)
+            if known_return is not None and known_return.order_id is not None:
+                credited = next(o for o in self.orders if o.order_id == known_return.order_id)
+            elif version.credited_invoice_id is not None:
                 credited = next(
                     (
                         order
@@ -397,10 +402,184 @@ def test_credit_note_without_restock_creates_a_return_and_leaves_stock() -> None
 
 @pytest.mark.parametrize("mode_on", [False, True])
 def test_credit_note_with_restock_puts_units_back_in_either_mode(mode_on: bool) -> None:
+    """Rule 10: under the default mode the invoiced units left, so the credited ones come back;
+    under "delivery notes update real stock" nothing left yet: the reservation is released."""
     books = Books(restock_on_credit_note=True, delivery_notes_update_real_stock=mode_on)
     books.apply(invoice(1, (10, "5")))
     books.apply(credit_note(2, (10, "-2"), credited=1))
-    assert books.stock(10)[0] == (D(2) if mode_on else D(-3))
+    if mode_on:
+        assert books.stock(10)[:3] == (D(0), D(3), D(-3))
+    else:
+        assert books.stock(10)[:3] == (D(-3), D(0), D(-3))
+
+
+# --- rule 10: a credit note settles its invoice's order first ------------------------------
+
+
+@pytest.mark.parametrize("restock", [False, True])
+def test_full_credit_of_an_undelivered_order_releases_its_reservation(restock: bool) -> None:
+    books = Books(restock_on_credit_note=restock, delivery_notes_update_real_stock=True)
+    books.apply(invoice(1, (10, "5")))
+    assert books.stock(10)[:2] == (D(0), D(5))
+    books.apply(credit_note(2, (10, "-5"), credited=1))
+    assert books.stock(10)[:3] == (D(0), D(0), D(0)), "nothing restocked, nothing reserved"
+    assert books.orders[0].remaining_quantities() == {books.product(10).product_id: D(0)}
+
+
+@pytest.mark.parametrize(("restock", "real"), [(False, D(-3)), (True, D(-1))])
+def test_credit_beyond_the_undelivered_part_is_returned_goods(restock: bool, real: D) -> None:
+    """Invoice 5, 3 delivered, credit 4: 2 release the reservation, 2 are returned goods."""
+    books = Books(restock_on_credit_note=restock, delivery_notes_update_real_stock=True)
+    books.apply(invoice(1, (10, "5")))
+    order = books.orders[0]
+    books.post(order.deliver({books.product(10).product_id: D(3)}, t(1))[1])
+    books.apply(credit_note(2, (10, "-4"), credited=1, at=2))
+    assert books.stock(10)[:2] == (real, D(0))
+
+
+def test_units_released_by_a_credit_can_no_longer_be_delivered() -> None:
+    books = Books(delivery_notes_update_real_stock=True)
+    books.apply(invoice(1, (10, "5")))
+    books.apply(credit_note(2, (10, "-2"), credited=1))
+    order, product_id = books.orders[0], books.product(10).product_id
+    with pytest.raises(DomainError, match="3 remain"):
+        order.deliver({product_id: D(4)}, t(1))
+    books.post(order.deliver({product_id: D(3)}, t(1))[1])
+    assert books.stock(10)[:2] == (D(-3), D(0))
+
+
+def test_a_restock_decided_in_stockpit_goes_through_the_order() -> None:
+    books = Books()
+    books.apply(invoice(1, (10, "5")))
+    books.apply(credit_note(2, (10, "-2"), credited=1))
+    return_, order = books.returns[2], books.orders[0]
+    assert return_.settled_by_order
+    with pytest.raises(DomainError, match="pass the order"):
+        return_.restock_now(t(1))
+    books.post(return_.restock_now(t(1), order=order))
+    assert books.stock(10)[0] == D(-3)
+    books.post(return_.edit(t(2), quantities={books.product(10).product_id: D(9)}, order=order))
+    assert books.stock(10)[0] == D(0), "never more than the order took out (rule 11)"
+
+
+def test_deleting_a_credit_note_takes_its_restock_back() -> None:
+    books = Books(restock_on_credit_note=True)
+    books.apply(invoice(1, (10, "5")))
+    books.apply(credit_note(2, (10, "-2"), credited=1, draft=True))
+    assert books.stock(10)[0] == D(-5), "a draft credit note moves nothing"
+    books.apply(credit_note(2, (10, "-2"), credited=1, at=1))
+    assert books.stock(10)[0] == D(-3)
+    books.apply(DocumentVersion.deletion(TENANT, DocumentKind.CREDIT_NOTE, 2, t(2)))
+    assert books.stock(10)[0] == D(-5)
+
+
+# --- rule 11: a return never puts back more than its order has out --------------------------
+
+
+@pytest.mark.parametrize("mode_on", [False, True])
+def test_credit_note_after_a_cancel_in_stockpit_moves_nothing(mode_on: bool) -> None:
+    books = Books(restock_on_credit_note=True, delivery_notes_update_real_stock=mode_on)
+    books.apply(invoice(1, (10, "5")))
+    books.post(books.orders[0].cancel(t(1)))
+    assert books.stock(10)[:2] == (D(0), D(0))
+    result = books.apply(credit_note(2, (10, "-5"), credited=1, at=2))
+    assert result.return_ is not None
+    assert result.return_.status.value == "open"
+    assert books.stock(10)[:2] == (D(0), D(0))
+
+
+def test_cancelling_a_credited_order_reverses_only_what_is_still_out() -> None:
+    books = Books(restock_on_credit_note=True)
+    books.apply(invoice(1, (10, "5")))
+    books.apply(credit_note(2, (10, "-2"), credited=1))
+    assert books.stock(10)[0] == D(-3)
+    books.post(books.orders[0].cancel(t(1)))
+    assert books.stock(10)[0] == D(0)
+
+
+def test_two_credit_notes_restock_at_most_what_the_invoice_took_out() -> None:
+    books = Books(restock_on_credit_note=True)
+    books.apply(invoice(1, (10, "5")))
+    books.apply(credit_note(2, (10, "-3"), credited=1))
+    books.apply(credit_note(3, (10, "-4"), credited=1, at=1))
+    assert books.stock(10)[0] == D(0)
+    books.apply(DocumentVersion.deletion(TENANT, DocumentKind.CREDIT_NOTE, 2, t(2)))
+    assert books.stock(10)[0] == D(-1), "the second one now returns its whole 4"
+
+
+def test_a_return_before_its_order_was_known_hands_its_restock_to_the_order() -> None:
+    """A credit note first read without its invoice's order restocks alone; once a later
+    version finds the order, the order settles it (and caps it)."""
+    books = Books(restock_on_credit_note=True)
+    books.apply(credit_note(2, (10, "-9"), credited=1))
+    assert books.stock(10)[0] == D(9)
+    books.apply(invoice(1, (10, "5")))
+    books.apply(credit_note(2, (10, "-9"), credited=1, at=1, customer=4))
+    assert books.stock(10)[0] == D(0)
+
+
+# --- rule 12: goods or service is decided once, when a document is first applied ------------
+
+
+def test_a_product_moved_to_services_keeps_the_stock_of_past_documents() -> None:
+    books = Books()
+    books.apply(invoice(1, (10, "5")))
+    assert books.stock(10)[0] == D(-5)
+    product = books.product(10)
+    import_pennylane_product(
+        books.settings, product, PennylaneProduct(10, "Product 10", "SKU-10", True), t(1)
+    )
+    assert product.is_service
+    # An annotation edit on the finalized invoice, read after the move: its line now says 706.
+    books.apply(invoice(1, (10, "5", True), at=2))
+    assert books.stock(10)[0] == D(-5)
+    books.apply(invoice(3, (10, "2", True), at=3))  # a new invoice follows the new account
+    assert books.stock(10)[0] == D(-5)
+    _, outcome = ManualAdjustment.by_delta(TENANT, product, books.main, D(5), "leftover", t(4))
+    books.post(outcome)
+    assert books.stock(10)[0] == D(0), "the leftover stock of a service can be cleared"
+
+
+def test_a_service_moved_to_goods_does_not_replay_past_documents() -> None:
+    books = Books(import_services=True)
+    books.apply(invoice(1, (10, "5", True)))
+    assert books.stock(10)[0] == D(0)
+    books.apply(invoice(1, (10, "5"), at=1))
+    assert books.stock(10)[0] == D(0)
+    books.apply(invoice(1, (10, "6"), (11, "1"), at=2))  # a product new to the document
+    assert books.stock(10)[0] == D(0)
+    assert books.stock(11)[0] == D(-1)
+    books.apply(invoice(3, (10, "2"), at=3))
+    assert books.stock(10)[0] == D(-2)
+
+
+def test_moving_a_product_between_accounts_does_not_change_a_version_fingerprint() -> None:
+    assert invoice(1, (10, "5")).fingerprint == invoice(1, (10, "5", True)).fingerprint
+
+
+# --- Pennylane's invoice "cancelled" and purchase order "archived" (issue 14, item 10) ----
+
+
+def test_a_cancelled_invoice_is_settled_by_its_credit_note_alone() -> None:
+    """Pennylane cancels a finalized invoice by a credit note: the credit note settles the
+    order (rule 10); the invoice's later "cancelled" status moves nothing more."""
+    books = Books(restock_on_credit_note=True)
+    books.apply(invoice(1, (10, "5")))
+    books.apply(credit_note(2, (10, "-5"), credited=1, at=1))
+    books.apply(invoice(1, (10, "5"), at=2, status="cancelled"))
+    assert books.stock(10)[0] == D(0)
+    assert books.orders[0].sources["invoice:1"].status == "cancelled"
+    assert books.orders[0].status is OrderStatus.OPEN
+
+
+def test_a_purchase_order_archived_in_pennylane_keeps_its_reservation() -> None:
+    """Archiving in Pennylane files a document away; the sale stands until it is delivered,
+    credited, or archived or cancelled in Stockpit."""
+    books = Books(delivery_notes_update_real_stock=True)
+    books.apply(purchase_order(1, (10, "5")))
+    books.apply(purchase_order(1, (10, "5"), at=1, status="archived"))
+    assert books.stock(10)[:2] == (D(0), D(5))
+    assert books.orders[0].status is OrderStatus.OPEN
 
 
 def test_return_restock_action_and_edits_move_by_difference() -> None:

@@ -32,6 +32,25 @@ Where each rule of shared/spec/PRODUCT.md lives:
 - rule 8, invoice + purchase order of one quote are one sale:
   `orders.Order.ordered_quantities` (the max rule, argued in `orders`' docstring)
 - rule 9, finalized invoices are corrected by credit notes: `returns.Return`
+- rule 10, a credit note settles its invoice's order first (reservation released, the rest
+  returned goods, restocked only with "restock on credit note"): `orders.Order.settlement`,
+  `orders.Order.settle_credit`, `returns.Return.credit` (a return of a known order has no
+  effect of its own: `returns.Return.settled_by_order`)
+- rule 11, a return never puts back more than its order still has out (after a cancel:
+  nothing; several credit notes share what the order took out, in arrival order):
+  `orders.Order._out_of_stock`, `orders.Order.settlement`
+- rule 12, goods or service decided once, when a document is first applied; the product's
+  account is not part of a version's fingerprint; a service's leftover stock can be adjusted:
+  `pennylane_import.resolve_lines`, `documents.SourceDocument.goods` / `.services`,
+  `documents.DocumentVersion.fingerprint`, `adjustments.ManualAdjustment.by_delta`
+- Pennylane's invoice `status: cancelled` and a purchase order's `archived_at` (the poller's
+  `status`, "cancelled" / "archived") are kept on the stored document
+  (`documents.SourceDocument.status`) and move no stock. A finalized invoice is cancelled in
+  Pennylane *by* a credit note: that credit note settles the order (rule 10), so reversing the
+  invoice as well (rule 3's "cancelled document") would count the same units twice. Archiving a
+  purchase order files it away in Pennylane's lists (typically once it was invoiced); it is
+  neither a deletion nor a cancellation, so the sale stands and its reservation stays until it
+  is delivered, credited, or the order is archived or cancelled in Stockpit.
 - products: name/SKU follow the last change without echo, import settings, a changed
   Pennylane id is a new product: `catalog.Product`, `catalog.import_pennylane_product`
 - a product named on a document is always created: `pennylane_import.resolve_lines`

@@ -20,12 +20,14 @@ from inventory.domain.values import (
 )
 
 
-def _require_stockable(product: Product, location: Location, tenant_id: TenantId) -> None:
+def _require_stockable(
+    product: Product, location: Location, tenant_id: TenantId, *, service_allowed: bool = False
+) -> None:
     if product.tenant_id != tenant_id or location.tenant_id != tenant_id:
         raise DomainError("product and location must belong to the tenant")
     if product.deleted:
         raise DomainError(f"product {product.name!r} is deleted")
-    if product.is_service:
+    if product.is_service and not service_allowed:
         raise DomainError(f"{product.name!r} is a service: services carry no stock")
     if not location.active:
         raise DomainError(f"location {location.name!r} is inactive")
@@ -51,9 +53,13 @@ class ManualAdjustment:
         reason: str,
         at: datetime,
     ) -> tuple[ManualAdjustment, Outcome]:
-        """Add (or, negative, remove) units of real stock, with a reason for the ledger."""
+        """Add (or, negative, remove) units of real stock, with a reason for the ledger.
+
+        A service may be adjusted too: a product moved from goods to a 706 service in Pennylane
+        keeps the stock its past documents left (rule 12), and a user must be able to clear it.
+        """
         require_aware(at, "at")
-        _require_stockable(product, location, tenant_id)
+        _require_stockable(product, location, tenant_id, service_allowed=True)
         if require_quantity(real_delta, "adjustment") == ZERO:
             raise DomainError("an adjustment of zero changes nothing")
         if not reason.strip():

@@ -66,6 +66,9 @@ class DocumentVersion:
     quote_id: PennylaneId | None = None
     credited_invoice_id: PennylaneId | None = None
     number: str | None = None
+    # Pennylane's status ("cancelled" for an invoice, "archived" for an archived purchase
+    # order): kept for information only, it moves no stock (see the package docstring).
+    status: str | None = None
 
     def __post_init__(self) -> None:
         require_aware(self.updated_at, "document updated_at")
@@ -99,12 +102,14 @@ class DocumentVersion:
             f"number={self.number}",
             f"customer={self.customer.pennylane_id if self.customer else None}",
         ]
+        if self.status is not None:
+            parts.append(f"status={self.status}")
+        # The product's account is left out on purpose (rule 12, module docstring).
         for line in sorted(self.lines, key=lambda line: line.line_id):
             product = line.product
             parts.append(
                 f"line={line.line_id}:{line.quantity.normalize()}:"
-                f"{product.pennylane_id if product else None}:"
-                f"{product.is_service if product else None}"
+                f"{product.pennylane_id if product else None}"
             )
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
@@ -123,6 +128,14 @@ class SourceLine:
 
 
 @dataclass(frozen=True)
+class LineClasses:
+    """The products of a document taken as goods and as services (sorted Pennylane ids)."""
+
+    goods: tuple[PennylaneId, ...] = ()
+    services: tuple[PennylaneId, ...] = ()
+
+
+@dataclass(frozen=True)
 class SourceDocument:
     """The latest version of a Pennylane document applied to an order or return."""
 
@@ -134,11 +147,20 @@ class SourceDocument:
     deleted: bool
     lines: tuple[SourceLine, ...]
     number: str | None = None
+    # Rule 12: the Pennylane ids of the products this document took as goods / as services,
+    # decided when each first appeared on it (module docstring).
+    goods: tuple[PennylaneId, ...] = ()
+    services: tuple[PennylaneId, ...] = ()
+    status: str | None = None
 
     @classmethod
     def from_version(
-        cls, version: DocumentVersion, lines: tuple[SourceLine, ...]
+        cls,
+        version: DocumentVersion,
+        lines: tuple[SourceLine, ...],
+        classes: LineClasses | None = None,
     ) -> SourceDocument:
+        classes = classes or LineClasses()
         return cls(
             kind=version.kind,
             pennylane_id=version.pennylane_id,
@@ -148,7 +170,18 @@ class SourceDocument:
             deleted=version.deleted,
             lines=lines,
             number=version.number,
+            goods=classes.goods,
+            services=classes.services,
+            status=version.status,
         )
+
+    def decided_service(self, pennylane_product_id: PennylaneId) -> bool | None:
+        """Whether this document took the product as a service (None: not decided here)."""
+        if pennylane_product_id in self.services:
+            return True
+        if pennylane_product_id in self.goods:
+            return False
+        return None
 
     @property
     def reference(self) -> str:

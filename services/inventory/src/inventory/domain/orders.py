@@ -11,6 +11,23 @@ effect it should have (`target_effect`):
 * cancelled: no effect at all, delivery notes included ("every stock effect it still has is
   reversed": the order's net ledger sum returns to zero).
 
+Credit notes settle the order first (rules 10, 11). Each return of a credited invoice is
+recorded on the order (`credits`, in the order they arrived) and the order computes, per
+product, `settlement()`:
+
+* released: under RESERVE_UNTIL_DELIVERY, the credited quantity first releases what is still
+  undelivered (reserved −= released; such units can no longer be delivered). Under
+  DEDUCT_ON_ORDER (and once archived or cancelled) nothing is left undelivered.
+* returned goods: the rest of each credit, capped by what the order still has out of real stock
+  (DEDUCT: max(ordered, delivered); RESERVE: delivered; cancelled: nothing), shared in arrival
+  order, so two credit notes together never return more than the order took out.
+* a return that restocks puts its returned goods back (real += goods at the return's location).
+
+The restock is part of the order's own effect (ledger entries with the order as subject, naming
+the credit note or the return), which is what makes a later cancel reverse exactly what is
+still out and a credit after a cancel move nothing. These are state functions of the order, so
+any order of events ends in the same effect.
+
 Delivered units are never un-delivered: when Pennylane lowers an order below what was delivered,
 the effect keeps the delivered units out of stock and a Conflict is reported (rule 3).
 
@@ -46,7 +63,13 @@ from uuid import UUID
 from stockpit_contracts.ids import new_uuid
 
 from inventory.domain.catalog import Customer, Location, Product
-from inventory.domain.documents import DocumentKind, DocumentVersion, SourceDocument, SourceLine
+from inventory.domain.documents import (
+    DocumentKind,
+    DocumentVersion,
+    LineClasses,
+    SourceDocument,
+    SourceLine,
+)
 from inventory.domain.documents import supersedes as version_supersedes
 from inventory.domain.errors import DomainError
 from inventory.domain.events import Conflict, ConflictReason, DomainEvent, OrderCreated
@@ -82,6 +105,25 @@ class DeliveryNote:
 
 
 @dataclass
+class Credit:
+    """A return of one of the order's invoices, as the order settles it (rules 10, 11)."""
+
+    return_id: UUID
+    reference: str  # the credit note, "credit_note:<id>"
+    quantities: dict[UUID, Decimal] = field(default_factory=dict)  # empty: not counting
+    restock: bool = False
+    location_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """Per product: reservation released by credits; per return: its returned goods."""
+
+    released: dict[UUID, Decimal]
+    goods: dict[UUID, dict[UUID, Decimal]]
+
+
+@dataclass
 class Order:
     order_id: UUID
     tenant_id: TenantId
@@ -96,6 +138,7 @@ class Order:
     sources: dict[str, SourceDocument] = field(default_factory=dict)
     deliveries: list[DeliveryNote] = field(default_factory=list)
     applied: dict[StockKey, Effect] = field(default_factory=dict)
+    credits: dict[UUID, Credit] = field(default_factory=dict)
 
     # -- creation -------------------------------------------------------------------------
 
@@ -207,6 +250,68 @@ class Order:
                 delivered[product_id] = delivered.get(product_id, ZERO) + quantity
         return delivered
 
+    def _undelivered(
+        self, ordered: Mapping[UUID, Decimal], delivered: Mapping[UUID, Decimal]
+    ) -> dict[UUID, Decimal]:
+        """Units still to deliver per product, before credits: only an open or withdrawn order
+        under RESERVE_UNTIL_DELIVERY has any (DEDUCT counts invoiced units as delivered)."""
+        if self.mode is not StockMode.RESERVE_UNTIL_DELIVERY or self.status in (
+            OrderStatus.ARCHIVED,
+            OrderStatus.CANCELLED,
+        ):
+            return {}
+        return {
+            product_id: quantity - delivered.get(product_id, ZERO)
+            for product_id, quantity in ordered.items()
+            if quantity > delivered.get(product_id, ZERO)
+        }
+
+    def _out_of_stock(
+        self, ordered: Mapping[UUID, Decimal], delivered: Mapping[UUID, Decimal]
+    ) -> dict[UUID, Decimal]:
+        """Units this order took out of real stock per product (before any restock)."""
+        if self.status is OrderStatus.CANCELLED or self.mode is None:
+            return {}
+        if self.mode is StockMode.DEDUCT_ON_ORDER:
+            products = set(ordered) | set(delivered)
+            return {p: max(ordered.get(p, ZERO), delivered.get(p, ZERO), ZERO) for p in products}
+        return dict(delivered)
+
+    def settlement(self) -> Settlement:
+        """How the credits settle this order (module docstring, rules 10 and 11)."""
+        ordered = self.ordered_quantities()
+        delivered = self.delivered_quantities()
+        undelivered = self._undelivered(ordered, delivered)
+        out = self._out_of_stock(ordered, delivered)
+        released: dict[UUID, Decimal] = {}
+        goods: dict[UUID, dict[UUID, Decimal]] = {}
+        for credit in self.credits.values():
+            returned: dict[UUID, Decimal] = {}
+            for product_id in sorted(credit.quantities, key=id_order):
+                quantity = credit.quantities[product_id]
+                release = min(quantity, undelivered.get(product_id, ZERO))
+                if release > ZERO:
+                    undelivered[product_id] -= release
+                    released[product_id] = released.get(product_id, ZERO) + release
+                back = min(quantity - release, out.get(product_id, ZERO))
+                if back > ZERO:
+                    out[product_id] -= back
+                    returned[product_id] = back
+            goods[credit.return_id] = returned
+        return Settlement(released, goods)
+
+    def remaining_quantities(self) -> dict[UUID, Decimal]:
+        """Units still to deliver per product: ordered − delivered − released by credits."""
+        ordered = self.ordered_quantities()
+        delivered = self.delivered_quantities()
+        released = self.settlement().released
+        return {
+            product_id: max(
+                quantity - delivered.get(product_id, ZERO) - released.get(product_id, ZERO), ZERO
+            )
+            for product_id, quantity in ordered.items()
+        }
+
     def target_effect(self) -> dict[StockKey, Effect]:
         """The net stock effect this order should have now (see the module docstring)."""
         if self.mode is None or self.location_id is None:
@@ -215,6 +320,7 @@ class Order:
             return {}
         ordered = self.ordered_quantities()
         delivered = self.delivered_quantities()
+        settlement = self.settlement() if self.credits else Settlement({}, {})
         target: dict[StockKey, Effect] = {}
 
         def add(key: StockKey, effect: Effect) -> None:
@@ -231,10 +337,26 @@ class Order:
                     add(StockKey(product_id, note.location_id), Effect(real=-quantity))
             if self.status is not OrderStatus.ARCHIVED:
                 for product_id in products:
-                    remaining = ordered.get(product_id, ZERO) - delivered.get(product_id, ZERO)
+                    remaining = (
+                        ordered.get(product_id, ZERO)
+                        - delivered.get(product_id, ZERO)
+                        - settlement.released.get(product_id, ZERO)
+                    )
                     if remaining > ZERO:
                         add(StockKey(product_id, self.location_id), Effect(reserved=remaining))
+        for credit in self.credits.values():
+            if not credit.restock or credit.location_id is None:
+                continue
+            for product_id, quantity in settlement.goods.get(credit.return_id, {}).items():
+                add(StockKey(product_id, credit.location_id), Effect(real=quantity))
         return {key: effect for key, effect in target.items() if not effect.is_zero}
+
+    def settle_credit(self, credit: Credit, cause_for: Callable[[StockKey], Cause]) -> Outcome:
+        """Record (or update) a return of this order's invoices and post the difference."""
+        if not self.from_pennylane:
+            raise DomainError("only an order from Pennylane invoices takes credit notes")
+        self.credits[credit.return_id] = credit
+        return Outcome(movements=self._settle(cause_for))
 
     def _settle(self, cause_for: Callable[[StockKey], Cause]) -> list[StockMovement]:
         return settle(self.applied, self.target_effect(), cause_for)
@@ -249,6 +371,7 @@ class Order:
         at: datetime,
         *,
         customer_id: UUID | None = None,
+        classes: LineClasses | None = None,
     ) -> Outcome:
         """Apply a version of an invoice or purchase order by difference (rules 2, 3, 7, 8).
 
@@ -267,7 +390,7 @@ class Order:
         if not version_supersedes(version, previous):
             return Outcome()
         ordered_before = self.ordered_quantities()
-        source = SourceDocument.from_version(version, lines)
+        source = SourceDocument.from_version(version, lines, classes)
         self.sources[version.reference] = source
         if self.customer_id is None:
             self.customer_id = customer_id
@@ -368,10 +491,10 @@ class Order:
         if location is not None and (location.tenant_id != self.tenant_id or not location.active):
             raise DomainError("the delivery location must be an active location of the tenant")
         ordered = self.ordered_quantities()
-        delivered = self.delivered_quantities()
+        remaining_by_product = self.remaining_quantities()
         for product_id, quantity in lines.items():
             require_positive(quantity, "delivered quantity")
-            remaining = ordered.get(product_id, ZERO) - delivered.get(product_id, ZERO)
+            remaining = remaining_by_product.get(product_id, ZERO)
             if product_id not in ordered:
                 raise DomainError(f"product {product_id} is not on this order")
             if quantity > remaining:

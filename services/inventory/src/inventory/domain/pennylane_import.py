@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from inventory.domain.catalog import Customer, Product
-from inventory.domain.documents import DocumentVersion, SourceLine, supersedes
+from inventory.domain.documents import (
+    DocumentVersion,
+    LineClasses,
+    SourceDocument,
+    SourceLine,
+    supersedes,
+)
 from inventory.domain.errors import DomainError
 from inventory.domain.events import CreatedBecause, DomainEvent, UnknownReference
 from inventory.domain.orders import Order
@@ -40,6 +46,7 @@ def named_product_ids(version: DocumentVersion) -> set[PennylaneId]:
 @dataclass
 class ResolvedLines:
     lines: tuple[SourceLine, ...]
+    classes: LineClasses = field(default_factory=LineClasses)
     new_products: list[Product] = field(default_factory=list)
     events: list[DomainEvent] = field(default_factory=list)
 
@@ -48,35 +55,50 @@ def resolve_lines(
     settings: TenantSettings,
     version: DocumentVersion,
     products: Mapping[PennylaneId, Product],
+    previous: SourceDocument | None = None,
 ) -> ResolvedLines:
     """Stock-moving lines resolved to Stockpit products, creating the unknown ones.
 
     A product named on a document is always created, whatever "import products" says. A service
     named on a document is created only when "import services" is on: its line moves nothing
-    either way (rule 4), and the spec imports services only on that setting. Whether a line is a
-    service is read from the line (the product's account when the document was read).
+    either way (rule 4), and the spec imports services only on that setting.
+
+    Rule 12: whether a product's lines are goods or a service is decided by the first applied
+    version of the document that names it (`previous`, the stored record, keeps the decision);
+    only a product new to the document is read from the line (its account when read).
     """
     resolved = ResolvedLines(lines=())
     known = dict(products)
+    previous_goods = {line.product_id for line in previous.lines} if previous else set()
     lines: list[SourceLine] = []
+    goods: set[PennylaneId] = set(previous.goods) if previous else set()
+    services: set[PennylaneId] = set(previous.services) if previous else set()
     for line in version.lines:
         reference = line.product
         if reference is None:
             continue
-        product = known.get(reference.pennylane_id)
-        if product is None and (not reference.is_service or settings.import_services):
+        pennylane_id = reference.pennylane_id
+        product = known.get(pennylane_id)
+        is_service = previous.decided_service(pennylane_id) if previous else None
+        if is_service is None and product is not None and product.product_id in previous_goods:
+            is_service = False  # a record stored before the decisions were kept
+        if is_service is None:
+            is_service = reference.is_service
+        (services if is_service else goods).add(pennylane_id)
+        if product is None and (not is_service or settings.import_services):
             product, events = Product.from_pennylane(
                 settings.tenant_id, reference, CreatedBecause.NAMED_ON_DOCUMENT
             )
-            known[reference.pennylane_id] = product
+            known[pennylane_id] = product
             resolved.new_products.append(product)
             resolved.events.extend(events)
-        if product is None or not line.moves_stock:
+        if product is None or is_service:
             continue
         if product.tenant_id != settings.tenant_id:
             raise DomainError("a product of another tenant cannot be named")
         lines.append(SourceLine(line.line_id, product.product_id, line.quantity))
     resolved.lines = tuple(lines)
+    resolved.classes = LineClasses(tuple(sorted(goods)), tuple(sorted(services)))
     return resolved
 
 
@@ -110,7 +132,9 @@ def apply_pennylane_document(
 
     For an invoice or purchase order pass `order`: the order holding this document, else the
     order of its quote, else None (a new order is made). For a credit note pass `return_` (its
-    return, or None) and `credited_order` (the order of the credited invoice, if known).
+    return, or None) and `credited_order`: the order its return is settled by (`return_.order_id`)
+    or else the order of the credited invoice, if known; that order is changed too (rule 10) and
+    returned in `order`.
     """
     require_aware(at, "at")
     if version.tenant_id != settings.tenant_id:
@@ -148,7 +172,7 @@ def _apply_sale(
         order = Order.for_document(version, at)
     elif not supersedes(version, order.sources.get(version.reference)):
         return DocumentApplication(applied=False, order=order)
-    resolved = resolve_lines(settings, version, products)
+    resolved = resolve_lines(settings, version, products, order.sources.get(version.reference))
     customer, new_customer, customer_events = _customer_for(settings, version, customer)
     outcome = order.apply_document(
         version,
@@ -156,6 +180,7 @@ def _apply_sale(
         settings,
         at,
         customer_id=customer.customer_id if customer else None,
+        classes=resolved.classes,
     )
     outcome.events[:0] = [*resolved.events, *customer_events]
     return DocumentApplication(True, order, None, resolved.new_products, new_customer, outcome)
@@ -174,7 +199,7 @@ def _apply_credit_note(
         return_ = Return.for_credit_note(version, at)
     elif not supersedes(version, return_.source):
         return DocumentApplication(applied=False, return_=return_)
-    resolved = resolve_lines(settings, version, products)
+    resolved = resolve_lines(settings, version, products, return_.source)
     customer, new_customer, customer_events = _customer_for(settings, version, customer)
     outcome = return_.apply_document(
         version,
@@ -182,7 +207,8 @@ def _apply_credit_note(
         settings,
         at,
         customer_id=customer.customer_id if customer else None,
-        order_id=credited_order.order_id if credited_order else None,
+        order=credited_order,
+        classes=resolved.classes,
     )
     outcome.events[:0] = [*resolved.events, *customer_events]
     if version.credited_invoice_id is not None and credited_order is None:
@@ -191,4 +217,7 @@ def _apply_credit_note(
                 settings.tenant_id, "invoice", version.credited_invoice_id, version.reference
             )
         )
-    return DocumentApplication(True, None, return_, resolved.new_products, new_customer, outcome)
+    settled_by = credited_order if return_.settled_by_order else None
+    return DocumentApplication(
+        True, settled_by, return_, resolved.new_products, new_customer, outcome
+    )

@@ -9,25 +9,41 @@ Returned quantity per product = Σ |line quantity| of the credit note's stock-mo
 Pennylane writes credit notes with negative amounts and the sign of their quantities is not
 documented, so the magnitude is what was returned.
 
+A return of a known invoice's order is settled by that order (rules 10 and 11, see `orders`):
+the return records what was credited and whether it restocks, and the order posts the effect
+(reservation released first, returned goods capped by what the order still has out, restocked
+only when `restock` is on). Such a return has no stock effect of its own (`settled_by_order`);
+every change to it is passed to its order (`Order.settle_credit`). A return without a known order
+(no credited invoice, or one never imported) restocks its whole quantity itself, as before.
+
 Once a return was edited in Stockpit, a later credit note version does not overwrite the
 edited quantities (a Conflict is reported instead); a deletion still withdraws the return.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from uuid import UUID, uuid4
 
-from inventory.domain.documents import DocumentVersion, SourceDocument, SourceLine, supersedes
+from inventory.domain.documents import (
+    DocumentKind,
+    DocumentVersion,
+    LineClasses,
+    SourceDocument,
+    SourceLine,
+    document_reference,
+    supersedes,
+)
 from inventory.domain.errors import DomainError
 from inventory.domain.events import Conflict, ConflictReason, DomainEvent, ReturnCreated
+from inventory.domain.orders import Credit, Order
 from inventory.domain.outcome import Outcome
 from inventory.domain.settings import TenantSettings
-from inventory.domain.stock import Cause, CauseKind, Effect, StockKey, settle
+from inventory.domain.stock import Cause, CauseKind, Effect, StockKey, StockMovement, settle
 from inventory.domain.values import ZERO, PennylaneId, TenantId, require_aware, require_quantity
 
 
@@ -59,6 +75,7 @@ class Return:
     quantities: dict[UUID, Decimal] = field(default_factory=dict)
     edited_in_stockpit: bool = False
     applied: dict[StockKey, Effect] = field(default_factory=dict)
+    settled_by_order: bool = False
 
     @classmethod
     def for_credit_note(cls, version: DocumentVersion, at: datetime) -> Return:
@@ -73,7 +90,12 @@ class Return:
         )
 
     def target_effect(self) -> dict[StockKey, Effect]:
-        if self.status is not ReturnStatus.OPEN or not self.restock or self.location_id is None:
+        if (
+            self.settled_by_order
+            or self.status is not ReturnStatus.OPEN
+            or not self.restock
+            or self.location_id is None
+        ):
             return {}
         return {
             StockKey(product_id, self.location_id): Effect(real=quantity)
@@ -89,9 +111,13 @@ class Return:
         at: datetime,
         *,
         customer_id: UUID | None = None,
-        order_id: UUID | None = None,
+        order: Order | None = None,
+        classes: LineClasses | None = None,
     ) -> Outcome:
-        """Apply a credit note version by difference; stale versions change nothing."""
+        """Apply a credit note version by difference; stale versions change nothing.
+
+        `order` is the order of the credited invoice, when known: it settles the return.
+        """
         require_aware(at, "at")
         if version.tenant_id != self.tenant_id or version.pennylane_id != self.credit_note_id:
             raise DomainError("this version is not this return's credit note")
@@ -100,9 +126,12 @@ class Return:
         previous = self.source
         if not supersedes(version, previous):
             return Outcome()
-        self.source = SourceDocument.from_version(version, lines)
+        self.source = SourceDocument.from_version(version, lines, classes)
         self.customer_id = self.customer_id or customer_id
-        self.order_id = self.order_id or order_id
+        if order is not None and self.order_id in (None, order.order_id):
+            self.order_id = order.order_id
+        else:
+            order = None
         outcome = Outcome()
         new_quantities = returned_quantities(lines)
         if not self.edited_in_stockpit:
@@ -121,10 +150,45 @@ class Return:
         outcome.events.extend(self._refresh_status(settings))
         named = previous if version.deleted and previous is not None else self.source
         kind = CauseKind.REVERSAL if version.deleted else CauseKind.DOCUMENT
-        cause_for = named.causes(kind, self.return_id, version)
-
-        outcome.movements = settle(self.applied, self.target_effect(), cause_for)
+        outcome.movements = self._settle(
+            order,
+            named.causes(kind, self.return_id, version),
+            named.causes(kind, order.order_id, version) if order is not None else None,
+        )
         return outcome
+
+    def credit(self) -> Credit:
+        """What the order settles for this return (nothing while it does not count)."""
+        counting = self.status is ReturnStatus.OPEN
+        return Credit(
+            self.return_id,
+            document_reference(DocumentKind.CREDIT_NOTE, self.credit_note_id),
+            dict(self.quantities) if counting else {},
+            bool(self.restock),
+            self.location_id,
+        )
+
+    def _settle(
+        self,
+        order: Order | None,
+        cause_for: Callable[[StockKey], Cause],
+        order_cause_for: Callable[[StockKey], Cause] | None,
+    ) -> list[StockMovement]:
+        """Post the difference: by the order when it settles this return, else by itself.
+
+        A return that had an effect of its own before its order was known hands it over: its
+        own effect is reversed and the order posts the settled one."""
+        if order is not None:
+            if order.order_id != self.order_id:
+                raise DomainError("a return is settled only by the order of its invoice")
+            self.settled_by_order = True
+        elif self.settled_by_order:
+            raise DomainError("this return is settled by its order: pass the order")
+        movements = settle(self.applied, self.target_effect(), cause_for)
+        if order is not None:
+            assert order_cause_for is not None
+            movements.extend(order.settle_credit(self.credit(), order_cause_for).movements)
+        return movements
 
     def _refresh_status(self, settings: TenantSettings) -> list[DomainEvent]:
         assert self.source is not None
@@ -158,8 +222,11 @@ class Return:
         *,
         quantities: Mapping[UUID, Decimal] | None = None,
         restock: bool | None = None,
+        order: Order | None = None,
     ) -> Outcome:
-        """Edit the returned quantities (0 removes a product) and/or whether it restocks."""
+        """Edit the returned quantities (0 removes a product) and/or whether it restocks.
+
+        A return settled by its order needs that order (`order`): it posts the effect."""
         require_aware(at, "at")
         if self.status is not ReturnStatus.OPEN:
             raise DomainError(f"only an open return can be edited; this one is {self.status}")
@@ -176,13 +243,15 @@ class Return:
         if restock is not None:
             self.restock = restock
         return Outcome(
-            movements=settle(
-                self.applied,
-                self.target_effect(),
+            movements=self._settle(
+                order,
                 lambda _key: Cause(CauseKind.RETURN_EDIT, self.return_id, str(self.return_id)),
+                (lambda _key: Cause(CauseKind.RETURN_EDIT, order.order_id, str(self.return_id)))
+                if order is not None
+                else None,
             )
         )
 
-    def restock_now(self, at: datetime) -> Outcome:
+    def restock_now(self, at: datetime, *, order: Order | None = None) -> Outcome:
         """The "restock" action on a return imported without restock; no-op if it restocks."""
-        return self.edit(at, restock=True)
+        return self.edit(at, restock=True, order=order)

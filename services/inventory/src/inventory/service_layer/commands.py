@@ -272,18 +272,33 @@ async def edit_return(
     return_ = _found(await uow.repo.return_(return_id, for_update=True), "return", return_id)
     if quantities is not None:
         await _products(uow, list(quantities))
-    outcome = return_.edit(uow.now, quantities=quantities, restock=restock)
-    await uow.repo.save_return(return_)
+    order = await _settling_order(uow, return_)
+    outcome = return_.edit(uow.now, quantities=quantities, restock=restock, order=order)
+    await _save_return(uow, return_, order)
     await uow.post(outcome)
     return return_
 
 
 async def restock_return(uow: UnitOfWork, return_id: UUID) -> Return:
     return_ = _found(await uow.repo.return_(return_id, for_update=True), "return", return_id)
-    outcome = return_.restock_now(uow.now)
-    await uow.repo.save_return(return_)
+    order = await _settling_order(uow, return_)
+    outcome = return_.restock_now(uow.now, order=order)
+    await _save_return(uow, return_, order)
     await uow.post(outcome)
     return return_
+
+
+async def _settling_order(uow: UnitOfWork, return_: Return) -> Order | None:
+    """The order a return is settled by (rule 10): it posts the return's stock effect."""
+    if return_.order_id is None or not return_.settled_by_order:
+        return None
+    return await uow.repo.order(return_.order_id, for_update=True)
+
+
+async def _save_return(uow: UnitOfWork, return_: Return, order: Order | None) -> None:
+    await uow.repo.save_return(return_)
+    if order is not None:
+        await uow.repo.save_order(order)
 
 
 # -- purchases and receipts ---------------------------------------------------------------

@@ -74,6 +74,7 @@ def document_version(
         quote_id=payload.quote_id,
         credited_invoice_id=payload.credited_invoice_id,
         number=payload.number,
+        status=payload.status,
     )
 
 
@@ -121,11 +122,15 @@ async def apply_document(uow: UnitOfWork, version: DocumentVersion) -> bool:
     )
     if version.is_credit_note:
         return_ = await repo.return_of_credit_note(version.pennylane_id, for_update=True)
-        credited = (
-            await repo.order_holding(DocumentKind.INVOICE, version.credited_invoice_id)
-            if version.credited_invoice_id is not None
-            else None
-        )
+        # The order settles the return (rule 10): the one it is already settled by (a deletion
+        # names no invoice), else the credited invoice's.
+        credited = None
+        if return_ is not None and return_.order_id is not None:
+            credited = await repo.order(return_.order_id, for_update=True)
+        if credited is None and version.credited_invoice_id is not None:
+            credited = await repo.order_holding(
+                DocumentKind.INVOICE, version.credited_invoice_id, for_update=True
+            )
         application = apply_pennylane_document(
             settings,
             version,
