@@ -227,15 +227,14 @@ class OrderOut(BaseModel):
     def of(cls, order: Order) -> OrderOut:
         ordered = order.ordered_quantities()
         delivered = order.delivered_quantities()
+        # Units a credit note released (rule 10) are no longer to deliver.
+        remaining = order.remaining_quantities()
         lines = [
             OrderLineOut(
                 product_id=product_id,
                 ordered=ordered.get(product_id, Decimal(0)),
                 delivered=delivered.get(product_id, Decimal(0)),
-                remaining=max(
-                    ordered.get(product_id, Decimal(0)) - delivered.get(product_id, Decimal(0)),
-                    Decimal(0),
-                ),
+                remaining=remaining.get(product_id, Decimal(0)),
             )
             for product_id in sorted(set(ordered) | set(delivered))
         ]
