@@ -168,3 +168,37 @@ async def test_an_event_on_the_wrong_topic_is_dead_lettered_and_the_stream_goes_
     assert await stock_by_pennylane_id(api, TENANT) == {40: (D(-2), D(0), D(0))}
     [dead] = (await api.get("/operations/dead-letters")).json()
     assert "does not belong on the documents topic" in dead["reason"]
+
+
+async def test_a_return_settled_by_its_order_is_restocked_and_edited_over_http(
+    api: httpx.AsyncClient,
+    kafka_bootstrap_servers: str,
+    database_url: str,
+    topic_prefix: str,
+    db_schema: str,
+) -> None:
+    """Rules 10 and 11 through the service: the restock action and an edit of a return of a
+    known invoice go through its order (loaded, changed and saved with the return), never
+    restock more than the invoice took out, and a cancel then reverses exactly what is out."""
+    history = [
+        new_event(document(INVOICE, 40, [(50, "5")]), TENANT),
+        new_event(document(CREDIT_NOTE, 41, [(50, "-2")], credited=40, minute=1), TENANT),
+    ]
+    await publish(kafka_bootstrap_servers, PENNYLANE_DOCUMENTS, topic_prefix, history)
+    await wait_handled(database_url, db_schema, f"{topic_prefix}inventory.documents", 2)
+    assert await stock_by_pennylane_id(api, TENANT) == {50: (D(-5), D(0), D(0))}
+    [credit_return] = (await api.get(f"/tenants/{TENANT}/returns")).json()
+    url = f"/tenants/{TENANT}/returns/{credit_return['return_id']}"
+    restocked = await api.post(f"{url}/restock")
+    assert restocked.status_code == 200, restocked.text
+    assert await stock_by_pennylane_id(api, TENANT) == {50: (D(-3), D(0), D(0))}
+    product_id = credit_return["lines"][0]["product_id"]
+    edited = await api.patch(url, json={"lines": [{"product_id": product_id, "quantity": "9"}]})
+    assert edited.status_code == 200, edited.text
+    assert await stock_by_pennylane_id(api, TENANT) == {}, "all 5 back, not 9"
+    [order] = (await api.get(f"/tenants/{TENANT}/orders")).json()
+    cancelled = await api.post(f"/tenants/{TENANT}/orders/{order['order_id']}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert await stock_by_pennylane_id(api, TENANT) == {}
+    reconciliation = (await api.get(f"/tenants/{TENANT}/reconciliation")).json()
+    assert reconciliation == {"balanced": True, "mismatches": []}
