@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from inventory.adapters.codec import decode, dumps, encode
 from inventory.domain.catalog import Customer, Location, Product, Supplier
 from inventory.domain.documents import DocumentKind, SourceDocument, SourceLine
-from inventory.domain.orders import DeliveryNote, Order, OrderStatus
+from inventory.domain.orders import Credit, DeliveryNote, Order, OrderStatus
 from inventory.domain.purchases import (
     Purchase,
     PurchaseLine,
@@ -265,6 +265,9 @@ source_documents = st.builds(
     st.booleans(),
     st.lists(st.builds(SourceLine, ids, st.uuids(), quantities), max_size=4).map(tuple),
     st.none() | names,
+    goods=st.lists(ids, max_size=3).map(tuple),
+    services=st.lists(ids, max_size=3).map(tuple),
+    status=st.none() | names,
 )
 orders = st.builds(
     Order,
@@ -290,6 +293,18 @@ orders = st.builds(
         max_size=3,
     ),
     applied=applied_effects,
+    credits=st.dictionaries(
+        st.uuids(),
+        st.builds(
+            Credit,
+            st.uuids(),
+            names,
+            st.dictionaries(st.uuids(), quantities, max_size=3),
+            st.booleans(),
+            optional_uuids,
+        ),
+        max_size=2,
+    ),
 )
 returns = st.builds(
     Return,
@@ -306,6 +321,7 @@ returns = st.builds(
     quantities=st.dictionaries(st.uuids(), quantities, max_size=4),
     edited_in_stockpit=st.booleans(),
     applied=applied_effects,
+    settled_by_order=st.booleans(),
 )
 purchases = st.builds(
     Purchase,
