@@ -14,7 +14,9 @@ the return records what was credited and whether it restocks, and the order post
 (reservation released first, returned goods capped by what the order still has out, restocked
 only when `restock` is on). Such a return has no stock effect of its own (`settled_by_order`);
 every change to it is passed to its order (`Order.settle_credit`). A return without a known order
-(no credited invoice, or one never imported) restocks its whole quantity itself, as before.
+(no credited invoice, or one never imported, e.g. dated before the connection) restocks its
+whole quantity itself; it is attached to the order when a later version of its credit note
+finds it (the poller reads an invoice before the credit notes made after it).
 
 Once a return was edited in Stockpit, a later credit note version does not overwrite the
 edited quantities (a Conflict is reported instead); a deletion still withdraws the return.
