@@ -456,6 +456,10 @@ def test_a_restock_decided_in_stockpit_goes_through_the_order() -> None:
     assert return_.settled_by_order
     with pytest.raises(DomainError, match="pass the order"):
         return_.restock_now(t(1))
+    assert return_.restock is False, "a refused command changes nothing"
+    with pytest.raises(DomainError, match="order of its invoice"):
+        return_.restock_now(t(1), order=Order.for_document(invoice(9, (10, "1")), t(1)))
+    assert return_.restock is False
     books.post(return_.restock_now(t(1), order=order))
     assert books.stock(10)[0] == D(-3)
     books.post(return_.edit(t(2), quantities={books.product(10).product_id: D(9)}, order=order))

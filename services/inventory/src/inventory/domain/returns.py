@@ -128,12 +128,13 @@ class Return:
         previous = self.source
         if not supersedes(version, previous):
             return Outcome()
+        if order is not None and self.order_id not in (None, order.order_id):
+            order = None  # attached to another order already: that one settles it
+        self._require_settling_order(order, attaching=True)
         self.source = SourceDocument.from_version(version, lines, classes)
         self.customer_id = self.customer_id or customer_id
-        if order is not None and self.order_id in (None, order.order_id):
+        if order is not None:
             self.order_id = order.order_id
-        else:
-            order = None
         outcome = Outcome()
         new_quantities = returned_quantities(lines)
         if not self.edited_in_stockpit:
@@ -170,6 +171,15 @@ class Return:
             self.location_id,
         )
 
+    def _require_settling_order(self, order: Order | None, *, attaching: bool = False) -> None:
+        """Checked before anything changes: a refused command leaves the return as it was.
+        Only a credit note version (`attaching`) attaches a return to its order."""
+        attaches = attaching and self.order_id is None
+        if order is not None and order.order_id != self.order_id and not attaches:
+            raise DomainError("a return is settled only by the order of its invoice")
+        if order is None and self.settled_by_order:
+            raise DomainError("this return is settled by its order: pass the order")
+
     def _settle(
         self,
         order: Order | None,
@@ -181,11 +191,7 @@ class Return:
         A return that had an effect of its own before its order was known hands it over: its
         own effect is reversed and the order posts the settled one."""
         if order is not None:
-            if order.order_id != self.order_id:
-                raise DomainError("a return is settled only by the order of its invoice")
             self.settled_by_order = True
-        elif self.settled_by_order:
-            raise DomainError("this return is settled by its order: pass the order")
         movements = settle(self.applied, self.target_effect(), cause_for)
         if order is not None:
             assert order_cause_for is not None
@@ -232,6 +238,7 @@ class Return:
         require_aware(at, "at")
         if self.status is not ReturnStatus.OPEN:
             raise DomainError(f"only an open return can be edited; this one is {self.status}")
+        self._require_settling_order(order)
         if quantities is not None:
             for quantity in quantities.values():
                 if require_quantity(quantity, "returned quantity") < ZERO:
