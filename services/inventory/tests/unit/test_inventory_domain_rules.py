@@ -490,6 +490,8 @@ def test_credit_note_after_a_cancel_in_stockpit_moves_nothing(mode_on: bool) -> 
     assert result.return_ is not None
     assert result.return_.status.value == "open"
     assert books.stock(10)[:2] == (D(0), D(0))
+    [reported] = conflicts(books.events, ConflictReason.CREDIT_EXCEEDS_ORDER)
+    assert "(cancelled) had 0 left to settle; 5 move no stock" in reported.detail
 
 
 def test_cancelling_a_credited_order_reverses_only_what_is_still_out() -> None:
@@ -505,8 +507,11 @@ def test_two_credit_notes_restock_at_most_what_the_invoice_took_out() -> None:
     books = Books(restock_on_credit_note=True)
     books.apply(invoice(1, (10, "5")))
     books.apply(credit_note(2, (10, "-3"), credited=1))
+    assert not conflicts(books.events, ConflictReason.CREDIT_EXCEEDS_ORDER)
     books.apply(credit_note(3, (10, "-4"), credited=1, at=1))
     assert books.stock(10)[0] == D(0)
+    [reported] = conflicts(books.events, ConflictReason.CREDIT_EXCEEDS_ORDER)
+    assert "had 2 left to settle; 2 move no stock" in reported.detail
     books.apply(DocumentVersion.deletion(TENANT, DocumentKind.CREDIT_NOTE, 2, t(2)))
     assert books.stock(10)[0] == D(-1), "the second one now returns its whole 4"
 

@@ -57,6 +57,8 @@ class ConflictReason(StrEnum):
     ORDER_CLOSED_IN_STOCKPIT = "order_closed_in_stockpit"
     RETURN_EDITED_IN_STOCKPIT = "return_edited_in_stockpit"
     NEGATIVE_DOCUMENT_QUANTITY = "negative_document_quantity"
+    # A credit note credits more than its order still has to settle (rule 11).
+    CREDIT_EXCEEDS_ORDER = "credit_exceeds_order"
 
 
 @dataclass(frozen=True)

@@ -117,10 +117,12 @@ class Credit:
 
 @dataclass(frozen=True)
 class Settlement:
-    """Per product: reservation released by credits; per return: its returned goods."""
+    """Per product: reservation released by credits; per return and product: the reservation
+    it released and its returned goods."""
 
     released: dict[UUID, Decimal]
     goods: dict[UUID, dict[UUID, Decimal]]
+    released_by: dict[UUID, dict[UUID, Decimal]] = field(default_factory=dict)
 
 
 @dataclass
@@ -285,20 +287,24 @@ class Order:
         out = self._out_of_stock(ordered, delivered)
         released: dict[UUID, Decimal] = {}
         goods: dict[UUID, dict[UUID, Decimal]] = {}
+        released_by: dict[UUID, dict[UUID, Decimal]] = {}
         for credit in self.credits.values():
             returned: dict[UUID, Decimal] = {}
+            freed: dict[UUID, Decimal] = {}
             for product_id in sorted(credit.quantities, key=id_order):
                 quantity = credit.quantities[product_id]
                 release = min(quantity, undelivered.get(product_id, ZERO))
                 if release > ZERO:
                     undelivered[product_id] -= release
                     released[product_id] = released.get(product_id, ZERO) + release
+                    freed[product_id] = release
                 back = min(quantity - release, out.get(product_id, ZERO))
                 if back > ZERO:
                     out[product_id] -= back
                     returned[product_id] = back
             goods[credit.return_id] = returned
-        return Settlement(released, goods)
+            released_by[credit.return_id] = freed
+        return Settlement(released, goods, released_by)
 
     def remaining_quantities(self) -> dict[UUID, Decimal]:
         """Units still to deliver per product: ordered − delivered − released by credits."""

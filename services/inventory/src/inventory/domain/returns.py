@@ -158,7 +158,33 @@ class Return:
             named.causes(kind, self.return_id, version),
             named.causes(kind, order.order_id, version) if order is not None else None,
         )
+        if order is not None and self.status is ReturnStatus.OPEN:
+            outcome.events.extend(self._excess_reported(order))
         return outcome
+
+    def _excess_reported(self, order: Order) -> list[DomainEvent]:
+        """Rule 11: what a credit note credits beyond what its order still has to settle moves
+        no stock; say so (after a cancel in Stockpit, that is the whole credit)."""
+        settlement = order.settlement()
+        released = settlement.released_by.get(self.return_id, {})
+        goods = settlement.goods.get(self.return_id, {})
+        events: list[DomainEvent] = []
+        for product_id, quantity in self.quantities.items():
+            settled = released.get(product_id, ZERO) + goods.get(product_id, ZERO)
+            if quantity > settled:
+                events.append(
+                    Conflict(
+                        self.tenant_id,
+                        ConflictReason.CREDIT_EXCEEDS_ORDER,
+                        f"credit note {self.credit_note_id} credits {quantity} but its order "
+                        f"({order.status.value}) had {settled} left to settle; "
+                        f"{quantity - settled} move no stock",
+                        "return",
+                        self.return_id,
+                        product_id,
+                    )
+                )
+        return events
 
     def credit(self) -> Credit:
         """What the order settles for this return (nothing while it does not count)."""
