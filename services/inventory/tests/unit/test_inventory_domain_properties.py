@@ -513,3 +513,66 @@ def test_credit_notes_settle_their_orders_whatever_the_history(
             for product_id, ordered in order.ordered_quantities().items():
                 if credited.get(product_id, Decimal(0)) >= ordered:
                     assert reserved.get(product_id, Decimal(0)) == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    versions=st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(PRODUCTS),
+                st.integers(min_value=0, max_value=9),
+                st.booleans(),  # the product's account when this version was read
+            ),
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    kind=st.sampled_from((DocumentKind.INVOICE, DocumentKind.PURCHASE_ORDER)),
+    mode_on=st.booleans(),
+    import_services=st.booleans(),
+)
+def test_goods_or_service_is_decided_when_a_product_first_appears_on_a_document(
+    versions: list[list[tuple[int, int, bool]]],
+    kind: DocumentKind,
+    mode_on: bool,
+    import_services: bool,
+) -> None:
+    """Rule 12: versions of one document read in order, each seeing its products' accounts of
+    the moment, end on the latest version's quantities of the products that were goods when
+    they first appeared on the document; later moves never reverse or replay them."""
+    memory = Memory(mode_on, restock=False)
+    memory.settings = TenantSettings(
+        TENANT,
+        memory.location.location_id,
+        delivery_notes_update_real_stock=mode_on,
+        import_services=import_services,
+    )
+    first_seen_service: dict[int, bool] = {}
+    for minute, lines in enumerate(versions):
+        for pid, _, is_service in lines:
+            first_seen_service.setdefault(pid, is_service)
+        memory.apply(
+            DocumentVersion(
+                TENANT,
+                kind,
+                1,
+                T0 + timedelta(minutes=minute),
+                lines=tuple(
+                    DocumentLine(
+                        index, Decimal(quantity), PennylaneProduct(pid, f"P{pid}", None, service)
+                    )
+                    for index, (pid, quantity, service) in enumerate(lines)
+                ),
+            )
+        )
+    expected: dict[tuple[int, str], tuple[Decimal, Decimal]] = {}
+    for pid, quantity, _ in versions[-1]:
+        if not first_seen_service[pid]:
+            real, reserved = expected.get((pid, "main"), (Decimal(0), Decimal(0)))
+            expected[(pid, "main")] = (
+                (real, reserved + quantity) if mode_on else (real - quantity, reserved)
+            )
+    assert memory.stock() == {key: value for key, value in expected.items() if any(value)}
+    assert reconcile(memory.levels.values(), memory.entries) == []

@@ -175,14 +175,6 @@ class SourceDocument:
             status=version.status,
         )
 
-    def decided_service(self, pennylane_product_id: PennylaneId) -> bool | None:
-        """Whether this document took the product as a service (None: not decided here)."""
-        if pennylane_product_id in self.services:
-            return True
-        if pennylane_product_id in self.goods:
-            return False
-        return None
-
     @property
     def reference(self) -> str:
         return document_reference(self.kind, self.pennylane_id)

@@ -71,20 +71,22 @@ def resolve_lines(
     known = dict(products)
     previous_goods = {line.product_id for line in previous.lines} if previous else set()
     lines: list[SourceLine] = []
-    goods: set[PennylaneId] = set(previous.goods) if previous else set()
-    services: set[PennylaneId] = set(previous.services) if previous else set()
+    decided: dict[PennylaneId, bool] = {}
+    if previous is not None:
+        decided.update((pennylane_id, False) for pennylane_id in previous.goods)
+        decided.update((pennylane_id, True) for pennylane_id in previous.services)
     for line in version.lines:
         reference = line.product
         if reference is None:
             continue
         pennylane_id = reference.pennylane_id
         product = known.get(pennylane_id)
-        is_service = previous.decided_service(pennylane_id) if previous else None
+        is_service = decided.get(pennylane_id)
         if is_service is None and product is not None and product.product_id in previous_goods:
             is_service = False  # a record stored before the decisions were kept
         if is_service is None:
             is_service = reference.is_service
-        (services if is_service else goods).add(pennylane_id)
+        decided[pennylane_id] = is_service
         if product is None and (not is_service or settings.import_services):
             product, events = Product.from_pennylane(
                 settings.tenant_id, reference, CreatedBecause.NAMED_ON_DOCUMENT
@@ -98,7 +100,10 @@ def resolve_lines(
             raise DomainError("a product of another tenant cannot be named")
         lines.append(SourceLine(line.line_id, product.product_id, line.quantity))
     resolved.lines = tuple(lines)
-    resolved.classes = LineClasses(tuple(sorted(goods)), tuple(sorted(services)))
+    resolved.classes = LineClasses(
+        tuple(sorted(p for p, is_service in decided.items() if not is_service)),
+        tuple(sorted(p for p, is_service in decided.items() if is_service)),
+    )
     return resolved
 
 
