@@ -3,6 +3,7 @@ always equal the ledger) over random operation sequences."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
@@ -238,6 +239,23 @@ OPERATIONS = st.lists(
 )
 
 
+def _stockpit_move(
+    memory: Memory, van: Location, name: str, pid: int, quantity: int, at: datetime
+) -> Outcome:
+    """A manual adjustment at the default location, or a transfer to the van."""
+    from inventory.domain.adjustments import ManualAdjustment, Transfer
+
+    if name == "adjust":
+        _, outcome = ManualAdjustment.by_delta(
+            TENANT, memory.products[pid], memory.location, Decimal(quantity - 3), "count", at
+        )
+    else:
+        _, outcome = Transfer.between(
+            TENANT, memory.products[pid], memory.location, van, Decimal(quantity), at
+        )
+    return outcome
+
+
 @settings(max_examples=150, deadline=None)
 @given(operations=OPERATIONS, mode_on=st.booleans(), restock=st.booleans())
 def test_levels_equal_the_ledger_after_any_sequence_of_operations(
@@ -245,8 +263,6 @@ def test_levels_equal_the_ledger_after_any_sequence_of_operations(
 ) -> None:
     """Rule 6: after any mix of documents and Stockpit actions (refused ones included), levels
     equal the ledger's sum and every aggregate's effect equals its own ledger entries."""
-    from inventory.domain.adjustments import ManualAdjustment, Transfer
-
     memory = Memory(mode_on, restock)
     van = Location.create(TENANT, "Van")
     orders: dict[int, Order] = {}
@@ -310,21 +326,8 @@ def test_levels_equal_the_ledger_after_any_sequence_of_operations(
                 memory.post(orders[which].archive(at))
             elif name == "cancel" and which in orders:
                 memory.post(orders[which].cancel(at))
-            elif name == "adjust" and pid in memory.products:
-                _, outcome = ManualAdjustment.by_delta(
-                    TENANT,
-                    memory.products[pid],
-                    memory.location,
-                    Decimal(quantity - 3),
-                    "count",
-                    at,
-                )
-                memory.post(outcome)
-            elif name == "transfer" and pid in memory.products:
-                _, outcome = Transfer.between(
-                    TENANT, memory.products[pid], memory.location, van, Decimal(quantity), at
-                )
-                memory.post(outcome)
+            elif name in ("adjust", "transfer") and pid in memory.products:
+                memory.post(_stockpit_move(memory, van, name, pid, quantity, at))
         except DomainError:
             pass  # refused commands must leave everything as it was: checked below
         assert reconcile(memory.levels.values(), memory.entries) == []
@@ -372,6 +375,133 @@ SETTLEMENT_OPERATIONS = st.lists(
 )
 
 
+def _credit_history_step(
+    memory: Memory,
+    van: Location,
+    orders: dict[int, Order],
+    returns: dict[int, Return],
+    credit_ids: dict[int, int],
+    operation: tuple[str, int, int, int],
+    at: datetime,
+) -> None:
+    """One operation of a credit-note history (a refused one raises DomainError)."""
+    name, pid, quantity, which = operation
+    product = PennylaneProduct(pid, f"P{pid}", None, False)
+    if name == "invoice" and which not in orders:
+        lines = (DocumentLine(1, Decimal(quantity), product),)
+        version = DocumentVersion(TENANT, DocumentKind.INVOICE, which, at, lines=lines)
+        result = apply_pennylane_document(memory.settings, version, at, products=memory.products)
+        assert result.order is not None
+        orders[which] = result.order
+        memory.products.update({p.pennylane_id: p for p in result.new_products if p.pennylane_id})
+        memory.post(result.outcome)
+    elif name in ("credit", "draft_credit", "delete_credit"):
+        if name == "delete_credit":
+            if not credit_ids:
+                return
+            credit_id = sorted(credit_ids)[quantity % len(credit_ids)]
+            version = DocumentVersion.deletion(TENANT, DocumentKind.CREDIT_NOTE, credit_id, at)
+        else:
+            credit_id = 100 + len(credit_ids)
+            credit_ids[credit_id] = which
+            version = DocumentVersion(
+                TENANT,
+                DocumentKind.CREDIT_NOTE,
+                credit_id,
+                at,
+                draft=name == "draft_credit",
+                credited_invoice_id=which,
+                lines=(DocumentLine(1, Decimal(-quantity), product),),
+            )
+        known = returns.get(credit_id)
+        settling = (
+            next(o for o in orders.values() if o.order_id == known.order_id)
+            if known is not None and known.order_id is not None
+            else orders.get(credit_ids[credit_id])
+        )
+        result = apply_pennylane_document(
+            memory.settings,
+            version,
+            at,
+            products=memory.products,
+            return_=known,
+            credited_order=settling,
+        )
+        assert result.return_ is not None
+        returns[credit_id] = result.return_
+        memory.products.update({p.pennylane_id: p for p in result.new_products if p.pennylane_id})
+        memory.post(result.outcome)
+    elif name in ("restock", "edit_return") and returns and pid in memory.products:
+        credit_id = sorted(returns)[quantity % len(returns)]
+        return_ = returns[credit_id]
+        order = orders.get(credit_ids[credit_id])
+        settling = order if return_.settled_by_order else None
+        if name == "restock":
+            memory.post(return_.restock_now(at, order=settling))
+        else:
+            memory.post(
+                return_.edit(
+                    at,
+                    quantities={memory.products[pid].product_id: Decimal(quantity)},
+                    order=settling,
+                )
+            )
+    elif name == "deliver" and which in orders and pid in memory.products:
+        _, outcome = orders[which].deliver(
+            {memory.products[pid].product_id: Decimal(quantity)},
+            at,
+            location=van if quantity % 2 else None,
+        )
+        memory.post(outcome)
+    elif name == "archive" and which in orders:
+        memory.post(orders[which].archive(at))
+    elif name == "cancel" and which in orders:
+        memory.post(orders[which].cancel(at))
+
+
+def _check_credit_settlement(
+    memory: Memory, orders: dict[int, Order], returns: dict[int, Return]
+) -> None:
+    """(a), (b) and (c) of the test below, after each operation."""
+    # (c)
+    assert reconcile(memory.levels.values(), memory.entries) == []
+    subjects: list[Order | Return] = [*orders.values(), *returns.values()]
+    for subject in subjects:
+        subject_id = subject.order_id if isinstance(subject, Order) else subject.return_id
+        summed: dict[StockKey, Effect] = {}
+        for entry in memory.entries:
+            if entry.subject_id == subject_id:
+                summed[entry.key] = summed.get(entry.key, Effect()) + entry.delta
+        assert {k: v for k, v in summed.items() if not v.is_zero} == subject.applied
+        assert subject.applied == subject.target_effect()
+    for order in orders.values():
+        real: dict[UUID, Decimal] = {}
+        reserved: dict[UUID, Decimal] = {}
+        own_returns = [r for r in returns.values() if r.order_id == order.order_id]
+        for subject in [order, *own_returns]:
+            for key, effect in subject.applied.items():
+                real[key.product_id] = real.get(key.product_id, Decimal(0)) + effect.real
+                reserved[key.product_id] = (
+                    reserved.get(key.product_id, Decimal(0)) + effect.reserved
+                )
+        # (a)
+        assert all(quantity <= 0 for quantity in real.values()), real
+        if order.status.value == "cancelled":
+            assert not any(real.values())
+            assert not any(reserved.values())
+        # (b)
+        if order.status.value in ("archived", "cancelled"):
+            assert not any(reserved.values())
+        credited: dict[UUID, Decimal] = {}
+        for return_ in own_returns:
+            if return_.status.value == "open":
+                for product_id, quantity in return_.quantities.items():
+                    credited[product_id] = credited.get(product_id, Decimal(0)) + quantity
+        for product_id, ordered in order.ordered_quantities().items():
+            if credited.get(product_id, Decimal(0)) >= ordered:
+                assert reserved.get(product_id, Decimal(0)) == 0
+
+
 @settings(max_examples=300, deadline=None)
 @given(operations=SETTLEMENT_OPERATIONS, mode_on=st.booleans(), restock=st.booleans())
 def test_credit_notes_settle_their_orders_whatever_the_history(
@@ -390,129 +520,12 @@ def test_credit_notes_settle_their_orders_whatever_the_history(
     orders: dict[int, Order] = {}
     returns: dict[int, Return] = {}
     credit_ids: dict[int, int] = {}  # credit note id -> credited invoice
-    next_credit = 100
-    for clock, (name, pid, quantity, which) in enumerate(operations):
+    for clock, operation in enumerate(operations):
         at = T0 + timedelta(minutes=clock)
-        product = PennylaneProduct(pid, f"P{pid}", None, False)
-        try:
-            if name == "invoice" and which not in orders:
-                lines = (DocumentLine(1, Decimal(quantity), product),)
-                version = DocumentVersion(TENANT, DocumentKind.INVOICE, which, at, lines=lines)
-                result = apply_pennylane_document(
-                    memory.settings, version, at, products=memory.products
-                )
-                assert result.order is not None
-                orders[which] = result.order
-                memory.products.update(
-                    {p.pennylane_id: p for p in result.new_products if p.pennylane_id}
-                )
-                memory.post(result.outcome)
-            elif name in ("credit", "draft_credit", "delete_credit"):
-                if name == "delete_credit":
-                    if not credit_ids:
-                        continue
-                    credit_id = sorted(credit_ids)[quantity % len(credit_ids)]
-                    version = DocumentVersion.deletion(
-                        TENANT, DocumentKind.CREDIT_NOTE, credit_id, at
-                    )
-                else:
-                    credit_id, next_credit = next_credit, next_credit + 1
-                    credit_ids[credit_id] = which
-                    version = DocumentVersion(
-                        TENANT,
-                        DocumentKind.CREDIT_NOTE,
-                        credit_id,
-                        at,
-                        draft=name == "draft_credit",
-                        credited_invoice_id=which,
-                        lines=(DocumentLine(1, Decimal(-quantity), product),),
-                    )
-                known = returns.get(credit_id)
-                settling = (
-                    next(o for o in orders.values() if o.order_id == known.order_id)
-                    if known is not None and known.order_id is not None
-                    else orders.get(credit_ids[credit_id])
-                )
-                result = apply_pennylane_document(
-                    memory.settings,
-                    version,
-                    at,
-                    products=memory.products,
-                    return_=known,
-                    credited_order=settling,
-                )
-                assert result.return_ is not None
-                returns[credit_id] = result.return_
-                memory.products.update(
-                    {p.pennylane_id: p for p in result.new_products if p.pennylane_id}
-                )
-                memory.post(result.outcome)
-            elif name in ("restock", "edit_return") and returns and pid in memory.products:
-                credit_id = sorted(returns)[quantity % len(returns)]
-                return_ = returns[credit_id]
-                order = orders.get(credit_ids[credit_id])
-                settling = order if return_.settled_by_order else None
-                if name == "restock":
-                    memory.post(return_.restock_now(at, order=settling))
-                else:
-                    memory.post(
-                        return_.edit(
-                            at,
-                            quantities={memory.products[pid].product_id: Decimal(quantity)},
-                            order=settling,
-                        )
-                    )
-            elif name == "deliver" and which in orders and pid in memory.products:
-                _, outcome = orders[which].deliver(
-                    {memory.products[pid].product_id: Decimal(quantity)},
-                    at,
-                    location=van if quantity % 2 else None,
-                )
-                memory.post(outcome)
-            elif name == "archive" and which in orders:
-                memory.post(orders[which].archive(at))
-            elif name == "cancel" and which in orders:
-                memory.post(orders[which].cancel(at))
-        except DomainError:
-            pass  # a refused command changes nothing: checked below
-
-        # (c)
-        assert reconcile(memory.levels.values(), memory.entries) == []
-        subjects: list[Order | Return] = [*orders.values(), *returns.values()]
-        for subject in subjects:
-            subject_id = subject.order_id if isinstance(subject, Order) else subject.return_id
-            summed: dict[StockKey, Effect] = {}
-            for entry in memory.entries:
-                if entry.subject_id == subject_id:
-                    summed[entry.key] = summed.get(entry.key, Effect()) + entry.delta
-            assert {k: v for k, v in summed.items() if not v.is_zero} == subject.applied
-            assert subject.applied == subject.target_effect()
-        for order in orders.values():
-            real: dict[UUID, Decimal] = {}
-            reserved: dict[UUID, Decimal] = {}
-            own_returns = [r for r in returns.values() if r.order_id == order.order_id]
-            for subject in [order, *own_returns]:
-                for key, effect in subject.applied.items():
-                    real[key.product_id] = real.get(key.product_id, Decimal(0)) + effect.real
-                    reserved[key.product_id] = (
-                        reserved.get(key.product_id, Decimal(0)) + effect.reserved
-                    )
-            # (a)
-            assert all(quantity <= 0 for quantity in real.values()), real
-            if order.status.value == "cancelled":
-                assert not any(real.values())
-                assert not any(reserved.values())
-            # (b)
-            if order.status.value in ("archived", "cancelled"):
-                assert not any(reserved.values())
-            credited: dict[UUID, Decimal] = {}
-            for return_ in own_returns:
-                if return_.status.value == "open":
-                    for product_id, quantity in return_.quantities.items():
-                        credited[product_id] = credited.get(product_id, Decimal(0)) + quantity
-            for product_id, ordered in order.ordered_quantities().items():
-                if credited.get(product_id, Decimal(0)) >= ordered:
-                    assert reserved.get(product_id, Decimal(0)) == 0
+        # A refused command must change nothing: checked below.
+        with contextlib.suppress(DomainError):
+            _credit_history_step(memory, van, orders, returns, credit_ids, operation, at)
+        _check_credit_settlement(memory, orders, returns)
 
 
 @settings(max_examples=200, deadline=None)
