@@ -25,6 +25,8 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, Any]]:
         path = request.url.path
         if path == "/connections/acme" or path.startswith("/connections/acme/"):
             return httpx.Response(200, json={"tenant_id": "acme", "status": "connected"})
+        if path == "/tenants/acme/settings":
+            return httpx.Response(200, json=body)
         if path == "/tenants/acme/stock":
             row = {
                 "product_id": "p1",
@@ -50,16 +52,23 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, Any]]:
 def test_connect_sends_the_token_from_a_file_and_the_interval(
     calls: list[tuple[str, str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The interval is a Stockpit setting (inventory), the token goes to the poller."""
     monkeypatch.setenv("STOCKPIT_POLLER_URL", "http://poller.test")
+    monkeypatch.setenv("STOCKPIT_INVENTORY_URL", "http://inventory.test")
     token_file = tmp_path / "token"
     token_file.write_text("secret-token\n")
     result = runner.invoke(
         cli.app, ["connect", "acme", "--token-file", str(token_file), "--interval", "60"]
     )
     assert result.exit_code == 0, result.output
-    method, url, body = calls[0]
-    assert (method, url) == ("PUT", "http://poller.test/connections/acme")
-    assert body == {"pennylane_token": "secret-token", "settings": {"sync_interval_s": 60}}
+    assert calls == [
+        ("PUT", "http://inventory.test/tenants/acme/settings", {"sync_interval_seconds": 60}),
+        (
+            "PUT",
+            "http://poller.test/connections/acme",
+            {"pennylane_token": "secret-token", "settings": {}},
+        ),
+    ]
     assert "secret-token" not in result.output
 
 

@@ -56,6 +56,11 @@ INVENTORY_PROBLEMS = Topic(
     KeyScope.TENANT,
     "conflicts, negative stock and unknown references, for operators",
 )
+INVENTORY_SETTINGS = Topic(
+    "stockpit.inventory.settings",
+    KeyScope.TENANT,
+    "a tenant's settings changes (set in Stockpit, their one home) apply in the order made",
+)
 OUTBOUND_REQUESTS = Topic(
     "stockpit.outbound.requests",
     KeyScope.TENANT_ENTITY,
@@ -73,6 +78,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     PENNYLANE_CATALOG,
     INVENTORY_STOCK,
     INVENTORY_PROBLEMS,
+    INVENTORY_SETTINGS,
     OUTBOUND_REQUESTS,
     OUTBOUND_RESULTS,
 )

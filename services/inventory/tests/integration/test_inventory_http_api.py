@@ -12,6 +12,7 @@ import pytest
 from stockpit_contracts import new_event, parse_event
 from stockpit_contracts.payloads.catalog import ProductUpserted
 from stockpit_contracts.payloads.documents import DocumentKind
+from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_contracts.payloads.outbound import (
     CustomerWriteRequested,
     PennylaneIdAssigned,
@@ -20,6 +21,7 @@ from stockpit_contracts.payloads.outbound import (
     ReceiptSendRequested,
 )
 from stockpit_contracts.topics import (
+    INVENTORY_SETTINGS,
     OUTBOUND_REQUESTS,
     OUTBOUND_RESULTS,
     PENNYLANE_CATALOG,
@@ -386,3 +388,30 @@ async def test_fifty_concurrent_adjustments_of_one_stock_row_all_count(
         "balanced": True,
         "mismatches": [],
     }
+
+
+async def test_the_sync_interval_is_checked_and_sent_to_the_poller(
+    api: httpx.AsyncClient, kafka_bootstrap_servers: str, topic_prefix: str
+) -> None:
+    """Rule 16: the interval's one home is here; each change goes out on the settings topic.
+    Absurd figures are a 422 with a reason, never a 500."""
+    base = f"/tenants/{TENANT}/settings"
+    for bad in (1e20, 4, 86_401, 2.5, "soon", -30):
+        response = await api.put(base, json={"sync_interval_seconds": bad})
+        assert response.status_code == 422, (bad, response.text)
+        assert "sync_interval_seconds" in response.text
+    assert (await _ok(await api.get(base)))["sync_interval_seconds"] == 30 * 60
+    assert (await _ok(await api.put(base, json={"sync_interval_seconds": 5})))[
+        "sync_interval_seconds"
+    ] == 5
+    await _ok(await api.put(base, json={"sync_interval_seconds": 600}))
+    records = await read_topic(
+        kafka_bootstrap_servers, INVENTORY_SETTINGS.name(topic_prefix), expect=2
+    )
+    events = [parse_event(record.value) for record in records]
+    assert [e.payload for e in events] == [
+        TenantSettingsChanged(sync_interval_s=5),
+        TenantSettingsChanged(sync_interval_s=600),
+    ]
+    assert {e.tenant_id for e in events} == {TENANT}
+    assert {record.key for record in records} == {TENANT.encode()}

@@ -31,7 +31,8 @@ from stockpit_contracts.payloads.connections import (
     DisconnectTenant,
 )
 from stockpit_contracts.payloads.documents import DocumentVersionRead
-from stockpit_contracts.topics import CONNECTION_COMMANDS, PENNYLANE_DOCUMENTS
+from stockpit_contracts.payloads.inventory import TenantSettingsChanged
+from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
 
 pytestmark = pytest.mark.integration
 
@@ -136,11 +137,12 @@ async def _seed(sandbox_url: str, token: str, count: int, seed: int) -> set[int]
 
 
 async def _send_command(bootstrap: str, prefix: str, tenant: str, command: Payload) -> None:
+    topic = command.TOPIC.name(prefix)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         await producer.send_and_wait(
-            CONNECTION_COMMANDS.name(prefix),
+            topic,
             value=new_event(command, tenant).to_json(),
             key=partition_key(tenant),
         )
@@ -151,10 +153,13 @@ async def _send_command(bootstrap: str, prefix: str, tenant: str, command: Paylo
 async def _connect_over_kafka(
     bootstrap: str, prefix: str, tenant: str, token: str, share: str, interval_s: int = 3600
 ) -> None:
+    """The interval is Stockpit's setting: sent as inventory would send it."""
     command = ConnectTenant(
         pennylane_token=SecretStr(token),
-        settings=ConnectionSettings(sync_interval_s=interval_s, poller_rate_share=share),  # type: ignore[arg-type]
+        settings=ConnectionSettings(poller_rate_share=share),  # type: ignore[arg-type]
     )
+    interval = TenantSettingsChanged(sync_interval_s=interval_s)
+    await _send_command(bootstrap, prefix, tenant, interval)
     await _send_command(bootstrap, prefix, tenant, command)
 
 

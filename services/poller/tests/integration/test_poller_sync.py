@@ -6,6 +6,7 @@ No timed assertions: tests wait (bounded) for a condition, and fail only if it n
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import socket
 import time
@@ -30,11 +31,17 @@ from pennylane_sandbox import (
 from poller.entrypoints.app import PollerSettings, create_app
 from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
-from stockpit_contracts import Envelope, Payload, new_event, parse_event
+from stockpit_contracts import Envelope, Payload, new_event, parse_event, partition_key
 from stockpit_contracts.payloads.catalog import ProductUpserted
 from stockpit_contracts.payloads.connections import ConnectTenant
 from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind, DocumentVersionRead
-from stockpit_contracts.topics import CONNECTION_COMMANDS, PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS
+from stockpit_contracts.payloads.inventory import TenantSettingsChanged
+from stockpit_contracts.topics import (
+    CONNECTION_COMMANDS,
+    INVENTORY_SETTINGS,
+    PENNYLANE_CATALOG,
+    PENNYLANE_DOCUMENTS,
+)
 from stockpit_pennylane.client import PennylaneClient
 from stockpit_pennylane.client.bodies import ProductUpdate
 from stockpit_testing.fixtures import publish_raw
@@ -180,6 +187,16 @@ def documents(events: list[Envelope[Payload]]) -> dict[int, list[DocumentVersion
     return found
 
 
+async def _set_interval(settings: PollerSettings, tenant: str, interval_s: int) -> None:
+    """The sync interval as Stockpit (inventory) sends it: its settings are its one home."""
+    await publish_raw(
+        settings.kafka_bootstrap_servers,
+        INVENTORY_SETTINGS.name(settings.topic_prefix),
+        partition_key(tenant),
+        new_event(TenantSettingsChanged(sync_interval_s=interval_s), tenant).to_json(),
+    )
+
+
 async def _connect(client: httpx.AsyncClient, tenant: str, token: str, **settings: Any) -> None:
     response = await client.put(
         f"/connections/{tenant}", json={"pennylane_token": token, "settings": settings}
@@ -227,8 +244,10 @@ async def test_first_sync_then_import_now_and_schedule_and_credit_notes(
     seeded = await sandbox.seed(TOKEN, count=60, credit_note_share=0.3, draft_share=0.1, seed=3)
     topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
     async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
-        await _connect(poller, "tenant-a", TOKEN, sync_interval_s=3600)
-        await _connect(poller, "tenant-b", TOKEN_B, sync_interval_s=5)
+        await _connect(poller, "tenant-a", TOKEN, sync_interval_s=5)  # not acted on
+        await _connect(poller, "tenant-b", TOKEN_B)
+        await _set_interval(settings, "tenant-a", 3600)
+        await _set_interval(settings, "tenant-b", 5)
         ids = set(range(seeded["first_id"], seeded["last_id"] + 1))
         await reader.until(lambda events: ids <= documents(events).keys())
         read = documents(reader.events)
@@ -248,7 +267,8 @@ async def test_first_sync_then_import_now_and_schedule_and_credit_notes(
         assert read[seeded["first_id"]][-1].customer.name.startswith("Client")
         assert set(reader.keys) == {b"tenant-a", b"tenant-b"} or set(reader.keys) == {b"tenant-a"}
 
-        # Manual trigger: tenant-a waits an hour between syncs, import-now reads at once.
+        # Manual trigger: tenant-a waits an hour between syncs (Stockpit's setting, not the
+        # connection's), import-now reads at once.
         more = await sandbox.seed(TOKEN, count=5, customers=0, products=0, seed=4)
         response = await poller.post("/connections/tenant-a/import-now", json={"what": "invoices"})
         assert response.status_code == 202
@@ -256,7 +276,7 @@ async def test_first_sync_then_import_now_and_schedule_and_credit_notes(
         await reader.until(lambda events: new_ids <= documents(events).keys())
         assert new_ids <= documents(reader.events).keys()
 
-        # Schedule: tenant-b syncs every 5 s without being asked.
+        # Schedule: tenant-b syncs every 5 s (set in Stockpit) without being asked.
         later = await sandbox.seed(TOKEN_B, count=3, seed=5)
         later_ids = set(range(later["first_id"], later["last_id"] + 1))
         await reader.until(lambda events: later_ids <= documents(events).keys())
@@ -381,6 +401,94 @@ async def test_purchase_orders_new_changed_and_deleted(
             and e.payload.kind is DocumentKind.PURCHASE_ORDER
             for e in reader.events
         )
+
+
+async def test_old_purchase_orders_beyond_the_window_are_read_again(
+    sandbox: Sandbox, settings: PollerSettings
+) -> None:
+    """Rule 14: purchase orders older than the newest re-listed ones (a window of 2 here) are
+    re-read by id over the syncs: an edit and a deletion of old ones are published."""
+    await sandbox.seed(TOKEN, count=1, customers=1, products=1, seed=1)
+    customer_id = (await sandbox.admin("GET", f"/_sandbox/{TOKEN}/records/customers"))["items"][0][
+        "id"
+    ]
+    product_id = (await sandbox.admin("GET", f"/_sandbox/{TOKEN}/records/products"))["items"][0][
+        "id"
+    ]
+
+    async def create(quantity: int) -> int:
+        body = {
+            "customer_id": customer_id,
+            "invoice_lines": [{"product_id": product_id, "quantity": quantity}],
+        }
+        created = await sandbox.admin("POST", f"/_sandbox/{TOKEN}/commercial_documents", body)
+        return int(created["id"])
+
+    oldest, old, *newer = [await create(n) for n in range(1, 7)]
+    app = create_app(settings.model_copy(update={"purchase_order_window": 2}))
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://p") as poller,
+        TopicReader(settings.kafka_bootstrap_servers, topic) as reader,
+    ):
+        await _connect(poller, "tenant-a", TOKEN)
+        every = {oldest, old, *newer}
+        await reader.until(lambda events: every <= documents(events).keys())
+        assert every <= documents(reader.events).keys()
+
+        body = {"invoice_lines": [{"product_id": product_id, "quantity": 40}]}
+        await sandbox.admin("PUT", f"/_sandbox/{TOKEN}/commercial_documents/{oldest}", body)
+        await sandbox.admin("DELETE", f"/_sandbox/{TOKEN}/commercial_documents/{old}")
+        await _sync_once_more(poller, "tenant-a", "purchase_orders")
+
+        def deleted(events: list[Envelope[Payload]]) -> bool:
+            return any(
+                isinstance(e.payload, DocumentDeleted) and e.payload.pennylane_id == old
+                for e in events
+            )
+
+        await reader.until(
+            lambda events: len(documents(events).get(oldest, [])) >= 2 and deleted(events)
+        )
+        read = documents(reader.events)
+        assert read[oldest][-1].lines[0].quantity == 40
+        assert deleted(reader.events)
+        assert all(len(read[i]) == 1 for i in newer), "unchanged ones are not published again"
+
+
+async def test_the_schedule_follows_the_interval_set_in_stockpit(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    """Rule 16: the interval comes from inventory's settings events, not from the connection."""
+    await sandbox.seed(TOKEN, count=3, seed=2)
+    await _connect(poller, "tenant-a", TOKEN, sync_interval_s=5)  # the connection's: ignored
+    assert await _wait(lambda: _has_succeeded(poller, "tenant-a"))
+    status = (await poller.get("/connections/tenant-a")).json()
+    assert status["sync_interval_s"] == 30 * 60
+    assert "sync_interval_s" not in status["settings"]
+    first = status["last_successful_sync_at"]
+
+    await _set_interval(settings, "tenant-a", 5)
+    seen: set[str] = {first}
+
+    async def synced_twice_more_unasked() -> bool:
+        seen.add((await poller.get("/connections/tenant-a")).json()["last_successful_sync_at"])
+        return len(seen) >= 3
+
+    assert await _wait(synced_twice_more_unasked, timeout_s=90), "never synced every 5 s"
+    assert (await poller.get("/connections/tenant-a")).json()["sync_interval_s"] == 5
+
+    await _set_interval(settings, "tenant-a", 86_400)
+
+    async def postponed() -> bool:
+        status = (await poller.get("/connections/tenant-a")).json()
+        if status["sync_interval_s"] != 86_400 or status["syncing"]:
+            return False
+        due = dt.datetime.fromisoformat(status["next_sync_at"])
+        return due > dt.datetime.now(dt.UTC) + dt.timedelta(hours=12)
+
+    assert await _wait(postponed), "the next sync did not move a day after the last one"
 
 
 async def test_rate_limited_answers_are_waited_out(

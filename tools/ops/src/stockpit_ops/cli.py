@@ -1,6 +1,7 @@
 """`stockpit`: the operator's command over the services' HTTP APIs.
 
     stockpit connect TENANT --token-file F [--interval 300]   connect a tenant to Pennylane
+    stockpit interval TENANT SECONDS                            set its sync interval
     stockpit disconnect TENANT / reconnect TENANT
     stockpit import-now TENANT [--what invoices|purchase_orders|everything] [--wait]
     stockpit status TENANT                                      last sync, lag, errors
@@ -84,16 +85,33 @@ def _show_status(status: dict[str, Any]) -> None:
 def connect(
     tenant: str,
     token_file: Annotated[Path, typer.Option(help="file holding the Pennylane API token")],
-    interval: Annotated[int, typer.Option(help="sync interval in seconds (≥ 5)")] = 1800,
+    interval: Annotated[
+        int | None,
+        typer.Option(help="sync interval in seconds (5 to 86400), kept in Stockpit's settings"),
+    ] = None,
     since: Annotated[str | None, typer.Option(help="import documents from this day")] = None,
 ) -> None:
     """Connect TENANT to Pennylane (or replace its token and settings)."""
     token = token_file.read_text().strip()
-    settings: dict[str, Any] = {"sync_interval_s": interval}
+    if interval is not None:
+        _set_interval(tenant, interval)
+    settings: dict[str, Any] = {}
     if since:
         settings["documents_since"] = since
     body = {"pennylane_token": token, "settings": settings}
     _show_status(_call("poller", "PUT", f"/connections/{tenant}", json=body))
+
+
+def _set_interval(tenant: str, seconds: int) -> None:
+    body = {"sync_interval_seconds": seconds}
+    _call("inventory", "PUT", f"/tenants/{tenant}/settings", json=body)
+
+
+@app.command()
+def interval(tenant: str, seconds: Annotated[int, typer.Argument(help="5 to 86400")]) -> None:
+    """Set TENANT's sync interval (a Stockpit setting; the poller's next sync follows it)."""
+    _set_interval(tenant, seconds)
+    console.print(f"{tenant} syncs every {seconds} s")
 
 
 @app.command()

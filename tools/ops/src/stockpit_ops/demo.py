@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stockpit_ops.pennylane_seed import PennylaneUser, SeededBusiness, seed_small_business
-from stockpit_ops.probes import http
+from stockpit_ops.probes import connect, http
 from stockpit_ops.system import RunningSystem, SystemConfig, running_system
 
 console = Console()
@@ -75,17 +75,7 @@ class Demo:
             f"{len(self.seeded.customers)} customers, {len(self.seeded.invoices)} invoices, "
             "a quote and its purchase order"
         )
-        http(
-            "PUT",
-            self.system.url("poller") + f"/connections/{TENANT}",
-            {
-                "pennylane_token": TOKEN,
-                "settings": {
-                    "sync_interval_s": 5,
-                    "documents_since": (today - dt.timedelta(days=30)).isoformat(),
-                },
-            },
-        )
+        connect(self.system, TENANT, TOKEN, documents_since=today - dt.timedelta(days=30))
         console.print(f"[green]✓[/green] tenant {TENANT} connected, syncing every 5 s")
         p = self.seeded.products
         expected = {p["Chaise pliante"]: "-4", p["Table basse"]: "-3", p["Lampe de bureau"]: "-2"}

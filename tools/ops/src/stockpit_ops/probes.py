@@ -166,17 +166,22 @@ def connect(
     sync_interval_s: int = 5,
     documents_since: dt.date | None = None,
 ) -> None:
+    """The sync interval is a tenant setting in Stockpit (inventory), its one home: the poller
+    follows it through inventory's settings events."""
     since = documents_since or dt.datetime.now(dt.UTC).date() - dt.timedelta(days=365)
+    set_sync_interval(system, tenant, sync_interval_s)
     http(
         "PUT",
         system.url("poller") + f"/connections/{tenant}",
-        {
-            "pennylane_token": token,
-            "settings": {
-                "sync_interval_s": sync_interval_s,
-                "documents_since": since.isoformat(),
-            },
-        },
+        {"pennylane_token": token, "settings": {"documents_since": since.isoformat()}},
+    )
+
+
+def set_sync_interval(system: RunningSystem, tenant: str, seconds: int) -> None:
+    http(
+        "PUT",
+        system.url("inventory") + f"/tenants/{tenant}/settings",
+        {"sync_interval_seconds": seconds},
     )
 
 

@@ -14,12 +14,20 @@ from stockpit_contracts.topics import CONNECTION_COMMANDS
 
 MIN_SYNC_INTERVAL_S = 5
 DEFAULT_SYNC_INTERVAL_S = 30 * 60
+MAX_SYNC_INTERVAL_S = 86_400
 
 
 class ConnectionSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    sync_interval_s: int = Field(default=DEFAULT_SYNC_INTERVAL_S, ge=MIN_SYNC_INTERVAL_S, le=86_400)
+    # Kept for wire compatibility and not acted on: the sync interval has one home, the tenant's
+    # settings in Stockpit (inventory), which the poller follows through `TenantSettingsChanged`.
+    sync_interval_s: int = Field(
+        default=DEFAULT_SYNC_INTERVAL_S,
+        ge=MIN_SYNC_INTERVAL_S,
+        le=MAX_SYNC_INTERVAL_S,
+        description="ignored: the sync interval is set in Stockpit's tenant settings",
+    )
     documents_since: date | None = Field(
         default=None, description="first sync imports documents dated from this day on"
     )

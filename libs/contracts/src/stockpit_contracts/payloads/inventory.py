@@ -1,4 +1,4 @@
-"""What inventory tells other services: stock changes and problems."""
+"""What inventory tells other services: stock changes, problems and tenant settings."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from stockpit_contracts.payloads.base import (
     ShortText,
     register,
 )
-from stockpit_contracts.topics import INVENTORY_PROBLEMS, INVENTORY_STOCK
+from stockpit_contracts.payloads.connections import MAX_SYNC_INTERVAL_S, MIN_SYNC_INTERVAL_S
+from stockpit_contracts.topics import INVENTORY_PROBLEMS, INVENTORY_SETTINGS, INVENTORY_STOCK
 
 
 @register
@@ -54,3 +55,16 @@ class ProblemReported(Payload):
     reason: ShortText
     subject_kind: str = Field(max_length=50)
     subject_id: EntityId
+
+
+@register
+class TenantSettingsChanged(Payload):
+    """A tenant's settings as Stockpit (inventory, their one home) holds them after a change.
+
+    The poller schedules the tenant's syncs by `sync_interval_s`; it keeps no setting of its own.
+    """
+
+    EVENT_TYPE = "inventory.settings.changed"
+    TOPIC = INVENTORY_SETTINGS
+
+    sync_interval_s: int = Field(ge=MIN_SYNC_INTERVAL_S, le=MAX_SYNC_INTERVAL_S)

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
+from stockpit_contracts.payloads.connections import MAX_SYNC_INTERVAL_S, MIN_SYNC_INTERVAL_S
 
 from inventory.domain.catalog import Customer, Location, Product, Supplier
 from inventory.domain.orders import Order
@@ -54,7 +55,10 @@ class SettingsIn(Request):
     import_services: bool | None = None
     delivery_notes_update_real_stock: bool | None = None
     restock_on_credit_note: bool | None = None
-    sync_interval_seconds: int | None = Field(default=None, ge=1)
+    # Bounded here so an absurd figure (1e20) is a 422, never an overflow.
+    sync_interval_seconds: int | None = Field(
+        default=None, ge=MIN_SYNC_INTERVAL_S, le=MAX_SYNC_INTERVAL_S
+    )
 
 
 class LocationOut(BaseModel):

@@ -22,6 +22,7 @@ from inventory.domain.returns import Return
 from inventory.domain.settings import TenantSettings
 from inventory.domain.stock import StockLevel
 from inventory.domain.values import PostalAddress
+from inventory.service_layer.messages import settings_changed
 from inventory.service_layer.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
@@ -78,6 +79,8 @@ async def change_settings(uow: UnitOfWork, change: SettingsChange) -> TenantSett
             setattr(settings, name, value)
     settings.check()
     await uow.repo.save_settings(settings)
+    # Every change, not only the interval's: a lost or late message is made good by the next.
+    uow.emit(settings_changed(uow.tenant_id, int(settings.sync_interval.total_seconds())))
     return settings
 
 

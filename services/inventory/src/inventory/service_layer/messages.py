@@ -10,7 +10,13 @@ from stockpit_contracts.ids import uuid_text
 from stockpit_contracts.payloads import catalog as catalog_contract
 from stockpit_contracts.payloads import inventory as inventory_contract
 from stockpit_contracts.payloads import outbound as outbound_contract
-from stockpit_contracts.topics import INVENTORY_PROBLEMS, INVENTORY_STOCK, OUTBOUND_REQUESTS, Topic
+from stockpit_contracts.topics import (
+    INVENTORY_PROBLEMS,
+    INVENTORY_SETTINGS,
+    INVENTORY_STOCK,
+    OUTBOUND_REQUESTS,
+    Topic,
+)
 
 from inventory.domain import events as domain
 from inventory.domain.values import PostalAddress
@@ -42,6 +48,15 @@ def problem(
         inventory_contract.ProblemReported(
             kind=kind, reason=reason[:2000], subject_kind=subject_kind, subject_id=subject_id
         ),
+    )
+
+
+def settings_changed(tenant_id: str, sync_interval_s: int) -> Message:
+    """The tenant's settings that other services act on (the poller's schedule)."""
+    return (
+        INVENTORY_SETTINGS,
+        partition_key(tenant_id),
+        inventory_contract.TenantSettingsChanged(sync_interval_s=sync_interval_s),
     )
 
 

@@ -24,6 +24,8 @@ tenants = sa.Table(
     sa.Column("last_started_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("last_success_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
+    # From the tenant's settings in Stockpit (inventory.settings.changed); NULL = the default.
+    sa.Column("sync_interval_s", sa.Integer, nullable=True),
 )
 
 # One row per sync a replica held: from the claim (same transaction) to the end of its last read
@@ -91,4 +93,14 @@ ledger_accounts = sa.Table(
     sa.Column("tenant_id", sa.Text, primary_key=True),
     sa.Column("pennylane_id", sa.BigInteger, primary_key=True),
     sa.Column("number", sa.Text, nullable=False),
+)
+
+# Where the re-reading of published purchase orders stands (see poller.domain.recheck).
+purchase_order_rechecks = sa.Table(
+    "purchase_order_rechecks",
+    metadata,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("below_id", sa.BigInteger, nullable=True),
+    sa.Column("cycle_started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("done", sa.Integer, nullable=False, server_default="0"),
 )

@@ -10,18 +10,21 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from stockpit_contracts.payloads.connections import DEFAULT_SYNC_INTERVAL_S
 
 from poller.adapters.orm import (
     customer_snapshots,
     ledger_accounts,
     product_snapshots,
     published_documents,
+    purchase_order_rechecks,
     streams,
     sync_runs,
     tenants,
 )
 from poller.domain.mapping import CustomerSnapshot, ProductSnapshot
-from poller.domain.schedule import TenantSchedule
+from poller.domain.recheck import RecheckCursor
+from poller.domain.schedule import TenantSchedule, interval_after_change
 from poller.domain.watermarks import Phase, Stream, StreamState
 
 
@@ -86,6 +89,44 @@ async def request_sync(
         .returning(tenants.c.tenant_id)
     )
     return result.first() is not None
+
+
+async def set_sync_interval(
+    session: AsyncSession, tenant_id: str, interval_s: int, now: dt.datetime
+) -> None:
+    """Follow the interval set in Stockpit: the next sync is one new interval after the last one
+    started (at once if that is past). A tenant not connected yet keeps it for when it is."""
+    row = (
+        await session.execute(
+            sa.select(tenants.c.last_started_at, tenants.c.next_due_at)
+            .where(tenants.c.tenant_id == tenant_id)
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
+        await session.execute(
+            insert(tenants)
+            .values(tenant_id=tenant_id, active=False, next_due_at=now, sync_interval_s=interval_s)
+            .on_conflict_do_update(
+                index_elements=[tenants.c.tenant_id], set_={"sync_interval_s": interval_s}
+            )
+        )
+        return
+    next_due = interval_after_change(row.last_started_at, row.next_due_at, interval_s)
+    await session.execute(
+        sa.update(tenants)
+        .where(tenants.c.tenant_id == tenant_id)
+        .values(sync_interval_s=interval_s, next_due_at=next_due)
+    )
+
+
+async def sync_interval_of(
+    session: AsyncSession, tenant_id: str, *, for_update: bool = False
+) -> int:
+    """`for_update`: a change of the interval waits until this transaction has used it."""
+    statement = sa.select(tenants.c.sync_interval_s).where(tenants.c.tenant_id == tenant_id)
+    value = await session.scalar(statement.with_for_update() if for_update else statement)
+    return DEFAULT_SYNC_INTERVAL_S if value is None else int(value)
 
 
 async def load_schedules(session: AsyncSession) -> list[TenantSchedule]:
@@ -362,6 +403,57 @@ async def forget_published(
                 published_documents.c.pennylane_id.in_(gone),
             )
         )
+
+
+async def count_published(session: AsyncSession, tenant_id: str, source: str) -> int:
+    count = await session.scalar(
+        sa.select(sa.func.count()).where(
+            published_documents.c.tenant_id == tenant_id, published_documents.c.source == source
+        )
+    )
+    return int(count or 0)
+
+
+async def published_below(
+    session: AsyncSession, tenant_id: str, source: str, below_id: int | None, limit: int
+) -> dict[int, dt.datetime]:
+    """Up to `limit` published documents with ids below `below_id` (None: from the newest),
+    newest first."""
+    if limit <= 0:
+        return {}
+    t = published_documents
+    statement = sa.select(t.c.pennylane_id, t.c.updated_at).where(
+        t.c.tenant_id == tenant_id, t.c.source == source
+    )
+    if below_id is not None:
+        statement = statement.where(t.c.pennylane_id < below_id)
+    rows = await session.execute(statement.order_by(t.c.pennylane_id.desc()).limit(limit))
+    return {row.pennylane_id: row.updated_at for row in rows}
+
+
+async def load_recheck(session: AsyncSession, tenant_id: str) -> RecheckCursor:
+    t = purchase_order_rechecks
+    row = (
+        await session.execute(
+            sa.select(t.c.below_id, t.c.cycle_started_at, t.c.done).where(
+                t.c.tenant_id == tenant_id
+            )
+        )
+    ).first()
+    return RecheckCursor() if row is None else RecheckCursor(*row)
+
+
+async def save_recheck(session: AsyncSession, tenant_id: str, cursor: RecheckCursor) -> None:
+    values = {
+        "below_id": cursor.below_id,
+        "cycle_started_at": cursor.cycle_started_at,
+        "done": cursor.done,
+    }
+    await session.execute(
+        insert(purchase_order_rechecks)
+        .values(tenant_id=tenant_id, **values)
+        .on_conflict_do_update(index_elements=[purchase_order_rechecks.c.tenant_id], set_=values)
+    )
 
 
 # --- snapshots ----------------------------------------------------------------------------------

@@ -88,6 +88,17 @@ def next_run_after_failure(finished_at: dt.datetime, sync_interval_s: int) -> dt
     return finished_at + min(interval(sync_interval_s), FAILURE_RETRY)
 
 
+def interval_after_change(
+    last_started_at: dt.datetime | None, next_due_at: dt.datetime, sync_interval_s: int
+) -> dt.datetime:
+    """The next sync once the interval changed: one new interval after the last sync started
+    (so a shorter interval takes effect at once, a longer one postpones it); a tenant never
+    synced keeps its due time."""
+    if last_started_at is None:
+        return next_due_at
+    return last_started_at + interval(sync_interval_s)
+
+
 def request_left_after(
     requested_at: dt.datetime | None, started_at: dt.datetime
 ) -> dt.datetime | None:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from stockpit_connections import ConnectionRegistry
-from stockpit_contracts.payloads.connections import ConnectionSettings
+from stockpit_contracts.payloads.connections import DEFAULT_SYNC_INTERVAL_S, ConnectionSettings
 from stockpit_runtime.service import ServiceRuntime
 
 from poller.adapters.orm import tenants
@@ -51,13 +51,20 @@ async def _status(request: Request, tenant_id: str) -> dict[str, Any]:
                     tenants.c.last_success_at,
                     tenants.c.last_error,
                     tenants.c.lease_owner,
+                    tenants.c.sync_interval_s,
                 ).where(tenants.c.tenant_id == tenant_id)
             )
         ).first()
     return {
         "tenant_id": tenant_id,
         "status": connection.status.value,
-        "settings": connection.settings.model_dump(mode="json"),
+        # The connection's own interval is not acted on: the one followed is Stockpit's.
+        "settings": connection.settings.model_dump(mode="json", exclude={"sync_interval_s"}),
+        "sync_interval_s": (
+            row.sync_interval_s
+            if row is not None and row.sync_interval_s is not None
+            else DEFAULT_SYNC_INTERVAL_S
+        ),
         "connected_at": connection.connected_at,
         "disconnected_at": connection.disconnected_at,
         "next_sync_at": row.next_due_at if row else None,

@@ -1,4 +1,5 @@
-"""The poller process: connection commands (Kafka and HTTP), the sync scheduler, outbox relay."""
+"""The poller process: connection commands (Kafka and HTTP), tenant settings from Stockpit, the
+sync scheduler, outbox relay."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_connections import ConnectionRegistry, TokenCipher, migrate
 from stockpit_contracts import Envelope, Payload
 from stockpit_contracts.payloads.connections import DisconnectTenant, redact_connection_command
-from stockpit_contracts.topics import CONNECTION_COMMANDS, PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS
+from stockpit_contracts.payloads.inventory import TenantSettingsChanged
+from stockpit_contracts.topics import (
+    CONNECTION_COMMANDS,
+    INVENTORY_SETTINGS,
+    PENNYLANE_CATALOG,
+    PENNYLANE_DOCUMENTS,
+)
 from stockpit_pennylane.client import DEFAULT_BASE_URL
 from stockpit_runtime.consumer import PermanentError
 from stockpit_runtime.service import ServiceRuntime, create_service_app, serve
@@ -90,6 +97,16 @@ def create_app(settings: PollerSettings | None = None) -> FastAPI:
         )
         runtime.publishes(PENNYLANE_DOCUMENTS)
         runtime.publishes(PENNYLANE_CATALOG)
+
+        async def on_settings(session: AsyncSession, event: Envelope[Payload]) -> None:
+            if not isinstance(event.payload, TenantSettingsChanged):
+                raise PermanentError(f"{type(event.payload).__name__} is not a settings change")
+            await commands.follow_settings(session, event.tenant_id, event.payload)
+            scheduler.wake()
+
+        runtime.subscribe(
+            INVENTORY_SETTINGS.name(settings.topic_prefix), on_settings, purpose="settings"
+        )
 
     async def on_started(runtime: ServiceRuntime) -> None:
         runtime.extras["scheduler"].start()

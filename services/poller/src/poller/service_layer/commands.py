@@ -20,6 +20,7 @@ from stockpit_contracts.payloads.connections import (
     ImportNow,
     ReconnectTenant,
 )
+from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_runtime.consumer import PermanentError
 
 from poller.adapters import state
@@ -61,6 +62,15 @@ async def import_now(session: AsyncSession, tenant_id: str, what: ImportWhat) ->
     streams = IMPORT_NOW_STREAMS[what]
     if not await state.request_sync(session, tenant_id, dt.datetime.now(dt.UTC), streams):
         raise UnknownTenant(tenant_id)
+
+
+async def follow_settings(
+    session: AsyncSession, tenant_id: str, settings: TenantSettingsChanged
+) -> None:
+    """The tenant's settings as Stockpit holds them: the schedule follows its sync interval."""
+    await state.set_sync_interval(
+        session, tenant_id, settings.sync_interval_s, dt.datetime.now(dt.UTC)
+    )
 
 
 async def handle_command(

@@ -20,6 +20,10 @@ need synchronized clocks (NTP) well within `lease_ttl_s`.
 Disconnect: the replica that handles the command closes the sync's gate at once, so no further
 request leaves (see `poller.adapters.gate`); over HTTP it also answers only once the sync ended.
 Other replicas close the gate at their next tick (`scheduler_tick_s`), seeing the tenant inactive.
+Interval: set per tenant in Stockpit (inventory's settings, their one home); inventory publishes
+`inventory.settings.changed` on `stockpit.inventory.settings` and the poller keeps the value on
+the tenant's schedule row (`state.set_sync_interval`), moving the next sync to one new interval
+after the last one started. The connection's own `sync_interval_s` is not acted on.
 Import-now: only the streams it names (see `poller.domain.schedule.IMPORT_NOW_STREAMS`); such a
 sync leaves the tenant's next scheduled sync where it was.
 """
@@ -187,13 +191,13 @@ class Scheduler:
     ) -> None:
         tenant = lease.tenant_id
         heartbeat = asyncio.create_task(self._heartbeat(lease, gate))
-        interval_s = 60
         outcome, error = "failed", None
         try:
             connection = await self._registry.get(tenant)
             if connection is None or not connection.is_connected:
                 raise SyncStopped(tenant)
-            interval_s = connection.settings.sync_interval_s
+            async with self._sessions() as session:
+                interval_s = await state.sync_interval_of(session, tenant)
             token = await self._registry.token_for(tenant)
             client = await self._clients.for_sync(
                 tenant, token, connection.settings.poller_rate_share, gate
@@ -204,6 +208,7 @@ class Scheduler:
                 client=client,
                 lease=lease,
                 settings=connection.settings,
+                interval=dt.timedelta(seconds=interval_s),
                 topic_prefix=self._config.topic_prefix,
                 limits=self._config.limits,
                 after_commit=self._after_commit,
@@ -233,7 +238,7 @@ class Scheduler:
                     await state.finish_run(session, tenant, lease.owner, lease.version, outcome)
             elif outcome != "cancelled":
                 full = streams == EVERY_STREAM
-                await self._release(lease, started_at, interval_s, outcome, error, full=full)
+                await self._release(lease, started_at, outcome, error, full=full)
         if outcome == "succeeded":
             self.wake()
 
@@ -241,21 +246,23 @@ class Scheduler:
         self,
         lease: Lease,
         started_at: dt.datetime,
-        interval_s: int,
         outcome: str,
         error: str | None,
         *,
         full: bool,
     ) -> None:
-        """A sync of only the streams import-now named leaves the schedule as it was."""
+        """A sync of only the streams import-now named leaves the schedule as it was. The
+        interval is read in the release's transaction: a change made in Stockpit during the
+        sync counts for the next one."""
         finished = dt.datetime.now(dt.UTC)
         succeeded = outcome == "succeeded"
         next_due: dt.datetime | None = None
-        if outcome == "failed":
-            next_due = next_run_after_failure(finished, interval_s)
-        elif full:
-            next_due = next_run_after_success(started_at, finished, interval_s)
         async with self._sessions.begin() as session:
+            interval_s = await state.sync_interval_of(session, lease.tenant_id, for_update=True)
+            if outcome == "failed":
+                next_due = next_run_after_failure(finished, interval_s)
+            elif full:
+                next_due = next_run_after_success(started_at, finished, interval_s)
             await state.finish_run(session, lease.tenant_id, lease.owner, lease.version, outcome)
             await state.release_lease(
                 session,

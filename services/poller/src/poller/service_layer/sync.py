@@ -50,6 +50,7 @@ from poller.domain.mapping import (
     product_upserted,
     purchase_order_version,
 )
+from poller.domain.recheck import RecheckCursor, cursor_after, plan_recheck, recheck_changes
 from poller.domain.watermarks import (
     ChangeSet,
     Phase,
@@ -73,7 +74,8 @@ class SyncStopped(Exception):
 class SyncLimits:
     page_size: int = 100
     changelog_page_size: int = 1000
-    # How many of the newest purchase orders are listed again to find changed ones.
+    # How many of the newest purchase orders are listed again on every sync to find changed
+    # ones; older ones are re-read over the syncs (see poller.domain.recheck).
     purchase_order_window: int = 200
 
 
@@ -94,6 +96,7 @@ class PageCommit:
     stream_state: StreamState | None = None
     published: dict[int, tuple[str, dt.datetime]] = field(default_factory=dict)
     unpublished: list[int] = field(default_factory=list)
+    recheck: RecheckCursor | None = None
     source: str = ""
     read: int = 0
 
@@ -124,6 +127,7 @@ class TenantSync:
         client: PennylaneClient,
         lease: Lease,
         settings: ConnectionSettings,
+        interval: dt.timedelta,
         topic_prefix: str,
         limits: SyncLimits,
         after_commit: Callable[[], None],
@@ -135,6 +139,7 @@ class TenantSync:
         self._lease = lease
         self._tenant = lease.tenant_id
         self._settings = settings
+        self._interval = interval
         self._prefix = topic_prefix
         self._limits = limits
         self._after_commit = after_commit
@@ -180,6 +185,8 @@ class TenantSync:
             await state.forget_published(session, self._tenant, page.source, page.unpublished)
             if page.stream_state is not None:
                 await state.save_stream(session, self._tenant, page.stream, page.stream_state)
+            if page.recheck is not None:
+                await state.save_recheck(session, self._tenant, page.recheck)
         if page.events:
             self._after_commit()
             EVENTS_PUBLISHED.labels(self._tenant, page.stream.value).inc(len(page.events))
@@ -452,6 +459,8 @@ class TenantSync:
             )
         await self._checkpoint()
         await self._rescan_purchase_orders()
+        await self._checkpoint()
+        await self._recheck_purchase_orders()
 
     async def _rescan_purchase_orders(self) -> None:
         limit = self._limits.purchase_order_window
@@ -486,6 +495,68 @@ class TenantSync:
         page.unpublished = list(changes.deleted_ids)
         if page.events:
             await self._commit(page)
+
+    async def _recheck_purchase_orders(self) -> None:
+        """Re-read this sync's share of the published purchase orders, by id, newest first
+        (rule 14: any age, within a day; see `poller.domain.recheck`)."""
+        size = self._limits.page_size
+        async with self._sessions() as session:
+            cursor = await state.load_recheck(session, self._tenant)
+            count = await state.count_published(session, self._tenant, PURCHASE_ORDER_SOURCE)
+        plan = plan_recheck(cursor, count, dt.datetime.now(dt.UTC), self._interval, size)
+        if plan.quota == 0:
+            return
+        async with self._sessions() as session:
+            known = await state.published_below(
+                session, self._tenant, PURCHASE_ORDER_SOURCE, plan.below_id, plan.quota
+            )
+        ids = sorted(known, reverse=True)
+        type_filter = Filter.eq("document_type", PURCHASE_ORDER_TYPE)
+        for start in range(0, len(ids), size):
+            await self._checkpoint()
+            chunk = ids[start : start + size]
+            found = [
+                d
+                async for d in self._client.iter_commercial_documents(
+                    filters=[type_filter, Filter.in_("id", chunk)], page_size=size
+                )
+            ]
+            changes = recheck_changes(
+                {i: known[i] for i in chunk}, [(d.id, d.updated_at) for d in found]
+            )
+            by_id = {d.id: d for d in found}
+            page = await self._purchase_order_page([by_id[i] for i in changes.changed_ids])
+            page.read = len(found)
+            now = dt.datetime.now(dt.UTC)
+            page.events += [
+                self._event(
+                    DocumentDeleted(
+                        kind=DocumentKind.PURCHASE_ORDER, pennylane_id=i, deleted_at=now
+                    )
+                )
+                for i in changes.deleted_ids
+            ]
+            page.unpublished = list(changes.deleted_ids)
+            # The cursor moves with the page it covers: a crash re-reads at most this page.
+            done_so_far = ids[: start + size]
+            last = start + size >= len(ids)
+            page.recheck = (
+                cursor_after(plan, done_so_far)
+                if last
+                else RecheckCursor(
+                    min(chunk), plan.cycle_started_at, plan.done_before + len(done_so_far)
+                )
+            )
+            await self._commit(page)
+        if not ids:
+            await self._commit(
+                PageCommit(
+                    PENNYLANE_DOCUMENTS,
+                    Stream.PURCHASE_ORDERS,
+                    source=PURCHASE_ORDER_SOURCE,
+                    recheck=cursor_after(plan, []),
+                )
+            )
 
     async def _purchase_order_page(self, documents: Sequence[CommercialDocument]) -> PageCommit:
         page = PageCommit(PENNYLANE_DOCUMENTS, Stream.PURCHASE_ORDERS, source=PURCHASE_ORDER_SOURCE)
