@@ -37,6 +37,9 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, Any]]:
                 "incoming": "0",
             }
             return httpx.Response(200, json=[row])
+        if path.endswith("/merge-into/orig-1"):
+            product = {"name": "Chaise", "pennylane_id": 12}
+            return httpx.Response(200, json={"original": product, "duplicate": product})
         if path == "/operations/dead-letters/7/replay":
             return httpx.Response(202, json={"id": 7})
         return httpx.Response(404, json={"detail": f"no {path}"})
@@ -86,3 +89,15 @@ def test_an_error_answer_exits_non_zero_with_the_reason(
     assert result.exit_code == 1
     assert "404" in result.output
     assert [url.rsplit("/", 2)[-2] for _, url, _ in calls] == ["7", "8"]
+
+
+def test_merge_posts_to_inventory_and_writes_nothing_else(
+    calls: list[tuple[str, str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STOCKPIT_INVENTORY_URL", "http://inventory.test")
+    result = runner.invoke(cli.app, ["merge", "acme", "dup-1", "orig-1"])
+    assert result.exit_code == 0, result.output
+    assert calls == [
+        ("POST", "http://inventory.test/tenants/acme/products/dup-1/merge-into/orig-1", None)
+    ]
+    assert "merged into Chaise" in result.output

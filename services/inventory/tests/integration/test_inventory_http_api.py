@@ -12,7 +12,7 @@ import pytest
 from stockpit_contracts import new_event, parse_event
 from stockpit_contracts.payloads.catalog import ProductUpserted
 from stockpit_contracts.payloads.documents import DocumentKind
-from stockpit_contracts.payloads.inventory import TenantSettingsChanged
+from stockpit_contracts.payloads.inventory import ProblemReported, TenantSettingsChanged
 from stockpit_contracts.payloads.outbound import (
     CustomerWriteRequested,
     PennylaneIdAssigned,
@@ -21,13 +21,15 @@ from stockpit_contracts.payloads.outbound import (
     ReceiptSendRequested,
 )
 from stockpit_contracts.topics import (
+    INVENTORY_PROBLEMS,
     INVENTORY_SETTINGS,
     OUTBOUND_REQUESTS,
     OUTBOUND_RESULTS,
     PENNYLANE_CATALOG,
+    PENNYLANE_DOCUMENTS,
 )
 from stockpit_testing.fixtures import read_topic
-from stockpit_testing.inventory import document, publish, wait_handled
+from stockpit_testing.inventory import document, publish, stock_by_pennylane_id, wait_handled
 
 pytestmark = pytest.mark.integration
 
@@ -415,3 +417,99 @@ async def test_the_sync_interval_is_checked_and_sent_to_the_poller(
     ]
     assert {e.tenant_id for e in events} == {TENANT}
     assert {record.key for record in records} == {TENANT.encode()}
+
+
+async def test_a_likely_duplicate_is_flagged_then_merged_over_http(
+    api: httpx.AsyncClient,
+    kafka_bootstrap_servers: str,
+    database_url: str,
+    topic_prefix: str,
+    db_schema: str,
+) -> None:
+    """Rule 15: a product recreated in Pennylane (new id, same SKU) is flagged in its API
+    representation and on the problems topic; the merge moves its stock through "merge"
+    entries, documents naming its old id then move the original, and it is deactivated."""
+    base = f"/tenants/{TENANT}"
+    at = document(DocumentKind.INVOICE, 1, []).updated_at
+    original_upsert = ProductUpserted(
+        pennylane_id=100, label="Chaise", reference="CH-1", updated_at=at
+    )
+    duplicate_upsert = ProductUpserted(
+        pennylane_id=200, label="Chaise pliante", reference="CH-1", updated_at=at
+    )
+    await publish(
+        kafka_bootstrap_servers,
+        PENNYLANE_CATALOG,
+        topic_prefix,
+        [new_event(original_upsert, TENANT), new_event(duplicate_upsert, TENANT)],
+    )
+    await wait_handled(database_url, db_schema, f"{topic_prefix}inventory.catalog", 2)
+    products = {p["pennylane_id"]: p for p in await _ok(await api.get(f"{base}/products"))}
+    original, duplicate = products[100], products[200]
+    assert original["likely_duplicate_of"] is None
+    assert duplicate["likely_duplicate_of"] == original["product_id"]
+    records = await read_topic(
+        kafka_bootstrap_servers, INVENTORY_PROBLEMS.name(topic_prefix), expect=1
+    )
+    [problem] = [parse_event(record.value) for record in records]
+    assert isinstance(problem.payload, ProblemReported)
+    assert problem.payload.kind == "conflict"
+    assert problem.payload.reason.startswith("likely_duplicate:")
+    assert problem.payload.subject_id == duplicate["product_id"]
+
+    # Stock on both, at the default location and (for the duplicate) at a second one.
+    invoices = [
+        new_event(document(DocumentKind.INVOICE, 10, [(100, "2")]), TENANT),
+        new_event(document(DocumentKind.INVOICE, 11, [(200, "5")]), TENANT),
+    ]
+    await publish(kafka_bootstrap_servers, PENNYLANE_DOCUMENTS, topic_prefix, invoices)
+    await wait_handled(database_url, db_schema, f"{topic_prefix}inventory.documents", 2)
+    van = await _ok(await api.post(f"{base}/locations", json={"name": "Camionnette"}), 201)
+    await _ok(
+        await api.post(
+            f"{base}/adjustments",
+            json={
+                "product_id": duplicate["product_id"],
+                "location_id": van["location_id"],
+                "delta": "3",
+                "reason": "counted",
+            },
+        ),
+        201,
+    )
+    assert await stock_by_pennylane_id(api, TENANT) == {
+        100: (D(-2), D(0), D(0)),
+        200: (D(-2), D(0), D(0)),
+    }
+
+    url = f"{base}/products/{duplicate['product_id']}/merge-into/{original['product_id']}"
+    merged = await _ok(await api.post(url))
+    assert merged["duplicate"]["merged_into"] == original["product_id"]
+    assert merged["duplicate"]["active"] is False
+    assert merged["original"]["pennylane_id"] == 100
+    levels = await _ok(
+        await api.get(f"{base}/stock", params={"product_id": original["product_id"]})
+    )
+    assert {row["location_id"]: D(row["real"]) for row in levels} == {
+        (await _ok(await api.get(f"{base}/settings")))["default_location_id"]: D(-7),
+        van["location_id"]: D(3),
+    }
+    ledger = await _ok(await api.get(f"{base}/products/{original['product_id']}/ledger"))
+    assert sum(1 for entry in ledger if entry["cause_kind"] == "merge") == 2
+    # Documents naming the duplicate's Pennylane id move the original now; nothing counts twice.
+    later = [
+        new_event(document(DocumentKind.INVOICE, 12, [(200, "1")]), TENANT),
+        new_event(document(DocumentKind.INVOICE, 11, [(200, "5")], minute=5), TENANT),
+    ]
+    await publish(kafka_bootstrap_servers, PENNYLANE_DOCUMENTS, topic_prefix, later)
+    await wait_handled(database_url, db_schema, f"{topic_prefix}inventory.documents", 4)
+    assert await stock_by_pennylane_id(api, TENANT) == {100: (D(-5), D(0), D(0))}
+    assert (await _ok(await api.get(f"{base}/reconciliation")))["balanced"] is True
+
+    again = await api.post(url)
+    assert again.status_code == 422
+    assert "already merged" in again.json()["detail"]
+    unknown = await api.post(
+        f"{base}/products/{duplicate['product_id']}/merge-into/{van['location_id']}"
+    )
+    assert unknown.status_code == 404

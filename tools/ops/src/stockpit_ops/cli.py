@@ -7,6 +7,8 @@
     stockpit status TENANT                                      last sync, lag, errors
     stockpit stock TENANT                                       stock per product and location
     stockpit ledger TENANT PRODUCT_ID                           a product's stock ledger
+    stockpit duplicates TENANT                                  products flagged as duplicates
+    stockpit merge TENANT DUPLICATE_ID ORIGINAL_ID              merge a duplicate (rule 15)
     stockpit dead-letters list SERVICE / replay SERVICE ID [ID…]
 
 Service addresses come from STOCKPIT_POLLER_URL, STOCKPIT_INVENTORY_URL and
@@ -198,6 +200,37 @@ def ledger(tenant: str, product_id: str) -> None:
                     entry.get("cause"),
                 )
                 for entry in entries
+            ),
+        )
+    )
+
+
+@app.command()
+def merge(tenant: str, duplicate_id: str, original_id: str) -> None:
+    """Merge a duplicate product into the original: its stock per location and its Pennylane
+    id move to the original, and it is deactivated. Nothing is written to Pennylane."""
+    result = _call(
+        "inventory", "POST", f"/tenants/{tenant}/products/{duplicate_id}/merge-into/{original_id}"
+    )
+    original, duplicate = result["original"], result["duplicate"]
+    console.print(
+        f"{duplicate['name']} ({duplicate_id}) merged into {original['name']} ({original_id}),"
+        f" Pennylane id {original['pennylane_id'] or duplicate['pennylane_id']}"
+    )
+
+
+@app.command()
+def duplicates(tenant: str) -> None:
+    """Products flagged as likely duplicates, with the product each likely duplicates."""
+    products = _call("inventory", "GET", f"/tenants/{tenant}/products")
+    console.print(
+        _table(
+            f"Likely duplicates of {tenant}",
+            ("product", "name", "sku", "Pennylane id", "likely duplicate of"),
+            (
+                (p["product_id"], p["name"], p["sku"], p["pennylane_id"], p["likely_duplicate_of"])
+                for p in products
+                if p.get("likely_duplicate_of")
             ),
         )
     )

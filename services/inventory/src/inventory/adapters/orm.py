@@ -90,7 +90,11 @@ tenant_settings = sa.Table(
 )
 locations = _document_table("locations", "location_id")
 products = _document_table(
-    "products", "product_id", sa.Column("pennylane_id", sa.BigInteger, nullable=True)
+    "products",
+    "product_id",
+    sa.Column("pennylane_id", sa.BigInteger, nullable=True),
+    # 0007: set once the product was merged into another (rule 15).
+    sa.Column("merged_into", sa.Uuid, nullable=True),
 )
 customers = _document_table(
     "customers", "customer_id", sa.Column("pennylane_id", sa.BigInteger, nullable=True)

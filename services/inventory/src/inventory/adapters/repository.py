@@ -231,7 +231,9 @@ class InventoryRepository:
     async def products_by_pennylane_id(
         self, pennylane_ids: Iterable[PennylaneId], *, for_update: bool = False
     ) -> dict[PennylaneId, Product]:
-        """Products by Pennylane id; `for_update` reads (and locks) them from the database."""
+        """Products by Pennylane id. A merged product's id is followed to the product it was
+        merged into (documents naming either id move the original, rule 15); `for_update`
+        reads (and locks) the records holding the ids themselves, merged or not."""
         ids = sorted(set(pennylane_ids))
         cache = self._product_cache()
         found = {} if for_update else {i: cache[i] for i in ids if i in cache}
@@ -239,11 +241,58 @@ class InventoryRepository:
         if missing:
             query = PRODUCTS_BY_PENNYLANE_ID_FOR_UPDATE if for_update else PRODUCTS_BY_PENNYLANE_ID
             rows = await self.session.execute(query, {"tenant_id": self.tenant_id, "ids": missing})
+            merged: dict[PennylaneId, UUID] = {}
             for doc in rows.scalars():
                 product = decode(Product, doc)
                 assert product.pennylane_id is not None
+                if product.merged_into is not None and not for_update:
+                    merged[product.pennylane_id] = product.merged_into
+                    continue
                 found[product.pennylane_id] = cache[product.pennylane_id] = product
+            if merged:
+                targets = await self.merge_targets(set(merged.values()))
+                for alias, target in merged.items():
+                    if target in targets:
+                        found[alias] = cache[alias] = targets[target]
         return found
+
+    async def merge_targets(self, product_ids: set[UUID]) -> dict[UUID, Product]:
+        """The products these were merged into, following merges of merges."""
+        result: dict[UUID, Product] = {}
+        for product in await self.products(product_ids):
+            target = product
+            for _ in range(100):
+                if target.merged_into is None:
+                    break
+                following = await self.product(target.merged_into)
+                if following is None:
+                    break
+                target = following
+            result[product.product_id] = target
+        return result
+
+    async def merged_products(self) -> dict[UUID, UUID]:
+        """Merged product → the product it was merged into (a small indexed read)."""
+        rows = await self.session.execute(
+            sa.select(orm.products.c.product_id, orm.products.c.merged_into).where(
+                orm.products.c.tenant_id == self.tenant_id,
+                orm.products.c.merged_into.is_not(None),
+            )
+        )
+        return {row.product_id: row.merged_into for row in rows}
+
+    async def products_with_sku_or_name(
+        self, skus: Iterable[str], names: Iterable[str]
+    ) -> list[Product]:
+        """Products whose SKU or exact name is one of these (likely duplicates, rule 15)."""
+        query = sa.select(orm.products.c.doc).where(
+            orm.products.c.tenant_id == self.tenant_id,
+            sa.or_(
+                orm.products.c.doc["sku"].astext.in_(sorted(set(skus))),
+                orm.products.c.doc["name"].astext.in_(sorted(set(names))),
+            ),
+        )
+        return [decode(Product, doc) for doc in (await self.session.execute(query)).scalars()]
 
     async def pennylane_ids_of_products(self, product_ids: Iterable[UUID]) -> dict[UUID, int]:
         rows = await self.session.execute(
@@ -264,6 +313,7 @@ class InventoryRepository:
             product.product_id,
             product,
             pennylane_id=product.pennylane_id,
+            merged_into=product.merged_into,
         )
 
     async def customer(self, customer_id: UUID, *, for_update: bool = False) -> Customer | None:

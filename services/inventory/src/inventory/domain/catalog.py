@@ -101,6 +101,10 @@ class Product:
     pennylane_name: str | None = None
     pennylane_sku: str | None = None
     pennylane_updated_at: datetime | None = None
+    # Rule 15 (see `inventory.domain.duplicates`): the product this one likely duplicates, and
+    # the one it was merged into (its stock and Pennylane id went there; it is inactive).
+    likely_duplicate_of: UUID | None = None
+    merged_into: UUID | None = None
 
     @classmethod
     def create_in_stockpit(

@@ -175,3 +175,15 @@ class ReceiptSendRequested(DomainEvent):
     supplier_name: str
     received_on: date
     lines: tuple[ReceiptLineToSend, ...]
+
+
+@dataclass(frozen=True)
+class LikelyDuplicate(DomainEvent):
+    """A product imported from Pennylane has the SKU (or, failing that, the exact name) of an
+    existing product: reported so a user can merge it (rule 15)."""
+
+    product_id: UUID
+    pennylane_id: PennylaneId | None
+    original_id: UUID
+    matched_on: str  # "sku" or "name"
+    value: str

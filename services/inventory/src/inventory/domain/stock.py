@@ -38,6 +38,7 @@ class CauseKind(StrEnum):
     TRANSFER = "transfer"
     ARCHIVE = "archive"
     CANCEL = "cancel"
+    MERGE = "merge"  # a duplicate product's stock moved to the product it was merged into
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from stockpit_runtime.service import ServiceRuntime
 
 from inventory.adapters import stock_store
 from inventory.entrypoints import schemas as s
-from inventory.service_layer import commands
+from inventory.service_layer import commands, duplicates
 from inventory.service_layer.unit_of_work import UnitOfWork
 
 router = APIRouter()
@@ -179,6 +179,27 @@ async def delete_product(tenant_id: Tenant, product_id: UUID, request: Request) 
     """A soft delete (the ledger keeps naming it); nothing happens in Pennylane."""
     product = await _run(request, tenant_id, lambda uow: commands.delete_product(uow, product_id))
     return s.ProductOut.of(product)
+
+
+@router.post(
+    "/tenants/{tenant_id}/products/{product_id}/merge-into/{original_id}",
+    response_model=s.MergeOut,
+    tags=["products"],
+)
+async def merge_product(
+    tenant_id: Tenant, product_id: UUID, original_id: UUID, request: Request
+) -> s.MergeOut:
+    """Merge a (likely) duplicate into the original (rule 15): its stock per location moves
+    to the original (ledger cause "merge"), documents naming its Pennylane id move the
+    original from now on, and it is deactivated. Nothing is written to Pennylane."""
+    result = await _run(
+        request,
+        tenant_id,
+        lambda uow: duplicates.merge_products(uow, product_id, original_id),
+    )
+    return s.MergeOut(
+        original=s.ProductOut.of(result.original), duplicate=s.ProductOut.of(result.duplicate)
+    )
 
 
 @router.get(

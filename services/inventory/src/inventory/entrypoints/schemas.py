@@ -88,6 +88,12 @@ class ProductOut(BaseModel):
     pennylane_id: int | None
     active: bool
     deleted: bool
+    likely_duplicate_of: UUID | None = Field(
+        default=None,
+        description="imported from Pennylane with this product's SKU (or exact name): merge it"
+        " with POST .../products/{product_id}/merge-into/{likely_duplicate_of}",
+    )
+    merged_into: UUID | None = None
 
     @classmethod
     def of(cls, product: Product) -> ProductOut:
@@ -99,7 +105,14 @@ class ProductOut(BaseModel):
             pennylane_id=product.pennylane_id,
             active=product.active,
             deleted=product.deleted,
+            likely_duplicate_of=product.likely_duplicate_of,
+            merged_into=product.merged_into,
         )
+
+
+class MergeOut(BaseModel):
+    original: ProductOut
+    duplicate: ProductOut
 
 
 class ProductIn(Request):

@@ -108,6 +108,17 @@ def to_message(event: domain.DomainEvent, pennylane_ids: Mapping[UUID, int]) -> 
                 event.reference_kind,
                 str(event.pennylane_id),
             )
+        case domain.LikelyDuplicate():
+            return problem(
+                tenant,
+                "conflict",
+                f"likely_duplicate: product {event.product_id} (Pennylane "
+                f"{event.pennylane_id}) has the same {event.matched_on} {event.value!r} as "
+                f"product {event.original_id}; merge it with POST /tenants/{tenant}/products/"
+                f"{event.product_id}/merge-into/{event.original_id}",
+                "product",
+                str(event.product_id),
+            )
         case domain.ProductChangedInStockpit():
             return (
                 OUTBOUND_REQUESTS,

@@ -23,7 +23,8 @@ from stockpit_runtime.outbox import OutboxRow, outbox_rows, stage_rows, staging_
 from inventory.adapters import stock_store
 from inventory.adapters.repository import InventoryRepository
 from inventory.domain.catalog import Product
-from inventory.domain.events import DomainEvent, StockChanged
+from inventory.domain.duplicates import redirect
+from inventory.domain.events import DomainEvent, ProductCreated, StockChanged
 from inventory.domain.outcome import Outcome
 from inventory.domain.stock import StockMovement
 from inventory.domain.values import TenantId
@@ -80,8 +81,21 @@ class UnitOfWork:
             self._postings.append(outcome.movements)
 
     async def flush(self) -> None:
-        """Write staged orders and stock, then stage every message in the outbox."""
+        """Write staged orders and stock, then stage every message in the outbox.
+
+        Products created from Pennylane are first checked for likely duplicates, and stock
+        posted on a merged product goes to the product it was merged into (rule 15)."""
+        # Imported here: the duplicates module builds on this one.
+        from inventory.service_layer.duplicates import flag_created_products
+
+        await flag_created_products(
+            self, [fact for fact, _ in self._facts if isinstance(fact, ProductCreated)]
+        )
         await self.repo.flush()
+        if self._postings:
+            merged = await self.repo.merged_products()
+            if merged:
+                self._postings = [redirect(group, merged) for group in self._postings]
         postings = await stock_store.move_levels(
             self.session, self.tenant_id, self._postings, self.now
         )
