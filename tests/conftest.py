@@ -90,7 +90,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 # Modules whose tests share one running system (a module-scoped fixture); one worker each.
 ONE_WORKER_MODULES = frozenset(
-    {"tests/test_e2e_hostile_payloads.py", "tests/test_e2e_stock_rules.py"}
+    {
+        "tests/test_e2e_hostile_payloads.py",
+        "tests/test_e2e_stock_rules.py",
+        "tests/test_e2e_settings_old_orders_duplicates.py",
+    }
 )
 
 

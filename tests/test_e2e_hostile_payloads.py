@@ -35,9 +35,11 @@ from stockpit_contracts.payloads.documents import (
     DocumentVersionRead,
     ProductRef,
 )
+from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_contracts.payloads.outbound import PennylaneIdAssigned, ProductChangeRequested
 from stockpit_contracts.topics import (
     CONNECTION_COMMANDS,
+    INVENTORY_SETTINGS,
     OUTBOUND_REQUESTS,
     OUTBOUND_RESULTS,
     PENNYLANE_CATALOG,
@@ -86,6 +88,7 @@ class Victim:
         self.last_connected = ""
         self.last_customer: tuple[str, int] = ("", 0)
         self.pennylane_product = 0
+        self.last_interval = 0
 
     def document(self) -> Payload:
         self.sentinel_documents += 1
@@ -166,6 +169,15 @@ class Victim:
             c["customer_id"] == customer_id and c["pennylane_id"] == pennylane_id for c in customers
         )
 
+    def settings_change(self) -> Payload:
+        # Short intervals: the victim keeps syncing on schedule.
+        self.last_interval = 5 + next(counter)
+        return TenantSettingsChanged(sync_interval_s=self.last_interval)
+
+    def settings_applied(self) -> bool:
+        status = http("GET", self.system.url("poller") + f"/connections/{TENANT}")
+        return bool(status["sync_interval_s"] == self.last_interval)
+
     def targets(self) -> dict[str, Target]:
         samples = _samples()
         return {
@@ -204,6 +216,13 @@ class Victim:
                 self.id_applied,
                 samples["outbound results"],
             ),
+            "settings": Target(
+                INVENTORY_SETTINGS,
+                "poller",
+                self.settings_change,
+                self.settings_applied,
+                samples["settings"],
+            ),
         }
 
 
@@ -225,6 +244,7 @@ def _samples() -> dict[str, Payload]:
         "outbound results": PennylaneIdAssigned(
             entity_kind="customer", entity_id="c-1", pennylane_id=8
         ),
+        "settings": TenantSettingsChanged(sync_interval_s=60),
     }  # fmt: skip
 
 
@@ -457,7 +477,14 @@ EXAMPLES = settings(
 )
 
 
-TOPICS = ["documents", "catalog", "connection commands", "outbound requests", "outbound results"]
+TOPICS = [
+    "documents",
+    "catalog",
+    "connection commands",
+    "outbound requests",
+    "outbound results",
+    "settings",
+]
 
 
 @pytest.mark.parametrize("name", TOPICS)

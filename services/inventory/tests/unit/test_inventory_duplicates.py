@@ -59,6 +59,13 @@ def test_failing_a_sku_match_the_exact_name_flags_it() -> None:
     assert duplicate.likely_duplicate_of == original.product_id
 
 
+def test_products_whose_skus_differ_are_not_flagged_by_name() -> None:
+    original = imported(1, "Table basse", "TB-1")
+    other = imported(2, "Table basse", "TB-2")
+    assert flag_duplicates([other], [original]) == []
+    assert other.likely_duplicate_of is None
+
+
 def test_a_sku_match_wins_over_a_name_match_and_nothing_else_is_flagged() -> None:
     by_name = imported(1, "Lampe", "L-1")
     by_sku = imported(3, "Lampe de bureau", "L-2")

@@ -56,6 +56,11 @@ Where each rule of shared/spec/PRODUCT.md lives:
 - a product named on a document is always created: `pennylane_import.resolve_lines`
 - customers, name and e-mail both ways, created from documents, created in Pennylane for
   orders made in Stockpit: `catalog.Customer`, `orders.Order.create_in_stockpit`
+- rule 15, likely duplicates flagged (SKU, else exact name) and merged (stock per location by
+  ledger entries of cause "merge", Pennylane id moved, later postings on the duplicate go to
+  the original): `duplicates.flag_duplicates`, `duplicates.merge`, `duplicates.redirect`
+- rule 16, the sync interval's one home is `settings.TenantSettings.sync_interval` (the poller
+  follows it through `inventory.settings.changed`)
 - suppliers are never synchronised: `catalog.Supplier` (emits nothing)
 - receipts sent to Pennylane on demand, never twice: `purchases.Purchase.request_send`,
   `mark_sent`, `mark_send_failed`

@@ -4,7 +4,8 @@ A product whose Pennylane id changed (deleted and recreated there, say) cannot b
 becomes a new product, as the spec promises. So every product imported from Pennylane (from
 the catalog or named on a document) is compared with the tenant's products: the same SKU, or
 failing a SKU match the exact same name, marks it as a likely duplicate of that product
-(`Product.likely_duplicate_of`) and reports it (`LikelyDuplicate`, a problem for operators).
+(`Product.likely_duplicate_of`) and reports it; two products whose SKUs differ are never
+flagged by name (`LikelyDuplicate`, a problem for operators).
 
 A user may then merge the duplicate into the original (`merge`):
 - its stock per location moves to the original's same location through ledger entries of
@@ -58,7 +59,9 @@ def likely_original(product: Product, others: Sequence[Product]) -> tuple[Produc
             if (other.sku or "").strip() == sku:
                 return other, "sku"
     for other in pool:
-        if other.name == product.name:
+        # Two different SKUs say two different products, whatever their names.
+        other_sku = (other.sku or "").strip()
+        if other.name == product.name and not (sku and other_sku and sku != other_sku):
             return other, "name"
     return None
 
