@@ -100,6 +100,10 @@ def test_a_plan_reads_whole_pages_and_the_cursor_walks_down() -> None:
     taken = list(range(10_000, 10_000 - plan.quota, -1))
     cursor = cursor_after(plan, taken)
     assert cursor == RecheckCursor(10_000 - plan.quota + 1, T0, plan.quota)
+    # Committed page by page: after the first page, the cursor stands below it.
+    assert cursor_after(plan, taken[:PAGE], partway=True) == RecheckCursor(
+        10_000 - PAGE + 1, T0, PAGE
+    )
     # Too soon for more: nothing read, the cursor stays.
     again = plan_recheck(cursor, 10_000, T0 + dt.timedelta(seconds=1), dt.timedelta(0), PAGE)
     assert again.quota == 0

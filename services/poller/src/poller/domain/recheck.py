@@ -71,10 +71,13 @@ def plan_recheck(
     return RecheckPlan(cursor.below_id, quota, started, cursor.done)
 
 
-def cursor_after(plan: RecheckPlan, reread_ids: Sequence[int]) -> RecheckCursor:
+def cursor_after(
+    plan: RecheckPlan, reread_ids: Sequence[int], *, partway: bool = False
+) -> RecheckCursor:
     """`reread_ids`: the published ids the plan took (fewer than its quota = the oldest was
-    reached, so the cycle is over and the next sync starts another)."""
-    if len(reread_ids) < plan.quota:
+    reached, so the cycle is over and the next sync starts another). `partway`: only some of
+    the plan's pages are done so far (the cursor is committed page by page)."""
+    if not partway and len(reread_ids) < plan.quota:
         return RecheckCursor()
     if not reread_ids:
         return RecheckCursor(plan.below_id, plan.cycle_started_at, plan.done_before)

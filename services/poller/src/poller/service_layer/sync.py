@@ -538,15 +538,8 @@ class TenantSync:
             ]
             page.unpublished = list(changes.deleted_ids)
             # The cursor moves with the page it covers: a crash re-reads at most this page.
-            done_so_far = ids[: start + size]
-            last = start + size >= len(ids)
-            page.recheck = (
-                cursor_after(plan, done_so_far)
-                if last
-                else RecheckCursor(
-                    min(chunk), plan.cycle_started_at, plan.done_before + len(done_so_far)
-                )
-            )
+            partway = start + size < len(ids)
+            page.recheck = cursor_after(plan, ids[: start + size], partway=partway)
             await self._commit(page)
         if not ids:
             await self._commit(
