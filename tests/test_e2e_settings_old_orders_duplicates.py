@@ -31,7 +31,7 @@ from stockpit_ops.probes import (
     wait_until,
 )
 from stockpit_ops.system import RunningSystem, SystemConfig, running_system
-from stockpit_runtime.testing import read_topic
+from stockpit_testing.fixtures import read_topic
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.e2e

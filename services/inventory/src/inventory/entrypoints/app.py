@@ -19,6 +19,7 @@ from stockpit_contracts import Envelope, Payload
 from stockpit_contracts.payloads import catalog, documents, outbound
 from stockpit_contracts.topics import (
     INVENTORY_PROBLEMS,
+    INVENTORY_SETTINGS,
     INVENTORY_STOCK,
     OUTBOUND_REQUESTS,
     OUTBOUND_RESULTS,
@@ -143,6 +144,7 @@ def create_app(settings: InventorySettings | None = None) -> FastAPI:
         )
         runtime.publishes(INVENTORY_STOCK)
         runtime.publishes(INVENTORY_PROBLEMS)
+        runtime.publishes(INVENTORY_SETTINGS)
         runtime.publishes(OUTBOUND_REQUESTS)
 
     app = create_service_app(

@@ -104,9 +104,7 @@ def create_app(settings: PollerSettings | None = None) -> FastAPI:
             await commands.follow_settings(session, event.tenant_id, event.payload)
             scheduler.wake()
 
-        runtime.subscribe(
-            INVENTORY_SETTINGS.name(settings.topic_prefix), on_settings, purpose="settings"
-        )
+        runtime.subscribe(INVENTORY_SETTINGS, on_settings, purpose="settings")
 
     async def on_started(runtime: ServiceRuntime) -> None:
         runtime.extras["scheduler"].start()
