@@ -1059,8 +1059,19 @@ def test_name_and_sku_follow_the_last_change_on_either_side_without_echo() -> No
     )
     assert product is not None
     events = product.change_in_stockpit(name="Bolt M6", at=t(10))
+    # The request carries what Stockpit last saw in Pennylane, for outbound's last-change-wins.
     assert events == [
-        ProductChangedInStockpit(TENANT, product.product_id, 10, "Bolt M6", "B-1", t(10))
+        ProductChangedInStockpit(
+            TENANT,
+            product.product_id,
+            10,
+            "Bolt M6",
+            "B-1",
+            t(10),
+            pennylane_name="Bolt",
+            pennylane_sku="B-1",
+            pennylane_updated_at=t(0),
+        )
     ]
     # A Pennylane price change (name unchanged there) later does not undo the rename.
     assert not product.apply_pennylane_update(PennylaneProduct(10, "Bolt", "B-1", False), t(11))
@@ -1077,6 +1088,35 @@ def test_name_and_sku_follow_the_last_change_on_either_side_without_echo() -> No
         is False
     )
     assert product.sku == "B-3"
+
+
+@pytest.mark.parametrize("stockpit_first", [True, False])
+def test_renames_on_both_sides_while_disconnected_end_on_the_later_one(
+    stockpit_first: bool,
+) -> None:
+    """Rule 13 on the inventory side: Stockpit renames A, Pennylane renames B; after
+    reconnection Pennylane's B arrives (and, when Stockpit's A was later, outbound's write of A
+    comes back as an echo). Both orders end on the later rename, and nothing is echoed."""
+    books = Books()
+    product, _ = import_pennylane_product(
+        books.settings, None, PennylaneProduct(10, "Bolt", "B-1", False), t(0)
+    )
+    assert product is not None
+    stockpit_at, pennylane_at = (t(10), t(20)) if stockpit_first else (t(20), t(10))
+    assert product.change_in_stockpit(name="A", at=stockpit_at)
+    import_pennylane_product(
+        books.settings, product, PennylaneProduct(10, "B", "B-1", False), pennylane_at
+    )
+    if stockpit_first:
+        assert product.name == "B"
+    else:
+        assert product.name == "A"
+        # Outbound wrote A after the reconnection: its echo changes nothing and emits nothing.
+        _, echoed = import_pennylane_product(
+            books.settings, product, PennylaneProduct(10, "A", "B-1", False), t(30)
+        )
+        assert echoed == []
+        assert product.name == "A"
 
 
 def test_older_or_repeated_pennylane_product_events_are_ignored() -> None:

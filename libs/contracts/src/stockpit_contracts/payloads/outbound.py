@@ -24,7 +24,14 @@ EntityKind = Literal["product", "customer", "receipt"]
 
 @register
 class ProductChangeRequested(Payload):
-    """A product's name or SKU changed in Stockpit (never an echo of a Pennylane change)."""
+    """A product's name or SKU changed in Stockpit (never an echo of a Pennylane change).
+
+    `changed_at` is when the change was made in Stockpit; `pennylane_label` and
+    `pennylane_reference` are the values Stockpit last saw in Pennylane, as of Pennylane's
+    `pennylane_updated_at` (`pennylane_label` None: not known, and then `pennylane_reference`
+    means nothing; `pennylane_updated_at` None: time not known). With them outbound tells which
+    side changed a field last ("last change wins", PRODUCT.md rule 13).
+    """
 
     EVENT_TYPE = "outbound.product.change_requested"
     TOPIC = OUTBOUND_REQUESTS
@@ -34,11 +41,18 @@ class ProductChangeRequested(Payload):
     label: ShortText
     reference: ShortText | None = None
     changed_at: AwareDatetime
+    pennylane_label: ShortText | None = None
+    pennylane_reference: ShortText | None = None
+    pennylane_updated_at: AwareDatetime | None = None
 
 
 @register
 class CustomerWriteRequested(Payload):
-    """A customer created or changed in Stockpit; created in Pennylane when not yet linked."""
+    """A customer created or changed in Stockpit; created in Pennylane when not yet linked.
+
+    `pennylane_name` and `pennylane_emails` are the values Stockpit last saw in Pennylane, as of
+    `pennylane_updated_at` (None: not known), as for products.
+    """
 
     EVENT_TYPE = "outbound.customer.write_requested"
     TOPIC = OUTBOUND_REQUESTS
@@ -52,6 +66,9 @@ class CustomerWriteRequested(Payload):
     emails: tuple[str, ...] = ()
     billing_address: PostalAddress | None = None
     changed_at: AwareDatetime
+    pennylane_name: ShortText | None = None
+    pennylane_emails: tuple[str, ...] | None = None
+    pennylane_updated_at: AwareDatetime | None = None
 
 
 class ReceiptLine(BaseModel):

@@ -172,7 +172,15 @@ class Product:
             return []
         return [
             ProductChangedInStockpit(
-                self.tenant_id, self.product_id, self.pennylane_id, self.name, self.sku, at
+                self.tenant_id,
+                self.product_id,
+                self.pennylane_id,
+                self.name,
+                self.sku,
+                at,
+                pennylane_name=self.pennylane_name,
+                pennylane_sku=self.pennylane_sku,
+                pennylane_updated_at=self.pennylane_updated_at,
             )
         ]
 
@@ -326,6 +334,9 @@ class Customer:
                 self.emails,
                 self.address,
                 at,
+                pennylane_name=self.pennylane_name,
+                pennylane_emails=self.pennylane_emails,
+                pennylane_updated_at=self.pennylane_updated_at,
             )
         ]
 

@@ -104,6 +104,10 @@ class ProductChangedInStockpit(DomainEvent):
     name: str
     sku: str | None
     changed_at: datetime
+    # What Stockpit last saw in Pennylane (None: not known), for "last change wins".
+    pennylane_name: str | None = None
+    pennylane_sku: str | None = None
+    pennylane_updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,10 @@ class CustomerChangedInStockpit(DomainEvent):
     emails: tuple[str, ...]
     address: PostalAddress | None
     changed_at: datetime
+    # What Stockpit last saw in Pennylane (None: not known), for "last change wins".
+    pennylane_name: str | None = None
+    pennylane_emails: tuple[str, ...] | None = None
+    pennylane_updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -129,16 +129,18 @@ def to_message(event: domain.DomainEvent, pennylane_ids: Mapping[UUID, int]) -> 
                     label=event.name,
                     reference=event.sku,
                     changed_at=event.changed_at,
+                    pennylane_label=event.pennylane_name,
+                    pennylane_reference=event.pennylane_sku,
+                    pennylane_updated_at=event.pennylane_updated_at,
                 ),
             )
         case domain.CustomerCreatedInStockpit() | domain.CustomerChangedInStockpit():
-            linked = (
-                event.pennylane_id if isinstance(event, domain.CustomerChangedInStockpit) else None
-            )
+            changed = event if isinstance(event, domain.CustomerChangedInStockpit) else None
+            linked = changed.pennylane_id if changed is not None else None
             changed_at = (
-                event.changed_at
-                if isinstance(event, domain.CustomerChangedInStockpit)
-                else event.created_at
+                event.created_at
+                if isinstance(event, domain.CustomerCreatedInStockpit)
+                else event.changed_at
             )
             return (
                 OUTBOUND_REQUESTS,
@@ -153,6 +155,9 @@ def to_message(event: domain.DomainEvent, pennylane_ids: Mapping[UUID, int]) -> 
                     emails=event.emails,
                     billing_address=_address(event.address),
                     changed_at=changed_at,
+                    pennylane_name=changed.pennylane_name if changed else None,
+                    pennylane_emails=changed.pennylane_emails if changed else None,
+                    pennylane_updated_at=changed.pennylane_updated_at if changed else None,
                 ),
             )
         case domain.ReceiptSendRequested():
