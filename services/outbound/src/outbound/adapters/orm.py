@@ -22,6 +22,8 @@ writes = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("pennylane_id", sa.BigInteger),
     sa.Column("progress", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    # What a done write left in the Pennylane record (`outbound.domain.last_change`).
+    sa.Column("written_state", JSONB),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )

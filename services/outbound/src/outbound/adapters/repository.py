@@ -102,6 +102,23 @@ async def later_write_done(session: AsyncSession, row: sa.Row[Any]) -> bool:
     return bool(newer)
 
 
+async def last_written_state(session: AsyncSession, row: sa.Row[Any]) -> dict[str, Any] | None:
+    """What the record's latest done write left in Pennylane, if it kept that."""
+    state: dict[str, Any] | None = await session.scalar(
+        sa.select(writes.c.written_state)
+        .where(
+            writes.c.tenant_id == row.tenant_id,
+            writes.c.entity_kind == row.entity_kind,
+            writes.c.entity_id == row.entity_id,
+            writes.c.status == WriteStatus.DONE,
+            writes.c.written_state.is_not(None),
+        )
+        .order_by(writes.c.id.desc())
+        .limit(1)
+    )
+    return state
+
+
 async def save_progress(
     session: AsyncSession, write_id: int, progress: Mapping[str, Any], now: dt.datetime
 ) -> None:
@@ -121,6 +138,7 @@ async def finish(
     now: dt.datetime,
     pennylane_id: int | None = None,
     last_error: str | None = None,
+    written_state: dict[str, Any] | None = None,
 ) -> None:
     await session.execute(
         sa.update(writes)
@@ -130,6 +148,7 @@ async def finish(
             attempts=attempts,
             pennylane_id=pennylane_id,
             last_error=last_error,
+            written_state=written_state,
             updated_at=now,
         )
     )

@@ -67,6 +67,28 @@ def creation_problems(customer: CustomerFacts) -> list[str]:
     return problems
 
 
+def renamed_individual(name: str, first_name: str, last_name: str) -> tuple[str, str]:
+    """The first and last name of an individual Pennylane calls `first last`, now named `name`.
+
+    Stockpit keeps one name. The unchanged name keeps Pennylane's parts as they are ("Jean Pierre"
+    / "Martin" stays so, whatever the spaces); a new name keeps whichever part it still starts or
+    ends with, and only a wholly new name is split at its first space. A single word becomes the
+    last name, beside the first name Pennylane has.
+    """
+    name = " ".join(name.split())
+    first, last = first_name.strip(), last_name.strip()
+    if name == " ".join(f"{first} {last}".split()):
+        return first_name, last_name
+    if first and name.startswith(first + " "):
+        return first_name, name.removeprefix(first + " ")
+    if last and name.endswith(" " + last):
+        return name.removesuffix(" " + last), last_name
+    parts = name.split(maxsplit=1)
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    return first_name, name
+
+
 def individual_name_parts(customer: CustomerFacts) -> tuple[str | None, str | None]:
     """First and last name as given, else split from the full name at its first space."""
     if not _blank(customer.first_name) or not _blank(customer.last_name):

@@ -7,17 +7,31 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from outbound.domain.last_change import WrittenState
+
 
 class WriteStatus(StrEnum):
     PENDING = "pending"  # waiting to be sent, or to be retried at `next_attempt_at`
     DONE = "done"  # Pennylane holds it; the id went back to inventory
     FAILED = "failed"  # dead-lettered: a 4xx retrying cannot fix, or attempts exhausted
-    SUPERSEDED = "superseded"  # a replayed update older than one already written: skipped
+    # Skipped: a replayed update older than one already written, or a change Pennylane changed
+    # later again (last change wins: Pennylane's value stands, Stockpit takes it).
+    SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True, slots=True)
 class Done:
     pennylane_id: int
+    # What the write left in the Pennylane record, for the next write's "last change wins".
+    state: WrittenState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PennylaneWon:
+    """Pennylane's record changed after the Stockpit change: nothing written (rule 13)."""
+
+    pennylane_id: int
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +66,7 @@ class RetryLater:
     exchange: PennylaneExchange = field(default_factory=PennylaneExchange)
 
 
-Outcome = Done | Failed | RetryLater
+Outcome = Done | PennylaneWon | Failed | RetryLater
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """The writes themselves: each one looks before it creates, and can be run again at any point.
 
 Every flow is safe to restart from the top after any failure or crash:
-- updates read the record first and write only what differs, so a repeat changes nothing;
+- updates read the record first and write only what differs and Stockpit changed last
+  (`outbound.domain.last_change`), so a repeat changes nothing;
 - creates look the record up by its deterministic `external_reference` first, and the lookup is
   the first thing the next attempt does after an ambiguous failure (the client raises
   `AmbiguousWriteError` instead of resending a POST that may have been applied);
@@ -54,14 +55,23 @@ from outbound.domain.customers import (
     CustomerFacts,
     creation_problems,
     individual_name_parts,
+    renamed_individual,
 )
+from outbound.domain.last_change import Seen, Verdict, WrittenState, decide, last_seen
 from outbound.domain.references import (
     external_reference,
     normalized_supplier_name,
     supplier_reference,
 )
 from outbound.domain.vat import UnsupportedVatRate, invoice_amounts
-from outbound.domain.writes import Done, Failed, Outcome, PennylaneExchange, RetryLater
+from outbound.domain.writes import (
+    Done,
+    Failed,
+    Outcome,
+    PennylaneExchange,
+    PennylaneWon,
+    RetryLater,
+)
 from outbound.service_layer.ports import Checkpoint
 
 OutboundRequest = ProductChangeRequested | CustomerWriteRequested | ReceiptSendRequested
@@ -81,6 +91,7 @@ class PennylaneWriter:
         progress: Mapping[str, Any],
         checkpoint: Checkpoint,
         supplier_invoice_deadline_days: int = 30,
+        last_write: WrittenState | None = None,
     ) -> None:
         self._client = client
         self._tenant = tenant_id
@@ -88,6 +99,7 @@ class PennylaneWriter:
         self._checkpoint = checkpoint
         self._deadline_days = supplier_invoice_deadline_days
         self._request: dict[str, Any] | None = None
+        self._last_write = last_write
 
     async def write(self, request: OutboundRequest) -> Outcome:
         try:
@@ -144,6 +156,11 @@ class PennylaneWriter:
 
     # --- products ---------------------------------------------------------------------------
 
+    def _ours(self, pennylane_id: int) -> Seen | None:
+        """What our last write left in this Pennylane record, if it was about this record."""
+        last = self._last_write
+        return last.seen if last is not None and last.pennylane_id == pennylane_id else None
+
     async def _product(self, change: ProductChangeRequested) -> Outcome:
         product_id = change.pennylane_product_id
         self._about("GET", f"products/{product_id}")
@@ -155,14 +172,52 @@ class PennylaneWriter:
                 retryable=False,
                 exchange=self._exchange(error),
             )
-        # A SKU removed in Stockpit leaves Pennylane's reference alone: PUT cannot clear it.
-        reference_matches = change.reference is None or product.reference == change.reference
-        if product.label == change.label and reference_matches:
-            return Done(product_id)
-        body = ProductUpdate(label=change.label, reference=change.reference)
-        self._about("PUT", f"products/{product_id}", body)
-        await self._client.update_product(product_id, body)
-        return Done(product_id)
+        base = (
+            Seen(
+                {"label": change.pennylane_label, "reference": change.pennylane_reference},
+                change.pennylane_updated_at,
+            )
+            if change.pennylane_label is not None
+            else None
+        )
+        seen = last_seen(base, self._ours(product.id))
+        wanted = {"label": change.label, "reference": change.reference}
+        verdicts = {
+            name: decide(
+                name,
+                value,
+                getattr(product, name),
+                seen,
+                changed_at=change.changed_at,
+                updated_at=product.updated_at,
+            )
+            for name, value in wanted.items()
+        }
+        writes = {name for name, verdict in verdicts.items() if verdict is Verdict.WRITE}
+        # PUT takes a reference as a string only (openapi.json): it cannot be cleared.
+        cannot_clear = "reference" in writes and change.reference is None
+        if cannot_clear:
+            writes.discard("reference")
+        if writes:
+            body = ProductUpdate(
+                label=change.label if "label" in writes else None,
+                reference=change.reference if "reference" in writes else None,
+            )
+            self._about("PUT", f"products/{product_id}", body)
+            product = await self._client.update_product(product_id, body)
+        if cannot_clear:
+            written = " (its new label was written)" if writes else ""
+            return Failed(
+                f"the SKU was removed in Stockpit, but Pennylane's API cannot clear a product's "
+                f"reference: Pennylane product {product_id} keeps {product.reference!r}"
+                f"{written}; remove it in Pennylane",
+                retryable=False,
+                exchange=self._exchange(),
+            )
+        if not writes and Verdict.KEEP in verdicts.values():
+            return PennylaneWon(product.id, _pennylane_won(verdicts, product.updated_at, change))
+        state = Seen({"label": product.label, "reference": product.reference}, product.updated_at)
+        return Done(product.id, WrittenState(product.id, state))
 
     # --- customers --------------------------------------------------------------------------
 
@@ -178,13 +233,13 @@ class PennylaneWriter:
                     retryable=False,
                     exchange=self._exchange(error),
                 )
-            return await self._update_customer(linked, facts)
+            return await self._update_customer(linked, facts, change)
 
         reference = external_reference(self._tenant, "customer", change.customer_id)
         existing = await self._find_customer(reference)
         if existing is not None:
             # Created by an earlier attempt (or a later change arrived before the link did).
-            return await self._update_customer(existing, facts)
+            return await self._update_customer(existing, facts, change)
         problems = creation_problems(facts)
         if problems:
             return Failed(
@@ -199,8 +254,8 @@ class PennylaneWriter:
             existing = await self._find_customer(reference)
             if existing is None:
                 raise
-            return await self._update_customer(existing, facts)
-        return Done(created.id)
+            return await self._update_customer(existing, facts, change)
+        return Done(created.id, _customer_state(created))
 
     async def _find_customer(self, reference: str) -> CompanyCustomer | IndividualCustomer | None:
         self._about("GET", "customers?filter=external_reference eq " + reference)
@@ -240,27 +295,60 @@ class PennylaneWriter:
         return await self._client.create_individual_customer(individual)
 
     async def _update_customer(
-        self, current: CompanyCustomer | IndividualCustomer, facts: CustomerFacts
+        self,
+        current: CompanyCustomer | IndividualCustomer,
+        facts: CustomerFacts,
+        change: CustomerWriteRequested,
     ) -> Outcome:
-        """Write the name and e-mails where they differ; the linked record keeps its kind."""
-        emails = list(facts.emails)
+        """Write the name and e-mails Stockpit changed last; the linked record keeps its kind.
+
+        An individual keeps Pennylane's first and last names unless the name itself changed.
+        """
+        base_fields: dict[str, Any] = {}
+        if change.pennylane_name is not None:
+            base_fields["name"] = change.pennylane_name
+        if change.pennylane_emails is not None:
+            base_fields["emails"] = list(change.pennylane_emails)
+        base = Seen(base_fields, change.pennylane_updated_at) if base_fields else None
+        seen = last_seen(base, self._ours(current.id))
+        wanted_name = facts.name.strip() or current.name
+        wanted: dict[str, Any] = {"name": wanted_name, "emails": list(facts.emails)}
+        verdicts = {
+            name: decide(
+                name,
+                value,
+                getattr(current, name),
+                seen,
+                changed_at=change.changed_at,
+                updated_at=current.updated_at,
+            )
+            for name, value in wanted.items()
+        }
+        writes = {name for name, verdict in verdicts.items() if verdict is Verdict.WRITE}
+        if not writes:
+            if Verdict.KEEP in verdicts.values():
+                return PennylaneWon(
+                    current.id, _pennylane_won(verdicts, current.updated_at, change)
+                )
+            return Done(current.id, _customer_state(current))
+        emails = wanted["emails"] if "emails" in writes else None
+        updated: CompanyCustomer | IndividualCustomer
         if isinstance(current, CompanyCustomer):
-            name = facts.name.strip()
-            if current.name == name and current.emails == emails:
-                return Done(current.id)
-            company = CompanyCustomerUpdate(name=name or None, emails=emails)
+            company = CompanyCustomerUpdate(
+                name=wanted_name if "name" in writes else None, emails=emails
+            )
             self._about("PUT", f"company_customers/{current.id}", company)
-            await self._client.update_company_customer(current.id, company)
-            return Done(current.id)
-        first, last = individual_name_parts(facts)
-        first = (first or "").strip() or current.first_name
-        last = (last or "").strip() or current.last_name
-        if (current.first_name, current.last_name, current.emails) == (first, last, emails):
-            return Done(current.id)
-        individual = IndividualCustomerUpdate(first_name=first, last_name=last, emails=emails)
-        self._about("PUT", f"individual_customers/{current.id}", individual)
-        await self._client.update_individual_customer(current.id, individual)
-        return Done(current.id)
+            updated = await self._client.update_company_customer(current.id, company)
+        else:
+            first, last = (
+                renamed_individual(wanted_name, current.first_name, current.last_name)
+                if "name" in writes
+                else (None, None)
+            )
+            individual = IndividualCustomerUpdate(first_name=first, last_name=last, emails=emails)
+            self._about("PUT", f"individual_customers/{current.id}", individual)
+            updated = await self._client.update_individual_customer(current.id, individual)
+        return Done(updated.id, _customer_state(updated))
 
     # --- receipts as supplier invoices ------------------------------------------------------
 
@@ -369,6 +457,25 @@ class PennylaneWriter:
             if found is None:
                 raise
             return found
+
+
+def _customer_state(customer: CompanyCustomer | IndividualCustomer) -> WrittenState:
+    return WrittenState(
+        customer.id, Seen({"name": customer.name, "emails": customer.emails}, customer.updated_at)
+    )
+
+
+def _pennylane_won(
+    verdicts: Mapping[str, Verdict],
+    updated_at: dt.datetime,
+    change: ProductChangeRequested | CustomerWriteRequested,
+) -> str:
+    kept = ", ".join(name for name, verdict in verdicts.items() if verdict is Verdict.KEEP)
+    return (
+        f"last change wins: Pennylane's {kept} changed after this Stockpit change "
+        f"(Pennylane {updated_at.isoformat()}, Stockpit {change.changed_at.isoformat()}); "
+        "Pennylane's value stands and Stockpit takes it"
+    )
 
 
 def _customer_facts(change: CustomerWriteRequested) -> CustomerFacts:

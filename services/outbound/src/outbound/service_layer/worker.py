@@ -34,7 +34,16 @@ from stockpit_pennylane.client import PennylaneClient
 from stockpit_runtime.logging import get_logger
 
 from outbound.adapters import repository
-from outbound.domain.writes import Done, Failed, Outcome, RetryLater, RetrySchedule, WriteStatus
+from outbound.domain.last_change import WrittenState
+from outbound.domain.writes import (
+    Done,
+    Failed,
+    Outcome,
+    PennylaneWon,
+    RetryLater,
+    RetrySchedule,
+    WriteStatus,
+)
 from outbound.service_layer.pennylane_writes import OutboundRequest, PennylaneWriter
 from outbound.service_layer.ports import TokenSource
 from outbound.service_layer.results import publish_assigned, publish_failed
@@ -194,6 +203,7 @@ class WriteWorker:
                     session, write_id, WriteStatus.SUPERSEDED, attempts=row.attempts, now=_now()
                 )
                 return
+            last_state = await repository.last_written_state(session, row)
         envelope = parse_event(row.envelope)
         request = cast(OutboundRequest, envelope.payload)
 
@@ -207,6 +217,7 @@ class WriteWorker:
             progress=row.progress,
             checkpoint=checkpoint,
             supplier_invoice_deadline_days=self._config.supplier_invoice_deadline_days,
+            last_write=WrittenState.from_json(last_state) if last_state is not None else None,
         )
         try:
             outcome: Outcome = await writer.write(request)
@@ -234,6 +245,7 @@ class WriteWorker:
                     attempts=attempts,
                     now=now,
                     pennylane_id=outcome.pennylane_id,
+                    written_state=outcome.state.to_json() if outcome.state is not None else None,
                 )
                 await publish_assigned(
                     session,
@@ -244,6 +256,19 @@ class WriteWorker:
                     pennylane_id=outcome.pennylane_id,
                 )
                 bound.info("write done", pennylane_id=outcome.pennylane_id, attempts=attempts)
+                return
+            if isinstance(outcome, PennylaneWon):
+                # Nothing was written: Stockpit takes Pennylane's value from its changelog.
+                await repository.finish(
+                    session,
+                    row.id,
+                    WriteStatus.SUPERSEDED,
+                    attempts=attempts,
+                    now=now,
+                    pennylane_id=outcome.pennylane_id,
+                    last_error=outcome.reason,
+                )
+                bound.info("write superseded by a later Pennylane change", reason=outcome.reason)
                 return
             if isinstance(outcome, RetryLater) and not schedule.exhausted(attempts):
                 delay = schedule.delay_s(attempts, outcome)
