@@ -322,3 +322,98 @@ async def test_a_disconnected_tenant_waits_then_sends_in_order(
 async def _pending(client: httpx.AsyncClient, tenant: str, expect: int) -> list[Any] | None:
     rows = (await client.get("/outbound/writes", params={"tenant_id": tenant})).json()
     return rows if len(rows) == expect else None
+
+
+def _rename_in_pennylane(sandbox: Any, tenant: str, product_id: int, label: str) -> None:
+    response = httpx.put(
+        f"{sandbox.api_url}/products/{product_id}",
+        headers={"Authorization": f"Bearer {sandbox.tokens[tenant]}"},
+        json={"label": label},
+        timeout=30,
+    )
+    response.raise_for_status()
+
+
+async def test_renames_on_both_sides_while_disconnected_follow_the_later_one(
+    sandbox_for: Any, outbound_for: Any, kit: Any, kafka_bootstrap_servers: str, topic_prefix: str
+) -> None:
+    """Rule 13: Stockpit renamed then Pennylane renamed → Pennylane's stands (nothing written);
+    Pennylane renamed then Stockpit renamed → Stockpit's is written. A SKU cleared in Stockpit
+    is a failed write saying Pennylane cannot clear it (issue 14 items 4 and 8)."""
+    sandbox = sandbox_for(["acme"])
+    stockpit_first = sandbox.create_product("acme", "Chaise", "CH-1")
+    pennylane_first = sandbox.create_product("acme", "Table", "T-1")
+    cleared = sandbox.create_product("acme", "Lampe", "L-1")
+    records = {p["id"]: p for p in sandbox.records("acme", "products")}
+    tokens = kit.SwitchableTokens(dict(sandbox.tokens), disconnected={"acme"})
+
+    def request(product_id: int, label: str, reference: str | None) -> Any:
+        seen = records[product_id]
+        return kit.event(
+            "acme",
+            ProductChangeRequested(
+                product_id=f"p{product_id}",
+                pennylane_product_id=product_id,
+                label=label,
+                reference=reference,
+                changed_at=kit.now(),
+                pennylane_label=seen["label"],
+                pennylane_reference=seen["reference"],
+                pennylane_updated_at=dt.datetime.fromisoformat(seen["updated_at"]),
+            ),
+        )
+
+    async with outbound_for(sandbox, tokens) as app:
+        # While disconnected: Stockpit renames the chair, then Pennylane does (later)...
+        await kit.publish(
+            kafka_bootstrap_servers, topic_prefix, [request(stockpit_first, "Chaise A", "CH-1")]
+        )
+        _rename_in_pennylane(sandbox, "acme", stockpit_first, "Chaise B")
+        # ...Pennylane renames the table, then Stockpit does (later); Stockpit clears a SKU.
+        _rename_in_pennylane(sandbox, "acme", pennylane_first, "Table B")
+        await kit.publish(
+            kafka_bootstrap_servers,
+            topic_prefix,
+            [request(pennylane_first, "Table A", "T-1"), request(cleared, "Lampe", None)],
+        )
+        async with api(app) as client:
+            await kit.wait_until(lambda: _pending(client, "acme", expect=3), timeout_s=60)
+            tokens.disconnected.clear()  # reconnected
+            # The table's id (written) and the lamp's failure; nothing for the chair.
+            got = await results(kafka_bootstrap_servers, topic_prefix, expect=2)
+            rows = await kit.wait_until(lambda: _settled(client, "acme", expect=3), timeout_s=60)
+    labels = {p["id"]: (p["label"], p["reference"]) for p in sandbox.records("acme", "products")}
+    assert labels[stockpit_first] == ("Chaise B", "CH-1")
+    assert labels[pennylane_first] == ("Table A", "T-1")
+    assert labels[cleared] == ("Lampe", "L-1")
+    status = {row["entity_id"]: row for row in rows}
+    chair = status[f"p{stockpit_first}"]
+    assert chair["status"] == "superseded"
+    assert "last change wins" in chair["last_error"]
+    assert status[f"p{pennylane_first}"]["status"] == "done"
+    assert status[f"p{cleared}"]["status"] == "failed"
+    by_entity = {e.payload.entity_id: e.payload for e in got}
+    assert set(by_entity) == {f"p{pennylane_first}", f"p{cleared}"}
+    assert isinstance(by_entity[f"p{pennylane_first}"], PennylaneIdAssigned)
+    failed = by_entity[f"p{cleared}"]
+    assert isinstance(failed, PennylaneWriteFailed)
+    assert failed.entity_id == f"p{cleared}"
+    assert "cannot clear" in failed.reason
+    assert not failed.retryable
+    # Only the table was written (the other two PUTs are the test's renames in Pennylane).
+    puts = [r for r in sandbox.requests("acme")["requests"] if r["method"] == "PUT"]
+    assert [r["path"].rsplit("/", 1)[-1] for r in puts] == [
+        str(stockpit_first),
+        str(pennylane_first),
+        str(pennylane_first),
+    ]
+
+
+async def _settled(client: httpx.AsyncClient, tenant: str, expect: int) -> list[Any] | None:
+    rows = (
+        await client.get(
+            "/outbound/writes",
+            params={"tenant_id": tenant, "status": ["done", "failed", "superseded"]},
+        )
+    ).json()
+    return rows if len(rows) == expect else None
