@@ -25,8 +25,12 @@ T = TypeVar("T")
 SERVICE_ACCOUNT_PREFIX = "706"
 
 
-def http(method: str, url: str, body: Any = None, **params: Any) -> Any:
-    response = httpx.request(method, url, json=body, params=params or None, timeout=30)
+def http(
+    method: str, url: str, body: Any = None, *, headers: dict[str, str] | None = None, **params: Any
+) -> Any:
+    response = httpx.request(
+        method, url, json=body, params=params or None, headers=headers, timeout=30
+    )
     if response.status_code >= 400:
         raise RuntimeError(f"{method} {url} → {response.status_code}: {response.text[:500]}")
     return response.json() if response.content else None
@@ -53,6 +57,7 @@ class SandboxAdmin:
 
     def __init__(self, sandbox_url: str) -> None:
         self.url = sandbox_url + "/_sandbox"
+        self.api_url = sandbox_url + "/api/external/v2"
 
     def records(self, token: str, resource: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = http("GET", f"{self.url}/{token}/records/{resource}")["items"]
@@ -61,6 +66,16 @@ class SandboxAdmin:
     def seed_invoices(self, token: str, **body: Any) -> dict[str, Any]:
         created: dict[str, Any] = http("POST", f"{self.url}/{token}/seed/customer_invoices", body)
         return created
+
+    def rename_product(self, token: str, product_id: int, label: str) -> dict[str, Any]:
+        """A rename made in Pennylane by its user (through the public API, as any client)."""
+        product: dict[str, Any] = http(
+            "PUT",
+            f"{self.api_url}/products/{product_id}",
+            {"label": label},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        return product
 
     def set_faults(self, **rates: Any) -> None:
         http("PUT", f"{self.url}/faults", rates)
@@ -183,6 +198,14 @@ def set_sync_interval(system: RunningSystem, tenant: str, seconds: int) -> None:
         system.url("inventory") + f"/tenants/{tenant}/settings",
         {"sync_interval_seconds": seconds},
     )
+
+
+def disconnect(system: RunningSystem, tenant: str) -> None:
+    http("POST", system.url("poller") + f"/connections/{tenant}/disconnect")
+
+
+def reconnect(system: RunningSystem, tenant: str) -> None:
+    http("POST", system.url("poller") + f"/connections/{tenant}/reconnect")
 
 
 def stock_matches(inventory: Inventory, expected: Mapping[int, Decimal]) -> bool | None:
