@@ -53,6 +53,10 @@ Where each rule of shared/spec/PRODUCT.md lives:
   is delivered, credited, or the order is archived or cancelled in Stockpit.
 - products: name/SKU follow the last change without echo, import settings, a changed
   Pennylane id is a new product: `catalog.Product`, `catalog.import_pennylane_product`
+- rule 13, last change wins on both sides: a Pennylane value replaces a field only when
+  Pennylane changed it later than the field's last accepted change (`catalog._pennylane_wins`);
+  change events carry what Stockpit last saw in Pennylane, with which outbound writes a field
+  only when Stockpit's change is the later one (`outbound.domain.last_change`)
 - a product named on a document is always created: `pennylane_import.resolve_lines`
 - customers, name and e-mail both ways, created from documents, created in Pennylane for
   orders made in Stockpit: `catalog.Customer`, `orders.Order.create_in_stockpit`
