@@ -180,7 +180,6 @@ async def test_hundreds_of_writes_survive_faults_and_sigkill_exactly_once(
 ) -> None:
     rng = random.Random(20261128)
     sandbox = sandbox_for(list(TENANTS))
-    now = dt.datetime.now(dt.UTC)
     product_ids = {
         tenant: [
             sandbox.create_product(tenant, f"Produit {n}", f"SKU-{n}-0")
@@ -188,6 +187,9 @@ async def test_hundreds_of_writes_survive_faults_and_sigkill_exactly_once(
         ]
         for tenant in TENANTS
     }
+    # The Stockpit changes come after the products exist: an older change would lose to
+    # Pennylane's creation (last change wins) and rightly not be written.
+    now = dt.datetime.now(dt.UTC)
     events = {tenant: intended_changes(tenant, product_ids[tenant], rng, now) for tenant in TENANTS}
     total = sum(len(e) for e in events.values())
     sandbox.set_faults(FAULTS, seed=11)

@@ -212,3 +212,20 @@ async def test_a_customer_renamed_in_pennylane_after_the_stockpit_change_keeps_p
     outcome = await write(client, request)
     assert isinstance(outcome, PennylaneWon)
     assert (await client.get_customer(company.id)).name == "Dupont SA"
+
+
+async def test_a_request_without_what_stockpit_saw_leaves_the_reference_alone(
+    client: PennylaneClient,
+) -> None:
+    """An older inventory's request (no base): a missing SKU cannot be told from a removed one."""
+    product = await chair(client)
+    request = ProductChangeRequested(
+        product_id="p1",
+        pennylane_product_id=product.id,
+        label="A",
+        changed_at=product.updated_at + SECOND,
+    )
+    outcome = await write(client, request)
+    assert isinstance(outcome, Done)
+    now = await client.get_product(product.id)
+    assert (now.label, now.reference) == ("A", "CH-1")

@@ -181,12 +181,17 @@ class PennylaneWriter:
             else None
         )
         seen = last_seen(base, self._ours(product.id))
-        wanted = {"label": change.label, "reference": change.reference}
+        current = {"label": product.label, "reference": product.reference or None}
+        wanted: dict[str, str | None] = {"label": change.label, "reference": change.reference}
+        if base is None and change.reference is None:
+            # A request that says nothing of what Stockpit saw (an older inventory's) cannot
+            # tell a removed SKU from one never set: the reference is left alone.
+            del wanted["reference"]
         verdicts = {
             name: decide(
                 name,
                 value,
-                getattr(product, name),
+                current[name],
                 seen,
                 changed_at=change.changed_at,
                 updated_at=product.updated_at,
@@ -216,7 +221,9 @@ class PennylaneWriter:
             )
         if not writes and Verdict.KEEP in verdicts.values():
             return PennylaneWon(product.id, _pennylane_won(verdicts, product.updated_at, change))
-        state = Seen({"label": product.label, "reference": product.reference}, product.updated_at)
+        state = Seen(
+            {"label": product.label, "reference": product.reference or None}, product.updated_at
+        )
         return Done(product.id, WrittenState(product.id, state))
 
     # --- customers --------------------------------------------------------------------------
