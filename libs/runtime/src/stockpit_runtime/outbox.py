@@ -261,6 +261,9 @@ class OutboxRelay:
             return
         try:
             while True:
+                # The lock lives as long as its session: a session cut (failover, restart of
+                # PostgreSQL, an operator) lets another relay in, so this one stops first.
+                await lock_connection.execute(sa.text("SELECT 1"))
                 published = await self.publish_batch()
                 self.health.succeeded()
                 if published < self._batch_size:
@@ -268,10 +271,12 @@ class OutboxRelay:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
         finally:
-            await lock_connection.execute(
-                sa.text("SELECT pg_advisory_unlock(hashtext(:name))"),
-                {"name": f"outbox-relay:{self._schema}"},
-            )
+            # A lock whose session is gone is released already.
+            with contextlib.suppress(Exception):
+                await lock_connection.execute(
+                    sa.text("SELECT pg_advisory_unlock(hashtext(:name))"),
+                    {"name": f"outbox-relay:{self._schema}"},
+                )
 
     async def publish_batch(self) -> int:
         """Send the oldest unpublished rows and delete them once Kafka acknowledged all.

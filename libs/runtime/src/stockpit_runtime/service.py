@@ -49,6 +49,7 @@ from stockpit_runtime.kafka import (
 from stockpit_runtime.logging import configure_logging, get_logger
 from stockpit_runtime.messaging_tables import dead_letters
 from stockpit_runtime.migrations import upgrade_to_head
+from stockpit_runtime.operations import collect, instrument, readiness_problems
 from stockpit_runtime.outbox import OutboxRelay
 from stockpit_runtime.relay_process import RelayProcess
 from stockpit_runtime.settings import ServiceSettings
@@ -306,6 +307,7 @@ def create_service_app(
 
     app = FastAPI(title=title, description=description, lifespan=lifespan)
     app.state.runtime = runtime
+    instrument(app)
     app.include_router(_operations_router(runtime, title, description))
     if api is not None:
         app.include_router(api)
@@ -329,6 +331,7 @@ def _operations_router(runtime: ServiceRuntime, title: str, description: str) ->
                 else "not started"
             ),
             "started": "ok" if runtime.started else "starting",
+            **await readiness_problems(runtime),
         }
         healthy = all(value == "ok" for value in checks.values())
         return JSONResponse(
@@ -338,6 +341,7 @@ def _operations_router(runtime: ServiceRuntime, title: str, description: str) ->
 
     @router.get("/metrics")
     async def metrics() -> Response:
+        await collect(runtime)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/operations/dead-letters")
