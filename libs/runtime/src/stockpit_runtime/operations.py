@@ -53,6 +53,42 @@ HTTP_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+PENNYLANE_REQUESTS = Counter(
+    "stockpit_pennylane_requests_total",
+    "Requests sent to Pennylane (each attempt), by service, endpoint class and status"
+    " (429: rate limited; none: no answer)",
+    ["service", "endpoint", "status"],
+)
+PENNYLANE_SECONDS = Histogram(
+    "stockpit_pennylane_request_duration_seconds",
+    "Time Pennylane took to answer, by service and endpoint class",
+    ["service", "endpoint"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+def endpoint_class(method: str, path: str) -> str:
+    """`GET customer_invoices/:id`: the method and the path with ids replaced, from the API's
+    version segment on (a bounded set, whatever the ids)."""
+    parts = [part for part in path.split("?", 1)[0].split("/") if part]
+    if "v2" in parts:
+        parts = parts[parts.index("v2") + 1 :]
+    shape = "/".join(":id" if part.isdigit() else part for part in parts[:3])
+    return f"{method.upper()} {shape}"
+
+
+def pennylane_request_hook(service: str) -> Callable[[Any], None]:
+    """An `on_request` hook for the Pennylane client (its `RequestRecord`: method, path,
+    status, elapsed_s)."""
+
+    def on_request(record: Any) -> None:
+        endpoint = endpoint_class(record.method, record.path)
+        status = "none" if record.status is None else str(record.status)
+        PENNYLANE_REQUESTS.labels(service, endpoint, status).inc()
+        PENNYLANE_SECONDS.labels(service, endpoint).observe(record.elapsed_s)
+
+    return on_request
+
 
 def add_collector(runtime: ServiceRuntime, collector: Collector) -> None:
     """A service's own figures (outbound's queue, the poller's sync lag), read at each scrape."""

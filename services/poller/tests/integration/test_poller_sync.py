@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -297,8 +298,11 @@ async def test_first_sync_then_import_now_and_schedule_and_credit_notes(
     assert status["last_successful_sync_at"] is not None
     assert TOKEN not in str(status)
     metrics = (await poller.get("/metrics")).text
-    assert 'poller_events_published_total{stream="customer_invoices",tenant="tenant-a"}' in metrics
-    assert "poller_pennylane_requests_total" in metrics
+    assert 'stockpit_poller_events_published_total{stream="customer_invoices"}' in metrics
+    assert 'stockpit_pennylane_requests_total{endpoint="GET customer_invoices"' in metrics
+    assert "tenant=" not in metrics, "no series grows with tenants"
+    assert re.search(r"^stockpit_poller_sync_lag_max_seconds \d", metrics, re.MULTILINE)
+    assert re.search(r"^stockpit_poller_tenants 2\.0", metrics, re.MULTILINE)
     assert (await poller.get("/health/ready")).status_code == 200
 
 
@@ -506,10 +510,12 @@ async def test_rate_limited_answers_are_waited_out(
     rate_limited = [
         line
         for line in metrics.splitlines()
-        if line.startswith('poller_pennylane_rate_limited_total{tenant="tenant-a"}')
+        if line.startswith("stockpit_pennylane_requests_total{")
+        and 'service="poller"' in line
+        and 'status="429"' in line
     ]
     assert rate_limited
-    assert float(rate_limited[0].split()[-1]) > 0
+    assert sum(float(line.split()[-1]) for line in rate_limited) > 0
 
 
 async def test_an_idle_sync_publishes_nothing(

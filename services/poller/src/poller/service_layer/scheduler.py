@@ -43,7 +43,7 @@ from stockpit_runtime.logging import get_logger
 from poller.adapters import state
 from poller.adapters.clients import TenantClients
 from poller.adapters.gate import SyncGate
-from poller.adapters.metrics import LAST_SUCCESS, SYNCS
+from poller.adapters.metrics import SYNCS
 from poller.domain.schedule import (
     EVERY_STREAM,
     next_run_after_failure,
@@ -230,7 +230,7 @@ class Scheduler:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-            SYNCS.labels(tenant, outcome).inc()
+            SYNCS.labels(outcome).inc()
             self._running.pop(tenant, None)
             self._gates.pop(tenant, None)
             if outcome == "lease_lost":
@@ -274,5 +274,3 @@ class Scheduler:
                 succeeded_at=finished if succeeded else None,
                 error=error,
             )
-        if succeeded:
-            LAST_SUCCESS.labels(lease.tenant_id).set(finished.timestamp())

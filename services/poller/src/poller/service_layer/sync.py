@@ -38,7 +38,7 @@ from stockpit_runtime.outbox import add_to_outbox
 
 from poller.adapters import state
 from poller.adapters.gate import SyncGate
-from poller.adapters.metrics import DOCUMENTS_READ, EVENTS_PUBLISHED, SYNC_LAG
+from poller.adapters.metrics import DOCUMENTS_READ, EVENTS_PUBLISHED
 from poller.domain.mapping import (
     PURCHASE_ORDER_TYPE,
     CustomerSnapshot,
@@ -189,9 +189,9 @@ class TenantSync:
                 await state.save_recheck(session, self._tenant, page.recheck)
         if page.events:
             self._after_commit()
-            EVENTS_PUBLISHED.labels(self._tenant, page.stream.value).inc(len(page.events))
+            EVENTS_PUBLISHED.labels(page.stream.value).inc(len(page.events))
         if page.read:
-            DOCUMENTS_READ.labels(self._tenant, page.stream.value).inc(page.read)
+            DOCUMENTS_READ.labels(page.stream.value).inc(page.read)
 
     async def _load_stream(self, stream: Stream) -> StreamState:
         async with self._sessions() as session:
@@ -251,9 +251,6 @@ class TenantSync:
             current = current.followed_through(fresh)
             page.stream_state = current
             await self._commit(page)
-            if changes.newest_processed_at is not None:
-                lag = dt.datetime.now(dt.UTC) - changes.newest_processed_at
-                SYNC_LAG.labels(self._tenant, stream.value).set(max(0.0, lag.total_seconds()))
 
     def _topic(self, stream: Stream) -> Topic:
         return PENNYLANE_DOCUMENTS if stream is Stream.CUSTOMER_INVOICES else PENNYLANE_CATALOG
