@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
+import structlog
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert
@@ -105,14 +106,23 @@ class ReliableConsumer:
             event = parse_event(message.value)
         except EventDecodeError as exc:
             return await self._dead_letter(message, exc, attempts=1)
-        bound = log.bind(
+        bound = log.bind(partition=message.partition, offset=message.offset)
+        # Every log of the handler (and of the libraries it calls) names the event.
+        with structlog.contextvars.bound_contextvars(
             topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
             event_id=str(event.event_id),
             event_type=event.event_type,
             tenant_id=event.tenant_id,
-        )
+        ):
+            return await self._attempts(message, event, handler, bound)
+
+    async def _attempts(
+        self,
+        message: IncomingMessage,
+        event: Envelope[Payload],
+        handler: EventHandler,
+        bound: structlog.stdlib.BoundLogger,
+    ) -> Outcome:
         for attempt in range(1, self._max_attempts + 1):
             try:
                 started = time.perf_counter()

@@ -46,7 +46,7 @@ from stockpit_runtime.kafka import (
     reliable_producer,
     system_topic_names,
 )
-from stockpit_runtime.logging import configure_logging, get_logger
+from stockpit_runtime.logging import configure_logging, get_logger, library_logger
 from stockpit_runtime.messaging_tables import dead_letters
 from stockpit_runtime.migrations import upgrade_to_head
 from stockpit_runtime.operations import collect, instrument, readiness_problems
@@ -253,7 +253,10 @@ def create_service_app(
     configure_logging(settings.service_name, settings.log_level)
     engine = create_engine(settings.database_url.get_secret_value(), settings.schema_name)
     broker = KafkaBroker(
-        settings.kafka_bootstrap_servers, client_id=settings.service_name, graceful_timeout=15
+        settings.kafka_bootstrap_servers,
+        client_id=settings.service_name,
+        graceful_timeout=15,
+        logger=library_logger("faststream.kafka"),
     )
     runtime = ServiceRuntime(
         settings=settings, engine=engine, sessions=session_factory(engine), broker=broker

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stockpit_connections import ConnectionRegistry, TenantNotConnected
-from stockpit_runtime.logging import get_logger
+from stockpit_runtime.logging import bind_to_task, get_logger
 
 from poller.adapters import state
 from poller.adapters.clients import TenantClients
@@ -190,6 +190,8 @@ class Scheduler:
         gate: SyncGate,
     ) -> None:
         tenant = lease.tenant_id
+        # This task's logs (the Pennylane client's, httpx's) name the tenant.
+        bind_to_task(tenant_id=tenant)
         heartbeat = asyncio.create_task(self._heartbeat(lease, gate))
         outcome, error = "failed", None
         try:
