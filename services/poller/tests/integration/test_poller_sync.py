@@ -769,3 +769,25 @@ async def test_a_dead_lettered_connect_command_keeps_no_token(
     assert "sync_interval_s" in dead["reason"]
     assert "leaky-token-42" not in json.dumps(dead)
     assert json.loads(dead["value"])["payload"]["pennylane_token"] == "**redacted**"
+
+
+async def test_a_document_too_large_for_a_message_is_set_aside_and_the_sync_goes_on(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    """An invoice of thousands of lines cannot be one Kafka message: it is kept as a dead
+    letter naming why, and the tenant's other documents are published by the same sync."""
+    big = await sandbox.seed(TOKEN, count=1, min_lines=9_000, max_lines=9_000, seed=11)
+    small = await sandbox.seed(TOKEN, count=3, max_lines=3, seed=12)
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    small_ids = set(range(small["first_id"], small["last_id"] + 1))
+    async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
+        await _connect(poller, "tenant-a", TOKEN, sync_interval_s=3600)
+        await reader.until(lambda events: small_ids <= documents(events).keys(), timeout_s=180)
+        assert big["first_id"] not in documents(reader.events)
+
+    dead = (await poller.get("/operations/dead-letters")).json()
+    [kept] = [row for row in dead if row["offset"] == big["first_id"]]
+    assert kept["error_type"] == "MessageTooLarge"
+    assert "lines" in kept["reason"]
+    assert kept["consumer_group"] == "poller.sync"
+    assert await _wait(lambda: _last_success(poller, "tenant-a")), "the sync succeeded"
