@@ -15,7 +15,7 @@ from stockpit_contracts import partition_key
 from stockpit_contracts.topics import CONNECTION_COMMANDS
 from stockpit_ops.probes import Inventory, SandboxAdmin, connect, http, stock_matches, wait_until
 from stockpit_ops.system import SERVICES, SystemConfig, running_system
-from stockpit_runtime.testing import read_topic
+from stockpit_testing.fixtures import read_topic
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,7 @@ from stockpit_runtime.db import session_factory
 from stockpit_runtime.kafka import ensure_topics, reliable_producer
 from stockpit_runtime.messaging_tables import dead_letters
 from stockpit_runtime.outbox import OutboxRelay, add_to_outbox, outbox_rows, stage_rows
-from stockpit_runtime.testing import read_topic
+from stockpit_testing.fixtures import read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -17,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_contracts import Envelope, Payload, new_event, partition_key
 from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind
 from stockpit_contracts.payloads.outbound import CustomerWriteRequested
+from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
 from stockpit_runtime.db import create_engine
 from stockpit_runtime.outbox import add_to_outbox
 from stockpit_runtime.service import ServiceRuntime, create_service_app
 from stockpit_runtime.settings import ServiceSettings
-from stockpit_runtime.testing import publish_raw
+from stockpit_testing.fixtures import publish_raw
 
 from .conftest import MIGRATIONS
 
@@ -49,7 +50,7 @@ def _app(settings: ServiceSettings) -> FastAPI:
         async def handler(session: AsyncSession, event: Envelope[Payload]) -> None:
             await add_to_outbox(session, f"{settings.topic_prefix}out", b"k", [event])
 
-        runtime.subscribe(f"{settings.topic_prefix}stockpit.pennylane.documents", handler)
+        runtime.subscribe(PENNYLANE_DOCUMENTS, handler)
 
         @api.post("/customers")
         async def create(body: dict[str, Any]) -> dict[str, str]:

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from stockpit_contracts.sizes import MessageTooLarge
 
 from stockpit_runtime.logging import get_logger
@@ -35,6 +34,12 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 Collector = Callable[["ServiceRuntime"], Awaitable[None]]
+# The ASGI shapes (as starlette.types spells them).
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CONSUMER_LAG = Gauge(
     "stockpit_consumer_lag",
