@@ -211,3 +211,25 @@ async def test_the_dead_letter_of_a_950_kb_command_is_small_and_the_outbox_flows
     [record] = await read_topic(kafka_bootstrap_servers, f"{topic}.dlq", expect=1)
     assert len(record.value) < 20_000
     assert json.loads(record.value)["dead_letter_id"] == kept.id
+
+
+async def test_a_row_the_producer_refuses_at_once_is_set_aside_too(
+    engine: AsyncEngine, kafka_bootstrap_servers: str, topic_prefix: str, db_schema: str
+) -> None:
+    """A small body with 1.1 MB of headers (a replayed foreign message): the producer refuses
+    it before sending; it is set aside and the row after it published."""
+    topic = f"{topic_prefix}headers"
+    await ensure_topics(kafka_bootstrap_servers, [topic, f"{topic}.dlq"], partitions=1)
+    odd = _deleted("tenant-a", 1)
+    after = _deleted("tenant-b", 2)
+    heavy_headers = json.dumps({"stockpit-tenant-id": "tenant-a", "x-note": "n" * 1_100_000})
+    async with session_factory(engine).begin() as session:
+        await stage_rows(session, [(topic, b"tenant-a", odd.to_json(), heavy_headers)])
+        await stage_rows(session, outbox_rows([(topic, b"tenant-b", after)]))
+    await _relay_all(engine, kafka_bootstrap_servers, db_schema)
+
+    [published] = await read_topic(kafka_bootstrap_servers, topic, expect=1)
+    assert parse_event(published.value).event_id == after.event_id
+    [kept] = await _kept(engine)
+    assert kept.error_type == "MessageSizeTooLargeError"
+    assert parse_event(kept.value).event_id == odd.event_id

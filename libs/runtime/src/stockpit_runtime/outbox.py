@@ -296,7 +296,9 @@ class OutboxRelay:
             refused: list[tuple[Any, str, str]] = []
             sendable = []
             for row in rows:
-                size = _record_size(row)
+                # Sized exactly only when it could matter (headers are a few hundred bytes;
+                # a row the estimate misses is refused by the broker, and set aside then).
+                size = _record_size(row) if len(row["value"]) > MAX_MESSAGE_BYTES // 2 else 0
                 if size > MAX_MESSAGE_BYTES:
                     refused.append(
                         (
@@ -427,11 +429,15 @@ class OutboxRelay:
             if batch.append(key=key, value=value, timestamp=None, headers=headers):
                 batch_rows.append(row)
                 continue
-            # Larger than a whole batch: the producer sends it alone.
+            # Larger than a whole batch: the producer sends it alone (or refuses it at once).
             del batches[topic, partition]
-            delivery = await producer.send(
-                topic, value=value, key=key, partition=partition, headers=headers
-            )
+            try:
+                delivery = await producer.send(
+                    topic, value=value, key=key, partition=partition, headers=headers
+                )
+            except UNPUBLISHABLE as exc:
+                delivery = asyncio.get_running_loop().create_future()
+                delivery.set_exception(exc)
             deliveries.append((delivery, [row]))
         for (topic, partition), (batch, batch_rows) in batches.items():
             if batch_rows:
