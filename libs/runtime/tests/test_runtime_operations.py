@@ -273,3 +273,18 @@ async def test_the_figures_to_alert_on_are_exposed_with_values(
         None,
         0,
     )
+
+
+async def test_readiness_is_503_naming_a_consumer_that_stopped(
+    service: httpx.AsyncClient,
+) -> None:
+    await _until(lambda: _status(service, 200))
+    transport = service._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    app: Any = transport.app
+    [subscriber] = app.state.runtime.broker.subscribers
+    await subscriber.stop()
+    response = await service.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["checks"]["consumers"].startswith("failed: stopped: ")
+    assert (await service.get("/health/live")).status_code == 200
