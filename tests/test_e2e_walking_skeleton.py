@@ -143,7 +143,7 @@ async def test_a_broken_message_is_dead_lettered_and_the_stream_goes_on(
     assert len(reasons) == 2
     assert "not JSON" in reasons[0]
     assert "quantity" in reasons[1]
-    assert json.loads(dead[0].value)["value"] == "{not json"
+    assert json.loads(dead[0].value)["value_excerpt"] == "{not json"
 
     transport = httpx.ASGITransport(app=inventory)
     async with httpx.AsyncClient(transport=transport, base_url="http://inventory") as client:

@@ -11,18 +11,21 @@ letter (a row and an event on `<topic>.dlq`, written in one transaction), and th
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
-from prometheus_client import Counter
+import structlog
+from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from stockpit_contracts import Envelope, EventDecodeError, Payload, parse_event
 from stockpit_contracts.payloads.dead_letters import DeadLetter
+from stockpit_contracts.sizes import MessageTooLarge, excerpt
 
 from stockpit_runtime.logging import get_logger
 from stockpit_runtime.messaging_tables import dead_letters, inbox, outbox
@@ -34,6 +37,20 @@ MESSAGES = Counter(
     "Messages consumed, by outcome",
     ["consumer_group", "topic", "outcome"],
 )
+
+DEAD_LETTERS = Counter(
+    "stockpit_dead_letters_total",
+    "Messages given up on (by consumers, or outbox rows the relay could not publish), by topic",
+    ["topic"],
+)
+HANDLER_SECONDS = Histogram(
+    "stockpit_handler_duration_seconds",
+    "Time to handle a consumed message or batch (its transaction included), by topic",
+    ["consumer_group", "topic", "mode"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+DLQ_SUFFIX = ".dlq"
 
 
 class PermanentError(Exception):
@@ -89,18 +106,31 @@ class ReliableConsumer:
             event = parse_event(message.value)
         except EventDecodeError as exc:
             return await self._dead_letter(message, exc, attempts=1)
-        bound = log.bind(
+        bound = log.bind(partition=message.partition, offset=message.offset)
+        # Every log of the handler (and of the libraries it calls) names the event.
+        with structlog.contextvars.bound_contextvars(
             topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
             event_id=str(event.event_id),
             event_type=event.event_type,
             tenant_id=event.tenant_id,
-        )
+        ):
+            return await self._attempts(message, event, handler, bound)
+
+    async def _attempts(
+        self,
+        message: IncomingMessage,
+        event: Envelope[Payload],
+        handler: EventHandler,
+        bound: structlog.stdlib.BoundLogger,
+    ) -> Outcome:
         for attempt in range(1, self._max_attempts + 1):
             try:
+                started = time.perf_counter()
                 outcome = await self._handle_once(event, handler)
-            except (PermanentError, ValidationError) as exc:
+                HANDLER_SECONDS.labels(self._group, message.topic, "single").observe(
+                    time.perf_counter() - started
+                )
+            except (PermanentError, ValidationError, MessageTooLarge) as exc:
                 bound.error("message rejected", error=str(exc), error_type=type(exc).__name__)
                 return await self._dead_letter(
                     message, exc, attempts=attempt, tenant=event.tenant_id
@@ -140,7 +170,11 @@ class ReliableConsumer:
             except EventDecodeError:
                 return [await self.process(message, handler) for message in messages]
         try:
+            started = time.perf_counter()
             outcomes = await self._handle_batch_once(events, handler, batch_handler)
+            HANDLER_SECONDS.labels(self._group, messages[0].topic, "batch").observe(
+                time.perf_counter() - started
+            )
         except Exception as exc:
             log.warning(
                 "batch failed; processing it message by message",
@@ -225,54 +259,100 @@ class ReliableConsumer:
         )
         headers = {name: value.decode(errors="replace") for name, value in message.headers}
         kept_value = message.value if self._redact is None else self._redact(message.value)
-        record = DeadLetter(
-            service=self._service,
-            consumer_group=self._group,
-            original_topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            key=message.key.decode(errors="replace") if message.key is not None else None,
-            value=kept_value.decode(errors="replace"),
-            headers=headers,
-            error_type=type(error).__name__,
-            reason=reason,
-            attempts=attempts,
-            failed_at=datetime.now(UTC),
-        )
         async with self._sessions.begin() as session:
-            inserted = await session.scalar(
-                insert(dead_letters)
-                .values(
-                    consumer_group=self._group,
-                    original_topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=message.key,
-                    value=kept_value,
-                    headers=headers,
-                    tenant_id=tenant,
-                    error_type=record.error_type,
-                    reason=reason,
-                    attempts=attempts,
-                )
-                .on_conflict_do_nothing()
-                .returning(dead_letters.c.id)
+            await record_dead_letter(
+                session,
+                service=self._service,
+                consumer_group=self._group,
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key,
+                value=kept_value,
+                headers=headers,
+                tenant=tenant,
+                error_type=type(error).__name__,
+                reason=reason,
+                attempts=attempts,
             )
-            if inserted is not None:
-                await session.execute(
-                    sa.insert(outbox).values(
-                        topic=f"{message.topic}.dlq",
-                        key=message.key,
-                        value=record.model_dump_json().encode(),
-                        headers={"stockpit-dead-letter-reason": reason[:200]},
-                    )
-                )
         self._after_commit()
         self._count(message, Outcome.DEAD_LETTERED)
         return Outcome.DEAD_LETTERED
 
     def _count(self, message: IncomingMessage, outcome: Outcome) -> None:
         MESSAGES.labels(self._group, message.topic, outcome.value).inc()
+
+
+async def record_dead_letter(
+    session: AsyncSession | AsyncConnection,
+    *,
+    service: str,
+    consumer_group: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes,
+    headers: dict[str, str],
+    tenant: str | None,
+    error_type: str,
+    reason: str,
+    attempts: int,
+) -> int | None:
+    """Keep a message given up on: the whole of it as a row, a bounded record of it on `T.dlq`.
+
+    The event on `T.dlq` (through the outbox, in the caller's transaction) names the row and
+    carries an excerpt of the body: never more than a few kilobytes, whatever the message's
+    size, so a dead letter can always be published. None when that message was kept already.
+    """
+    dead_letter_id: int | None = await session.scalar(
+        insert(dead_letters)
+        .values(
+            consumer_group=consumer_group,
+            original_topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key,
+            value=value,
+            headers=headers,
+            tenant_id=tenant,
+            error_type=error_type,
+            reason=reason,
+            attempts=attempts,
+        )
+        .on_conflict_do_nothing()
+        .returning(dead_letters.c.id)
+    )
+    DEAD_LETTERS.labels(topic).inc()
+    if dead_letter_id is None or topic.endswith(DLQ_SUFFIX):
+        return dead_letter_id
+    record = DeadLetter(
+        service=service,
+        consumer_group=consumer_group,
+        dead_letter_id=dead_letter_id,
+        original_topic=topic,
+        partition=partition,
+        offset=offset,
+        key=None if key is None else excerpt(key.decode(errors="replace"), 500),
+        value_excerpt=excerpt(value.decode(errors="replace")),
+        value_bytes=len(value),
+        headers={
+            excerpt(name, 100): excerpt(text, 200) for name, text in list(headers.items())[:20]
+        },
+        error_type=error_type,
+        reason=excerpt(reason),
+        attempts=attempts,
+        failed_at=datetime.now(UTC),
+    )
+    await session.execute(
+        sa.insert(outbox).values(
+            topic=f"{topic}{DLQ_SUFFIX}",
+            key=key,
+            value=record.model_dump_json().encode(),
+            headers={"stockpit-dead-letter-reason": reason[:200]},
+        )
+    )
+    return dead_letter_id
 
 
 async def replay_dead_letter(session: AsyncSession, dead_letter_id: int) -> bool:

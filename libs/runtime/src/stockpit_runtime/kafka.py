@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from stockpit_contracts import ALL_TOPICS
+from stockpit_contracts.sizes import MAX_MESSAGE_BYTES
 
 
 def reliable_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
@@ -24,6 +25,7 @@ def reliable_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProduce
         # events at once, and each batch is one round trip to the broker (its limit is 1 MiB).
         max_batch_size=256 * 1024,
         request_timeout_ms=30_000,
+        max_request_size=MAX_MESSAGE_BYTES,
     )
 
 
@@ -37,14 +39,21 @@ def system_topic_names(prefix: str) -> list[str]:
 async def ensure_topics(
     bootstrap_servers: str, names: Iterable[str], *, partitions: int = 6, timeout_s: float = 60
 ) -> None:
-    """Create the topics that do not exist yet (replication 1: the local broker is one node)."""
+    """Create the topics that do not exist yet (replication 1: the local broker is one node),
+    with `max.message.bytes` set explicitly: the size every message was checked against
+    (`stockpit_contracts.sizes`), whatever the broker's default."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
     async with asyncio.timeout(timeout_s):
         await admin.start()
         try:
             existing = set(await admin.list_topics())
             wanted = [
-                NewTopic(name=name, num_partitions=partitions, replication_factor=1)
+                NewTopic(
+                    name=name,
+                    num_partitions=partitions,
+                    replication_factor=1,
+                    topic_configs={"max.message.bytes": str(MAX_MESSAGE_BYTES)},
+                )
                 for name in sorted(set(names) - existing)
             ]
             if wanted:

@@ -4,24 +4,47 @@ A relay then publishes them in id order with an idempotent, acks=all producer an
 once the broker acknowledged them. A crash between the two re-publishes (at least once); the
 consumers' inbox makes that harmless. Only one relay per schema runs at a time (a PostgreSQL
 advisory lock), so rows of one key reach Kafka in commit order even with several replicas.
+
+No row can stall the outbox. A message too large for its topic is refused where it is made
+(`outbox_rows`), and a row the relay still cannot publish (too large, or refused by the broker
+for a reason retrying cannot fix) is set aside: kept whole as a dead letter of the consumer group
+`outbox-relay` (with the reason, listed and replayed like any dead letter), a bounded record of
+it on `T.dlq`, a metric and an error log; the rows after it, of every key and tenant, go on.
+Later rows of the same key go on too: that key's consumers miss that one event until an operator
+replays it (after which it arrives after them). Holding the key back instead would stop a whole
+tenant's documents (their key is the tenant) behind a message that can never be sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTimestampError,
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    PolicyViolationError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAuthorizationFailedError,
+)
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from stockpit_contracts import Envelope, Payload
+from stockpit_contracts.sizes import MAX_MESSAGE_BYTES, ensure_fits
 
+from stockpit_runtime.consumer import record_dead_letter
 from stockpit_runtime.db import copy_rows, copying_rows, driver_connection
+from stockpit_runtime.kafka import reliable_producer
 from stockpit_runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -43,6 +66,40 @@ OUTBOX_PUBLISHED = Counter(
     "stockpit_outbox_published_total", "Outbox rows published to Kafka", ["schema"]
 )
 OUTBOX_PENDING = Gauge("stockpit_outbox_pending", "Outbox rows not yet published", ["schema"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "stockpit_outbox_oldest_age_seconds",
+    "Age of the oldest outbox row not yet published (0 when none)",
+    ["schema"],
+)
+OUTBOX_SET_ASIDE = Counter(
+    "stockpit_outbox_set_aside_total",
+    "Outbox rows the relay could not publish and kept as dead letters instead",
+    ["schema"],
+)
+RELAY_FAILURES = Counter(
+    "stockpit_outbox_relay_failures_total",
+    "Relay rounds that failed (database or broker unavailable...) and were retried",
+    ["schema"],
+)
+RELAY_CONSECUTIVE_FAILURES = Gauge(
+    "stockpit_outbox_relay_consecutive_failures",
+    "Relay rounds failed in a row (0 once one succeeds)",
+    ["schema"],
+)
+
+# Broker refusals that concern one message, not the producer or the cluster: retrying cannot
+# fix them, and other messages are not affected (anything else is retried, never set aside).
+UNPUBLISHABLE = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    CorruptRecordException,
+    InvalidTopicError,
+    InvalidTimestampError,
+    PolicyViolationError,
+    TopicAuthorizationFailedError,
+)
+RELAY_DEAD_LETTER_GROUP = "outbox-relay"
 
 
 OUTBOX_COLUMNS = ("topic", "key", "value", "headers")
@@ -66,8 +123,15 @@ async def stage_messages(session: AsyncSession, messages: Iterable[OutboxMessage
 
 
 def outbox_rows(messages: Iterable[OutboxMessage]) -> list[OutboxRow]:
-    """The outbox rows of messages, in order: `stage_rows` writes them."""
-    return [(topic, key, event.to_json(), event.headers_json()) for topic, key, event in messages]
+    """The outbox rows of messages, in order: `stage_rows` writes them.
+
+    Raises `MessageTooLarge` for an event too large to be published (nothing is staged then)."""
+    rows = []
+    for topic, key, event in messages:
+        value = event.to_json()
+        ensure_fits(event.event_type, value)
+        rows.append((topic, key, value, event.headers_json()))
+    return rows
 
 
 async def stage_rows(session: AsyncSession, rows: Sequence[OutboxRow]) -> None:
@@ -82,6 +146,53 @@ def staging_rows(
     return copying_rows(session, "outbox", OUTBOX_COLUMNS, rows)
 
 
+class RelayHealth:
+    """What the relay did, for metrics and readiness (in the service's process).
+
+    The relay calls it directly when it runs as a task; a relay in a child process reports over
+    a pipe and `RelayProcess` calls it."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+        self.consecutive_failures = 0
+        self.last_error: str | None = None
+
+    def published(self, count: int) -> None:
+        OUTBOX_PUBLISHED.labels(self.schema).inc(count)
+
+    def set_aside(self, count: int) -> None:
+        OUTBOX_SET_ASIDE.labels(self.schema).inc(count)
+
+    def failed(self, error: str) -> None:
+        self.consecutive_failures += 1
+        self.last_error = error
+        RELAY_FAILURES.labels(self.schema).inc()
+        RELAY_CONSECUTIVE_FAILURES.labels(self.schema).set(self.consecutive_failures)
+
+    def succeeded(self) -> None:
+        if self.consecutive_failures:
+            self.consecutive_failures = 0
+            RELAY_CONSECUTIVE_FAILURES.labels(self.schema).set(0)
+
+
+async def outbox_status(engine: AsyncEngine, schema: str) -> tuple[int, float]:
+    """Rows waiting in the outbox and the age of the oldest (seconds; 0 when empty); sets the
+    gauges. Read when metrics are scraped and readiness is asked, not by the relay."""
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                sa.text(
+                    "SELECT count(*) AS pending, coalesce(extract(epoch FROM"
+                    " clock_timestamp() - min(created_at)), 0) AS age FROM outbox"
+                )
+            )
+        ).one()
+    pending, age = int(row.pending), max(0.0, float(row.age))
+    OUTBOX_PENDING.labels(schema).set(pending)
+    OUTBOX_OLDEST_AGE.labels(schema).set(age)
+    return pending, age
+
+
 class OutboxRelay:
     """Publishes one schema's outbox rows to Kafka, in order, until stopped."""
 
@@ -93,10 +204,10 @@ class OutboxRelay:
         *,
         batch_size: int = 2000,
         idle_poll_s: float = 0.2,
-        on_published: Callable[[int], None] | None = None,
+        health: RelayHealth | None = None,
     ) -> None:
         self._engine = engine
-        self._on_published = on_published
+        self.health = health if health is not None else RelayHealth(schema)
         self._producer = producer
         self._schema = schema
         self._batch_size = batch_size
@@ -106,6 +217,8 @@ class OutboxRelay:
         self._partitions: dict[str, list[int]] = {}
         self._key_partitions: dict[tuple[str, bytes], int] = {}
         self._task: asyncio.Task[None] | None = None
+        # The producer the relay made itself after a refusal (the given one is its caller's).
+        self._owned_producer: AIOKafkaProducer | None = None
 
     def wake(self) -> None:
         """Called after a commit that added rows, so they leave without waiting for the poll."""
@@ -120,6 +233,9 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._owned_producer is not None:
+            await self._owned_producer.stop()
+            self._owned_producer = None
 
     async def _run(self) -> None:
         while True:
@@ -128,8 +244,9 @@ class OutboxRelay:
                     await self._relay_while_leader(lock_connection)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 log.exception("outbox relay failed; retrying", schema=self._schema)
+                self.health.failed(f"{type(exc).__name__}: {exc}"[:300])
                 await asyncio.sleep(1)
 
     async def _relay_while_leader(self, lock_connection: AsyncConnection) -> None:
@@ -139,20 +256,27 @@ class OutboxRelay:
         )
         await lock_connection.commit()
         if not got_lock:
+            self.health.succeeded()
             await asyncio.sleep(max(self._idle_poll_s, 1.0))
             return
         try:
             while True:
+                # The lock lives as long as its session: a session cut (failover, restart of
+                # PostgreSQL, an operator) lets another relay in, so this one stops first.
+                await lock_connection.execute(sa.text("SELECT 1"))
                 published = await self.publish_batch()
+                self.health.succeeded()
                 if published < self._batch_size:
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
         finally:
-            await lock_connection.execute(
-                sa.text("SELECT pg_advisory_unlock(hashtext(:name))"),
-                {"name": f"outbox-relay:{self._schema}"},
-            )
+            # A lock whose session is gone is released already.
+            with contextlib.suppress(Exception):
+                await lock_connection.execute(
+                    sa.text("SELECT pg_advisory_unlock(hashtext(:name))"),
+                    {"name": f"outbox-relay:{self._schema}"},
+                )
 
     async def publish_batch(self) -> int:
         """Send the oldest unpublished rows and delete them once Kafka acknowledged all.
@@ -160,52 +284,166 @@ class OutboxRelay:
         Rows go out in Kafka record batches built here, one per topic partition (rows of one
         partition in id order, so of one key in commit order): appending to a batch costs a
         fraction of a `producer.send` per message, which the relay paid for every event.
+        A row that cannot be published is set aside in the same transaction (see the module's
+        docstring); one the broker refuses is found by sending its batch's rows one by one.
+        Returns the number of rows taken off the outbox.
         """
         async with self._engine.begin() as connection:
             driver = await driver_connection(connection)
             rows = await driver.fetch(SELECT_OUTBOX, self._batch_size)
             if not rows:
-                OUTBOX_PENDING.labels(self._schema).set(0)
                 return 0
-            deliveries = await self._send(rows)
-            await asyncio.gather(*deliveries)
+            refused: list[tuple[Any, str, str]] = []
+            sendable = []
+            for row in rows:
+                # Sized exactly only when it could matter (headers are a few hundred bytes;
+                # a row the estimate misses is refused by the broker, and set aside then).
+                size = _record_size(row) if len(row["value"]) > MAX_MESSAGE_BYTES // 2 else 0
+                if size > MAX_MESSAGE_BYTES:
+                    refused.append(
+                        (
+                            row,
+                            "MessageTooLarge",
+                            f"the message is {size} bytes; a message may have"
+                            f" {MAX_MESSAGE_BYTES} (max.message.bytes)",
+                        )
+                    )
+                else:
+                    sendable.append(row)
+            deliveries = await self._send(sendable)
+            results = await asyncio.gather(
+                *(delivery for delivery, _ in deliveries), return_exceptions=True
+            )
+            retry_alone: list[Any] = []
+            for (_, batch_rows), result in zip(deliveries, results, strict=True):
+                if isinstance(result, UNPUBLISHABLE):
+                    retry_alone += batch_rows
+                elif isinstance(result, BaseException):
+                    raise result
+            if retry_alone:
+                refused += await self._send_one_by_one(retry_alone)
+            if refused:
+                await self._set_aside(connection, refused)
             # By id list, not by range: a transaction that took a lower id may commit later.
             await connection.execute(DELETE_OUTBOX, {"ids": [row["id"] for row in rows]})
-        OUTBOX_PUBLISHED.labels(self._schema).inc(len(rows))
-        if self._on_published is not None:
-            self._on_published(len(rows))
+        published = len(rows) - len(refused)
+        if published:
+            self.health.published(published)
+        if refused:
+            self.health.set_aside(len(refused))
         return len(rows)
 
-    async def _send(self, rows: Sequence[Any]) -> list[asyncio.Future[Any]]:
+    async def _set_aside(
+        self, connection: AsyncConnection, refused: list[tuple[Any, str, str]]
+    ) -> None:
+        for row, error_type, reason in refused:
+            headers = {name: text for name, text in row["headers"]}
+            tenant = headers.get("stockpit-tenant-id")
+            log.error(
+                "outbox row set aside: it cannot be published",
+                schema=self._schema,
+                topic=row["topic"],
+                outbox_id=row["id"],
+                tenant_id=tenant,
+                event_id=headers.get("stockpit-event-id"),
+                size=len(row["value"]),
+                error_type=error_type,
+                reason=reason[:500],
+            )
+            await record_dead_letter(
+                connection,
+                service=self._schema,
+                consumer_group=RELAY_DEAD_LETTER_GROUP,
+                topic=row["topic"],
+                partition=-1,
+                offset=int(row["id"]),
+                key=row["key"],
+                value=row["value"],
+                headers=headers,
+                tenant=tenant,
+                error_type=error_type,
+                reason=reason,
+                attempts=1,
+            )
+
+    async def _send_one_by_one(self, rows: list[Any]) -> list[tuple[Any, str, str]]:
+        """Send the rows of record batches the broker refused, one at a time, in id order;
+        the refused ones are returned to be set aside.
+
+        The idempotent producer numbers its batches per partition, and a refused batch leaves
+        a gap the broker never fills (every later send would fail out of sequence): the rows go
+        through a producer without idempotence, one at a time (acks=all), and the relay then
+        continues with a new idempotent producer."""
+        bootstrap = self._producer.client._bootstrap_servers
+        single = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", max_request_size=MAX_MESSAGE_BYTES
+        )
+        refused: list[tuple[Any, str, str]] = []
+        await single.start()
+        try:
+            for row in sorted(rows, key=lambda row: int(row["id"])):
+                headers = [(name, text.encode()) for name, text in row["headers"]]
+                partition = await self._partition(row["topic"], row["key"])
+                try:
+                    await single.send_and_wait(
+                        row["topic"],
+                        value=row["value"],
+                        key=row["key"],
+                        partition=partition,
+                        headers=headers,
+                    )
+                except UNPUBLISHABLE as exc:
+                    refused.append((row, type(exc).__name__, str(exc) or type(exc).__name__))
+        finally:
+            await single.stop()
+        renewed = reliable_producer(bootstrap, f"outbox-relay-{self._schema}")
+        await renewed.start()
+        if self._owned_producer is not None:
+            await self._owned_producer.stop()
+        self._producer = self._owned_producer = renewed
+        return refused
+
+    async def _send(self, rows: Sequence[Any]) -> list[tuple[asyncio.Future[Any], list[Any]]]:
+        """Send rows in record batches: each delivery with the rows it carries."""
         producer = self._producer
-        deliveries: list[asyncio.Future[Any]] = []
-        batches: dict[tuple[str, int], Any] = {}
+        deliveries: list[tuple[asyncio.Future[Any], list[Any]]] = []
+        batches: dict[tuple[str, int], tuple[Any, list[Any]]] = {}
         for row in rows:
             topic, key, value = row["topic"], row["key"], row["value"]
             headers = [(name, text.encode()) for name, text in row["headers"]]
             partition = await self._partition(topic, key)
-            batch = batches.get((topic, partition))
+            batch, batch_rows = batches.get((topic, partition)) or (None, [])
             if batch is None:
-                batch = batches[topic, partition] = producer.create_batch()
+                batch = producer.create_batch()
+                batches[topic, partition] = (batch, batch_rows)
             if batch.append(key=key, value=value, timestamp=None, headers=headers):
+                batch_rows.append(row)
                 continue
             # The batch is full: send it, and the row in a new one.
-            deliveries.append(await producer.send_batch(batch, topic, partition=partition))
-            batch = batches[topic, partition] = producer.create_batch()
-            if not batch.append(key=key, value=value, timestamp=None, headers=headers):
-                # Larger than a whole batch: the producer sends it alone (or refuses it).
-                del batches[topic, partition]
+            if batch_rows:
                 deliveries.append(
-                    await producer.send(
-                        topic,
-                        value=value,
-                        key=key,
-                        partition=partition,
-                        headers=headers,
-                    )
+                    (await producer.send_batch(batch, topic, partition=partition), batch_rows)
                 )
-        for (topic, partition), batch in batches.items():
-            deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+            batch, batch_rows = producer.create_batch(), []
+            batches[topic, partition] = (batch, batch_rows)
+            if batch.append(key=key, value=value, timestamp=None, headers=headers):
+                batch_rows.append(row)
+                continue
+            # Larger than a whole batch: the producer sends it alone (or refuses it at once).
+            del batches[topic, partition]
+            try:
+                delivery = await producer.send(
+                    topic, value=value, key=key, partition=partition, headers=headers
+                )
+            except UNPUBLISHABLE as exc:
+                delivery = asyncio.get_running_loop().create_future()
+                delivery.set_exception(exc)
+            deliveries.append((delivery, [row]))
+        for (topic, partition), (batch, batch_rows) in batches.items():
+            if batch_rows:
+                deliveries.append(
+                    (await producer.send_batch(batch, topic, partition=partition), batch_rows)
+                )
         return deliveries
 
     async def _partition(self, topic: str, key: bytes | None) -> int:
@@ -225,3 +463,10 @@ class OutboxRelay:
                 self._key_partitions.clear()
             self._key_partitions[topic, key] = chosen
         return chosen
+
+
+def _record_size(row: Any) -> int:
+    """The size of a row as one Kafka record (what the broker compares with max.message.bytes)."""
+    headers = [(name, text.encode()) for name, text in row["headers"]]
+    size: int = DefaultRecordBatchBuilder.estimate_size_in_bytes(row["key"], row["value"], headers)
+    return size

@@ -8,9 +8,9 @@ the inventory's CPU while it applied documents. In a child process it runs on an
   line on its stdin (the database URL stays out of the command line).
 - Every later byte on stdin wakes the relay: the service writes one after each commit that
   staged rows, unless bytes are already waiting.
-- The child reports each published batch as a line on a pipe of its own (`published <count>`),
-  which the service adds to its `stockpit_outbox_published_total` metric; its logs go to the
-  service's stdout.
+- The child reports what it does as lines on a pipe of its own (`published <count>`,
+  `set_aside <count>`, `failed <error>`, `ok` after a failure), which the service turns into its
+  metrics and readiness (`RelayHealth`); its logs go to the service's stdout.
 - The child exits when its stdin closes: when the service stops, and when it dies (even by
   SIGKILL), so a relay never outlives its service. The service restarts a child that exits on
   its own. Either way a PostgreSQL advisory lock keeps a single relay per schema.
@@ -23,13 +23,14 @@ import contextlib
 import json
 import os
 import sys
+from typing import TextIO
 
 from pydantic import BaseModel, SecretStr
 
 from stockpit_runtime.db import create_engine
 from stockpit_runtime.kafka import reliable_producer
 from stockpit_runtime.logging import configure_logging, get_logger
-from stockpit_runtime.outbox import OUTBOX_PUBLISHED, OutboxRelay
+from stockpit_runtime.outbox import OutboxRelay, RelayHealth
 from stockpit_runtime.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -77,6 +78,7 @@ class RelayProcess:
     def __init__(self, settings: ServiceSettings) -> None:
         self._config = RelayConfig.of(settings)
         self._schema = settings.schema_name
+        self.health = RelayHealth(settings.schema_name)
         self._process: asyncio.subprocess.Process | None = None
         self._reports: asyncio.StreamReader | None = None
         self._watch: asyncio.Task[None] | None = None
@@ -149,17 +151,48 @@ class RelayProcess:
             assert process is not None
             assert reports is not None
             while line := await reports.readline():
-                match line.split():
+                match line.rstrip(b"\n").split(b" ", 1):
                     case [b"published", count]:
-                        OUTBOX_PUBLISHED.labels(self._schema).inc(int(count))
+                        self.health.published(int(count))
+                    case [b"set_aside", count]:
+                        self.health.set_aside(int(count))
+                    case [b"failed", error]:
+                        self.health.failed(error.decode(errors="replace"))
+                    case [b"ok"]:
+                        self.health.succeeded()
                     case _:
                         log.warning("outbox relay process said something odd", line=line[:200])
             code = await process.wait()
             if self._stopping:
                 return
             log.error("outbox relay process exited; restarting it", code=code, pid=process.pid)
+            self.health.failed(f"the relay process exited with code {code}")
             await asyncio.sleep(RESTART_DELAY_S)
             await self._spawn()
+
+
+class PipeReport(RelayHealth):
+    """The child's side of `RelayHealth`: each fact becomes a line for the service."""
+
+    def __init__(self, schema: str, pipe: TextIO) -> None:
+        super().__init__(schema)
+        self._pipe = pipe
+
+    def published(self, count: int) -> None:
+        self._pipe.write(f"published {count}\n")
+
+    def set_aside(self, count: int) -> None:
+        self._pipe.write(f"set_aside {count}\n")
+
+    def failed(self, error: str) -> None:
+        self.consecutive_failures += 1
+        self._pipe.write(f"failed {' '.join(error.split())}\n")
+
+    def succeeded(self) -> None:
+        # Said only after a failure: a line per idle poll would be noise.
+        if self.consecutive_failures:
+            self.consecutive_failures = 0
+            self._pipe.write("ok\n")
 
 
 async def _run_child() -> None:
@@ -171,18 +204,13 @@ async def _run_child() -> None:
     engine = create_engine(config.database_url.get_secret_value(), config.schema_name, pool_size=2)
     producer = reliable_producer(config.kafka_bootstrap_servers, f"{config.service_name}-relay")
 
-    reports = os.fdopen(config.report_fd, "w", buffering=1)
-
-    def report(count: int) -> None:
-        reports.write(f"published {count}\n")
-
     relay = OutboxRelay(
         engine,
         producer,
         config.schema_name,
         batch_size=config.batch_size,
         idle_poll_s=config.idle_poll_s,
-        on_published=report,
+        health=PipeReport(config.schema_name, os.fdopen(config.report_fd, "w", buffering=1)),
     )
     try:
         await producer.start()

@@ -46,9 +46,10 @@ from stockpit_runtime.kafka import (
     reliable_producer,
     system_topic_names,
 )
-from stockpit_runtime.logging import configure_logging, get_logger
+from stockpit_runtime.logging import configure_logging, get_logger, library_logger
 from stockpit_runtime.messaging_tables import dead_letters
 from stockpit_runtime.migrations import upgrade_to_head
+from stockpit_runtime.operations import collect, instrument, readiness_problems
 from stockpit_runtime.outbox import OutboxRelay
 from stockpit_runtime.relay_process import RelayProcess
 from stockpit_runtime.settings import ServiceSettings
@@ -252,7 +253,10 @@ def create_service_app(
     configure_logging(settings.service_name, settings.log_level)
     engine = create_engine(settings.database_url.get_secret_value(), settings.schema_name)
     broker = KafkaBroker(
-        settings.kafka_bootstrap_servers, client_id=settings.service_name, graceful_timeout=15
+        settings.kafka_bootstrap_servers,
+        client_id=settings.service_name,
+        graceful_timeout=15,
+        logger=library_logger("faststream.kafka"),
     )
     runtime = ServiceRuntime(
         settings=settings, engine=engine, sessions=session_factory(engine), broker=broker
@@ -306,6 +310,7 @@ def create_service_app(
 
     app = FastAPI(title=title, description=description, lifespan=lifespan)
     app.state.runtime = runtime
+    instrument(app)
     app.include_router(_operations_router(runtime, title, description))
     if api is not None:
         app.include_router(api)
@@ -329,6 +334,7 @@ def _operations_router(runtime: ServiceRuntime, title: str, description: str) ->
                 else "not started"
             ),
             "started": "ok" if runtime.started else "starting",
+            **await readiness_problems(runtime),
         }
         healthy = all(value == "ok" for value in checks.values())
         return JSONResponse(
@@ -338,6 +344,7 @@ def _operations_router(runtime: ServiceRuntime, title: str, description: str) ->
 
     @router.get("/metrics")
     async def metrics() -> Response:
+        await collect(runtime)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/operations/dead-letters")

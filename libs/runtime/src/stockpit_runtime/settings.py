@@ -41,6 +41,10 @@ class ServiceSettings(BaseSettings):
     # "process": the relay runs in a child process (another core); "task": in the service's
     # own event loop (one process, e.g. for a debugger).
     outbox_relay: Literal["process", "task"] = "process"
+    # Readiness fails when the oldest outbox row waited longer, or the relay failed this often
+    # in a row.
+    outbox_max_age_s: float = Field(default=60, gt=0)
+    relay_max_failures: int = Field(default=3, ge=1)
     # Allocations between two young-generation garbage collections (Python's default is 700).
     gc_young_threshold: int = Field(default=20_000, ge=100, le=1_000_000)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -297,8 +298,11 @@ async def test_first_sync_then_import_now_and_schedule_and_credit_notes(
     assert status["last_successful_sync_at"] is not None
     assert TOKEN not in str(status)
     metrics = (await poller.get("/metrics")).text
-    assert 'poller_events_published_total{stream="customer_invoices",tenant="tenant-a"}' in metrics
-    assert "poller_pennylane_requests_total" in metrics
+    assert 'stockpit_poller_events_published_total{stream="customer_invoices"}' in metrics
+    assert 'stockpit_pennylane_requests_total{endpoint="GET customer_invoices"' in metrics
+    assert "tenant=" not in metrics, "no series grows with tenants"
+    assert re.search(r"^stockpit_poller_sync_lag_max_seconds \d", metrics, re.MULTILINE)
+    assert re.search(r"^stockpit_poller_tenants 2\.0", metrics, re.MULTILINE)
     assert (await poller.get("/health/ready")).status_code == 200
 
 
@@ -506,10 +510,12 @@ async def test_rate_limited_answers_are_waited_out(
     rate_limited = [
         line
         for line in metrics.splitlines()
-        if line.startswith('poller_pennylane_rate_limited_total{tenant="tenant-a"}')
+        if line.startswith("stockpit_pennylane_requests_total{")
+        and 'service="poller"' in line
+        and 'status="429"' in line
     ]
     assert rate_limited
-    assert float(rate_limited[0].split()[-1]) > 0
+    assert sum(float(line.split()[-1]) for line in rate_limited) > 0
 
 
 async def test_an_idle_sync_publishes_nothing(
@@ -763,3 +769,25 @@ async def test_a_dead_lettered_connect_command_keeps_no_token(
     assert "sync_interval_s" in dead["reason"]
     assert "leaky-token-42" not in json.dumps(dead)
     assert json.loads(dead["value"])["payload"]["pennylane_token"] == "**redacted**"
+
+
+async def test_a_document_too_large_for_a_message_is_set_aside_and_the_sync_goes_on(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    """An invoice of thousands of lines cannot be one Kafka message: it is kept as a dead
+    letter naming why, and the tenant's other documents are published by the same sync."""
+    big = await sandbox.seed(TOKEN, count=1, min_lines=9_000, max_lines=9_000, seed=11)
+    small = await sandbox.seed(TOKEN, count=3, max_lines=3, seed=12)
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    small_ids = set(range(small["first_id"], small["last_id"] + 1))
+    async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
+        await _connect(poller, "tenant-a", TOKEN, sync_interval_s=3600)
+        await reader.until(lambda events: small_ids <= documents(events).keys(), timeout_s=180)
+        assert big["first_id"] not in documents(reader.events)
+
+    dead = (await poller.get("/operations/dead-letters")).json()
+    [kept] = [row for row in dead if row["offset"] == big["first_id"]]
+    assert kept["error_type"] == "MessageTooLarge"
+    assert "lines" in kept["reason"]
+    assert kept["consumer_group"] == "poller.sync"
+    assert await _wait(lambda: _last_success(poller, "tenant-a")), "the sync succeeded"

@@ -21,6 +21,9 @@ Quantity = Annotated[
     Decimal, Field(ge=Decimal(-1_000_000_000), le=Decimal(1_000_000_000), decimal_places=6)
 ]
 Name = Annotated[str, Field(min_length=1, max_length=500)]
+# An address longer than SMTP allows (254) is not one; the bound also keeps the messages a
+# customer makes far below a Kafka message's size.
+Email = Annotated[str, Field(max_length=254)]
 
 
 class Request(BaseModel):
@@ -170,13 +173,13 @@ class CustomerOut(BaseModel):
 
 class CustomerIn(Request):
     name: Name
-    emails: list[str] = Field(default_factory=list, max_length=20)
+    emails: list[Email] = Field(default_factory=list, max_length=20)
     address: AddressModel | None = None
 
 
 class CustomerChangeIn(Request):
     name: Name | None = None
-    emails: list[str] | None = Field(default=None, max_length=20)
+    emails: list[Email] | None = Field(default=None, max_length=20)
     address: AddressModel | None = None
 
 
@@ -194,7 +197,7 @@ class SupplierOut(BaseModel):
 
 class SupplierIn(Request):
     name: Name
-    emails: list[str] = Field(default_factory=list, max_length=20)
+    emails: list[Email] = Field(default_factory=list, max_length=20)
 
 
 class LineIn(Request):

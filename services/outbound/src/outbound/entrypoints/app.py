@@ -11,9 +11,11 @@ from pydantic import Field, SecretStr
 from stockpit_connections import ConnectionRegistry, TokenCipher, migrate
 from stockpit_contracts.topics import OUTBOUND_REQUESTS, OUTBOUND_RESULTS
 from stockpit_pennylane.client import DEFAULT_BASE_URL, PennylaneClient, RetryPolicy
+from stockpit_runtime.operations import add_collector, pennylane_request_hook
 from stockpit_runtime.service import ServiceRuntime, create_service_app, serve
 from stockpit_runtime.settings import ServiceSettings
 
+from outbound.adapters.metrics import collect_pending_writes
 from outbound.adapters.tokens import RegistryTokenSource, StaticTokenSource
 from outbound.domain.writes import RetrySchedule
 from outbound.entrypoints.api import outbound_router
@@ -56,6 +58,9 @@ class _Sources:
     shares: BudgetShares | None = None
 
 
+PENNYLANE_REQUESTS_HOOK = pennylane_request_hook("outbound")
+
+
 def create_app(
     settings: OutboundSettings | None = None, *, tokens: TokenSource | None = None
 ) -> FastAPI:
@@ -82,6 +87,7 @@ def create_app(
             budget_share=budget_share,
             retry_policy=RetryPolicy(max_attempts=1, max_rate_limited_waits=3),
             timeout_s=settings.pennylane_timeout_s,
+            on_request=PENNYLANE_REQUESTS_HOOK,
         )
 
     config = WorkerConfig(
@@ -109,6 +115,7 @@ def create_app(
         assert sources.tokens is not None
         runtime.subscribe(OUTBOUND_REQUESTS, accept_request, purpose="requests")
         runtime.publishes(OUTBOUND_RESULTS)
+        add_collector(runtime, collect_pending_writes)
         runtime.extras["write_worker"] = WriteWorker(
             runtime.engine, runtime.sessions, sources.tokens, pennylane_client, config
         )

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from stockpit_contracts import parse_event
 from stockpit_contracts.payloads.outbound import EntityKind
 from stockpit_pennylane.client import PennylaneClient
-from stockpit_runtime.logging import get_logger
+from stockpit_runtime.logging import bind_to_task, get_logger
 
 from outbound.adapters import repository
 from outbound.domain.last_change import WrittenState
@@ -141,6 +141,8 @@ class WriteWorker:
             )
 
     async def _drain(self, tenant: str) -> None:
+        # This task's logs (the Pennylane client's, httpx's) name the tenant.
+        bind_to_task(tenant_id=tenant)
         async with self._slots, self._engine.connect() as lock_connection:
             lock_name = f"outbound-writes:{tenant}"
             got_lock = await lock_connection.scalar(

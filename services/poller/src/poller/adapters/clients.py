@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from pydantic import SecretStr
-from stockpit_pennylane.client import PennylaneClient, RequestRecord
-from stockpit_pennylane.client.transport import RequestHook
+from stockpit_pennylane.client import PennylaneClient
+from stockpit_runtime.operations import pennylane_request_hook
 
 from poller.adapters.gate import GatedTransport, SyncGate
-from poller.adapters.metrics import RATE_LIMITED, REQUESTS
 
 
 @dataclass(slots=True)
@@ -31,14 +30,7 @@ class _TenantClient:
     share: Decimal
 
 
-def _metrics_hook(tenant_id: str) -> RequestHook:
-    def on_request(record: RequestRecord) -> None:
-        status = str(record.status) if record.status is not None else "none"
-        REQUESTS.labels(tenant_id, status).inc()
-        if record.status == 429:
-            RATE_LIMITED.labels(tenant_id).inc()
-
-    return on_request
+_METRICS_HOOK = pennylane_request_hook("poller")
 
 
 class TenantClients:
@@ -62,7 +54,7 @@ class TenantClients:
                 token,
                 base_url=self._base_url,
                 budget_share=share,
-                on_request=_metrics_hook(tenant_id),
+                on_request=_METRICS_HOOK,
                 transport=transport,
             )
             known = self._clients[tenant_id] = _TenantClient(client, transport, token, share)

@@ -1,29 +1,52 @@
-"""Prometheus metrics of the poller, labelled by tenant (tenant ids are not secrets)."""
+"""Prometheus metrics of the poller. No tenant label: series must not grow with tenants (the
+HTTP API shows each tenant's last sync and error). Pennylane requests are counted by
+`stockpit_runtime.operations.pennylane_request_hook`."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from prometheus_client import Counter, Gauge
+from stockpit_runtime.service import ServiceRuntime
+
+from poller.adapters.orm import tenants
 
 DOCUMENTS_READ = Counter(
-    "poller_documents_read_total", "Pennylane records read", ["tenant", "stream"]
+    "stockpit_poller_documents_read_total", "Pennylane records read", ["stream"]
 )
 EVENTS_PUBLISHED = Counter(
-    "poller_events_published_total",
+    "stockpit_poller_events_published_total",
     "Events committed to the outbox (the relay then publishes them with acks=all)",
-    ["tenant", "stream"],
+    ["stream"],
 )
-REQUESTS = Counter(
-    "poller_pennylane_requests_total", "Requests sent to Pennylane", ["tenant", "status"]
+SYNCS = Counter("stockpit_poller_syncs_total", "Tenant syncs by outcome", ["outcome"])
+SYNC_LAG_MAX = Gauge(
+    "stockpit_poller_sync_lag_max_seconds",
+    "The largest time since a connected tenant's last successful sync (or since it connected,"
+    " before its first), across tenants",
 )
-RATE_LIMITED = Counter(
-    "poller_pennylane_rate_limited_total", "429 answers received from Pennylane", ["tenant"]
-)
-SYNC_LAG = Gauge(
-    "poller_sync_lag_seconds",
-    "Now minus the newest changelog processed_at handled, per tenant and stream",
-    ["tenant", "stream"],
-)
-LAST_SUCCESS = Gauge(
-    "poller_last_successful_sync_timestamp_seconds", "End of the last successful sync", ["tenant"]
-)
-SYNCS = Counter("poller_syncs_total", "Tenant syncs by outcome", ["tenant", "outcome"])
+TENANTS = Gauge("stockpit_poller_tenants", "Connected tenants (syncing on schedule)")
+
+
+async def collect_sync_lag(runtime: ServiceRuntime) -> None:
+    async with runtime.engine.connect() as connection:
+        row = (
+            await connection.execute(
+                sa.select(
+                    sa.func.count(),
+                    sa.func.coalesce(
+                        sa.func.max(
+                            sa.extract(
+                                "epoch",
+                                sa.func.clock_timestamp()
+                                - sa.func.coalesce(
+                                    tenants.c.last_success_at, tenants.c.last_started_at
+                                ),
+                            )
+                        ),
+                        0,
+                    ),
+                ).where(tenants.c.active)
+            )
+        ).one()
+    TENANTS.set(row[0])
+    SYNC_LAG_MAX.set(max(0.0, float(row[1])))

@@ -25,9 +25,11 @@ from stockpit_contracts.topics import (
 )
 from stockpit_pennylane.client import DEFAULT_BASE_URL
 from stockpit_runtime.consumer import PermanentError
+from stockpit_runtime.operations import add_collector
 from stockpit_runtime.service import ServiceRuntime, create_service_app, serve
 from stockpit_runtime.settings import ServiceSettings
 
+from poller.adapters.metrics import collect_sync_lag
 from poller.entrypoints.api import connections_router
 from poller.service_layer import commands
 from poller.service_layer.scheduler import Scheduler, SchedulerConfig
@@ -78,6 +80,7 @@ def create_app(settings: PollerSettings | None = None) -> FastAPI:
         scheduler = Scheduler(runtime.sessions, registry, config, after_commit=runtime.wake_relay)
         runtime.extras["registry"] = registry
         runtime.extras["scheduler"] = scheduler
+        add_collector(runtime, collect_sync_lag)
 
         async def on_command(session: AsyncSession, event: Envelope[Payload]) -> None:
             try:

@@ -38,12 +38,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stockpit_connections import ConnectionRegistry, TenantNotConnected
-from stockpit_runtime.logging import get_logger
+from stockpit_runtime.logging import bind_to_task, get_logger
 
 from poller.adapters import state
 from poller.adapters.clients import TenantClients
 from poller.adapters.gate import SyncGate
-from poller.adapters.metrics import LAST_SUCCESS, SYNCS
+from poller.adapters.metrics import SYNCS
 from poller.domain.schedule import (
     EVERY_STREAM,
     next_run_after_failure,
@@ -190,6 +190,8 @@ class Scheduler:
         gate: SyncGate,
     ) -> None:
         tenant = lease.tenant_id
+        # This task's logs (the Pennylane client's, httpx's) name the tenant.
+        bind_to_task(tenant_id=tenant)
         heartbeat = asyncio.create_task(self._heartbeat(lease, gate))
         outcome, error = "failed", None
         try:
@@ -230,7 +232,7 @@ class Scheduler:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-            SYNCS.labels(tenant, outcome).inc()
+            SYNCS.labels(outcome).inc()
             self._running.pop(tenant, None)
             self._gates.pop(tenant, None)
             if outcome == "lease_lost":
@@ -274,5 +276,3 @@ class Scheduler:
                 succeeded_at=finished if succeeded else None,
                 error=error,
             )
-        if succeeded:
-            LAST_SUCCESS.labels(lease.tenant_id).set(finished.timestamp())

@@ -20,6 +20,7 @@ from stockpit_contracts import Envelope, Payload, new_event, partition_key
 from stockpit_contracts.payloads.catalog import CustomerDeleted, ProductDeleted
 from stockpit_contracts.payloads.connections import ConnectionSettings
 from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind
+from stockpit_contracts.sizes import MessageTooLarge, ensure_fits
 from stockpit_contracts.topics import PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS, Topic
 from stockpit_pennylane.client import (
     ChangelogExpired,
@@ -34,11 +35,13 @@ from stockpit_pennylane.client.models import (
     IndividualCustomer,
     Product,
 )
+from stockpit_runtime.consumer import record_dead_letter
+from stockpit_runtime.logging import get_logger
 from stockpit_runtime.outbox import add_to_outbox
 
 from poller.adapters import state
 from poller.adapters.gate import SyncGate
-from poller.adapters.metrics import DOCUMENTS_READ, EVENTS_PUBLISHED, SYNC_LAG
+from poller.adapters.metrics import DOCUMENTS_READ, EVENTS_PUBLISHED
 from poller.domain.mapping import (
     PURCHASE_ORDER_TYPE,
     CustomerSnapshot,
@@ -59,6 +62,7 @@ from poller.domain.watermarks import (
     purchase_order_changes,
 )
 
+log = get_logger(__name__)
 T = TypeVar("T")
 
 INVOICE_SOURCE = "customer_invoice"
@@ -178,9 +182,12 @@ class TenantSync:
             await state.hold_lease(
                 session, self._tenant, self._lease.owner, self._lease.version, now
             )
-            await add_to_outbox(
-                session, page.topic.name(self._prefix), partition_key(self._tenant), page.events
-            )
+            topic, key = page.topic.name(self._prefix), partition_key(self._tenant)
+            try:
+                await add_to_outbox(session, topic, key, page.events)
+            except MessageTooLarge:
+                page.events = await self._set_aside_too_large(session, topic, key, page.events)
+                await add_to_outbox(session, topic, key, page.events)
             await state.record_published(session, self._tenant, page.source, page.published)
             await state.forget_published(session, self._tenant, page.source, page.unpublished)
             if page.stream_state is not None:
@@ -189,9 +196,50 @@ class TenantSync:
                 await state.save_recheck(session, self._tenant, page.recheck)
         if page.events:
             self._after_commit()
-            EVENTS_PUBLISHED.labels(self._tenant, page.stream.value).inc(len(page.events))
+            EVENTS_PUBLISHED.labels(page.stream.value).inc(len(page.events))
         if page.read:
-            DOCUMENTS_READ.labels(self._tenant, page.stream.value).inc(page.read)
+            DOCUMENTS_READ.labels(page.stream.value).inc(page.read)
+
+    async def _set_aside_too_large(
+        self, session: AsyncSession, topic: str, key: bytes, events: list[Envelope[Payload]]
+    ) -> list[Envelope[Payload]]:
+        """A Pennylane record whose event cannot be a Kafka message (thousands of lines) is kept
+        as a dead letter of `poller.sync` (offset: its Pennylane id), with the reason, and the
+        page goes on without it: one record never stops a tenant's sync. A later version of
+        the record is tried again."""
+        kept = []
+        for event in events:
+            body = event.to_json()
+            try:
+                ensure_fits(event.event_type, body)
+            except MessageTooLarge as exc:
+                pennylane_id = int(getattr(event.payload, "pennylane_id", 0))
+                log.error(
+                    "a Pennylane record is too large to publish; kept as a dead letter",
+                    tenant_id=self._tenant,
+                    event_type=event.event_type,
+                    pennylane_id=pennylane_id,
+                    size=exc.size,
+                    field=exc.field,
+                )
+                await record_dead_letter(
+                    session,
+                    service="poller",
+                    consumer_group="poller.sync",
+                    topic=topic,
+                    partition=-1,
+                    offset=pennylane_id,
+                    key=key,
+                    value=body,
+                    headers=event.headers(),
+                    tenant=self._tenant,
+                    error_type=type(exc).__name__,
+                    reason=str(exc),
+                    attempts=1,
+                )
+            else:
+                kept.append(event)
+        return kept
 
     async def _load_stream(self, stream: Stream) -> StreamState:
         async with self._sessions() as session:
@@ -251,9 +299,6 @@ class TenantSync:
             current = current.followed_through(fresh)
             page.stream_state = current
             await self._commit(page)
-            if changes.newest_processed_at is not None:
-                lag = dt.datetime.now(dt.UTC) - changes.newest_processed_at
-                SYNC_LAG.labels(self._tenant, stream.value).set(max(0.0, lag.total_seconds()))
 
     def _topic(self, stream: Stream) -> Topic:
         return PENNYLANE_DOCUMENTS if stream is Stream.CUSTOMER_INVOICES else PENNYLANE_CATALOG
