@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from stockpit_contracts import Envelope, Payload
 from stockpit_contracts.sizes import MAX_MESSAGE_BYTES, ensure_fits
 
+from stockpit_runtime import tracing
 from stockpit_runtime.consumer import record_dead_letter
 from stockpit_runtime.db import copy_rows, copying_rows, driver_connection
 from stockpit_runtime.kafka import reliable_producer
@@ -125,12 +126,17 @@ async def stage_messages(session: AsyncSession, messages: Iterable[OutboxMessage
 def outbox_rows(messages: Iterable[OutboxMessage]) -> list[OutboxRow]:
     """The outbox rows of messages, in order: `stage_rows` writes them.
 
-    Raises `MessageTooLarge` for an event too large to be published (nothing is staged then)."""
+    Raises `MessageTooLarge` for an event too large to be published (nothing is staged then).
+    With tracing on, each row's headers carry the trace it continues (`tracing.staged_headers`)."""
+    traced = tracing.ACTIVE
     rows = []
     for topic, key, event in messages:
         value = event.to_json()
         ensure_fits(event.event_type, value)
-        rows.append((topic, key, value, event.headers_json()))
+        headers = event.headers_json()
+        if traced:
+            headers = tracing.staged_headers(headers, event.causation_id)
+        rows.append((topic, key, value, headers))
     return rows
 
 

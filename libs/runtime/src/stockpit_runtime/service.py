@@ -25,6 +25,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 from faststream.specification import AsyncAPI, get_asyncapi_html
+from opentelemetry.trace import Tracer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, PlainValidator
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -32,6 +33,7 @@ from stockpit_contracts import Payload, Topic, topic_payload_types
 from stockpit_contracts.events import envelope_type
 from stockpit_contracts.payloads.dead_letters import DeadLetter
 
+from stockpit_runtime import tracing
 from stockpit_runtime.consumer import (
     BatchEventHandler,
     EventHandler,
@@ -98,6 +100,8 @@ class ServiceRuntime:
     relay: OutboxRelay | RelayProcess | None = None
     started: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
+    # Set when tracing is on (`stockpit_runtime.tracing`): the consumers' spans.
+    tracer: Tracer | None = None
     _producer: Any = None
 
     @property
@@ -180,21 +184,24 @@ class ServiceRuntime:
             async def on_batch(body: list[bytes], msg: KafkaMessage) -> None:
                 records = msg.raw_message
                 assert isinstance(records, tuple), "subscribed in batches"
-                await consumer.process_batch(
-                    [
-                        IncomingMessage(
-                            topic=record.topic,
-                            partition=record.partition,
-                            offset=record.offset,
-                            key=record.key,
-                            value=value,
-                            headers=tuple(record.headers or ()),
-                        )
-                        for record, value in zip(records, body, strict=True)
-                    ],
-                    handler,
-                    batch_handler,
-                )
+                messages = [
+                    IncomingMessage(
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                        key=record.key,
+                        value=value,
+                        headers=tuple(record.headers or ()),
+                    )
+                    for record, value in zip(records, body, strict=True)
+                ]
+                if self.tracer is not None:
+                    with tracing.consuming(
+                        self.tracer, name, [message.headers for message in messages]
+                    ):
+                        await consumer.process_batch(messages, handler, batch_handler)
+                    return
+                await consumer.process_batch(messages, handler, batch_handler)
 
             on_batch.__annotations__["body"] = _documented_as(envelopes, batch=True)
             self.broker.subscriber(
@@ -214,17 +221,19 @@ class ServiceRuntime:
         async def on_message(body: bytes, msg: KafkaMessage) -> None:
             record = msg.raw_message
             assert not isinstance(record, tuple), "subscribed one message at a time"
-            await consumer.process(
-                IncomingMessage(
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                    key=record.key,
-                    value=body,
-                    headers=tuple(record.headers or ()),
-                ),
-                handler,
+            message = IncomingMessage(
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                value=body,
+                headers=tuple(record.headers or ()),
             )
+            if self.tracer is not None:
+                with tracing.consuming(self.tracer, name, [message.headers]):
+                    await consumer.process(message, handler)
+                return
+            await consumer.process(message, handler)
 
         on_message.__annotations__["body"] = _documented_as(envelopes)
         self.broker.subscriber(
@@ -252,15 +261,19 @@ def create_service_app(
     """Build a service: `setup` registers subscribers, `api` adds the service's own routes."""
     configure_logging(settings.service_name, settings.log_level)
     engine = create_engine(settings.database_url.get_secret_value(), settings.schema_name)
+    tracer_provider = tracing.start(settings.service_name) if settings.tracing != "off" else None
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=settings.service_name,
         graceful_timeout=15,
         logger=library_logger("faststream.kafka"),
+        middlewares=tracing.broker_middlewares(tracer_provider),
     )
     runtime = ServiceRuntime(
         settings=settings, engine=engine, sessions=session_factory(engine), broker=broker
     )
+    if tracer_provider is not None:
+        runtime.tracer = tracer_provider.get_tracer("stockpit_runtime")
     setup(runtime)
 
     @asynccontextmanager
@@ -306,11 +319,15 @@ def create_service_app(
                 await runtime.relay.stop()
             await producer.stop()
             await engine.dispose()
+            if tracer_provider is not None:
+                tracing.stop(tracer_provider)
             log.info("service stopped")
 
     app = FastAPI(title=title, description=description, lifespan=lifespan)
     app.state.runtime = runtime
     instrument(app)
+    if tracer_provider is not None:
+        tracing.instrument_app(app, engine, tracer_provider)
     app.include_router(_operations_router(runtime, title, description))
     if api is not None:
         app.include_router(api)

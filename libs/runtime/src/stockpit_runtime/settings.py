@@ -45,6 +45,9 @@ class ServiceSettings(BaseSettings):
     # in a row.
     outbox_max_age_s: float = Field(default=60, gt=0)
     relay_max_failures: int = Field(default=3, ge=1)
+    # OpenTelemetry tracing: "otlp" exports spans as the standard OTEL_* variables say
+    # (OTEL_EXPORTER_OTLP_ENDPOINT, ...); "off" makes none (see stockpit_runtime.tracing).
+    tracing: Literal["off", "otlp"] = "off"
     # Allocations between two young-generation garbage collections (Python's default is 700).
     gc_young_threshold: int = Field(default=20_000, ge=100, le=1_000_000)
 

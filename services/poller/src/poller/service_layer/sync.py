@@ -35,6 +35,7 @@ from stockpit_pennylane.client.models import (
     IndividualCustomer,
     Product,
 )
+from stockpit_runtime import tracing
 from stockpit_runtime.consumer import record_dead_letter
 from stockpit_runtime.logging import get_logger
 from stockpit_runtime.outbox import add_to_outbox
@@ -157,11 +158,17 @@ class TenantSync:
             (Stream.CUSTOMERS, ChangelogResource.CUSTOMERS),
             (Stream.CUSTOMER_INVOICES, ChangelogResource.CUSTOMER_INVOICES),
         )
+        # With tracing on, one trace per stream read: its Pennylane requests and the events
+        # it stages (which carry the trace on to their consumers).
         for stream, resource in changelogs:
             if stream in streams:
-                await self._changelog_stream(stream, resource)
+                with tracing.span(f"poller sync {stream.value}", tenant_id=self._tenant):
+                    await self._changelog_stream(stream, resource)
         if Stream.PURCHASE_ORDERS in streams:
-            await self._purchase_orders()
+            with tracing.span(
+                f"poller sync {Stream.PURCHASE_ORDERS.value}", tenant_id=self._tenant
+            ):
+                await self._purchase_orders()
 
     # --- plumbing -------------------------------------------------------------------------------
 
