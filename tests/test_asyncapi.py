@@ -27,6 +27,7 @@ from stockpit_contracts.payloads.dead_letters import DeadLetter
 from stockpit_contracts.topics import (
     CONNECTION_COMMANDS,
     INVENTORY_PROBLEMS,
+    INVENTORY_SETTINGS,
     INVENTORY_STOCK,
     OUTBOUND_REQUESTS,
     OUTBOUND_RESULTS,
@@ -57,11 +58,15 @@ def _outbound() -> FastAPI:
 
 # What each service consumes (in batches or not) and produces, as the architecture says.
 SERVICES: dict[str, tuple[Callable[[], FastAPI], dict[Topic, bool], list[Topic]]] = {
-    "poller": (_poller, {CONNECTION_COMMANDS: False}, [PENNYLANE_DOCUMENTS, PENNYLANE_CATALOG]),
+    "poller": (
+        _poller,
+        {CONNECTION_COMMANDS: False, INVENTORY_SETTINGS: False},
+        [PENNYLANE_DOCUMENTS, PENNYLANE_CATALOG],
+    ),
     "inventory": (
         _inventory,
         {PENNYLANE_DOCUMENTS: True, PENNYLANE_CATALOG: False, OUTBOUND_RESULTS: False},
-        [INVENTORY_STOCK, INVENTORY_PROBLEMS, OUTBOUND_REQUESTS],
+        [INVENTORY_STOCK, INVENTORY_PROBLEMS, INVENTORY_SETTINGS, OUTBOUND_REQUESTS],
     ),
     "outbound": (_outbound, {OUTBOUND_REQUESTS: False}, [OUTBOUND_RESULTS]),
 }
