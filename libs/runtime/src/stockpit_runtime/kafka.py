@@ -37,11 +37,23 @@ def system_topic_names(prefix: str) -> list[str]:
 
 
 async def ensure_topics(
-    bootstrap_servers: str, names: Iterable[str], *, partitions: int = 6, timeout_s: float = 60
+    bootstrap_servers: str,
+    names: Iterable[str],
+    *,
+    partitions: int = 6,
+    replication_factor: int = 1,
+    min_insync_replicas: int = 1,
+    timeout_s: float = 60,
 ) -> None:
-    """Create the topics that do not exist yet (replication 1: the local broker is one node),
-    with `max.message.bytes` set explicitly: the size every message was checked against
-    (`stockpit_contracts.sizes`), whatever the broker's default."""
+    """Create the topics that do not exist yet (replication 1 by default: the local broker is one
+    node), with `max.message.bytes` set explicitly: the size every message was checked against
+    (`stockpit_contracts.sizes`), whatever the broker's default; and `min.insync.replicas`, the
+    replicas an acks=all write waits for."""
+    if min_insync_replicas > replication_factor:
+        raise ValueError(
+            f"min.insync.replicas ({min_insync_replicas}) above the replication factor"
+            f" ({replication_factor}): no write could ever be acknowledged"
+        )
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
     async with asyncio.timeout(timeout_s):
         await admin.start()
@@ -51,8 +63,11 @@ async def ensure_topics(
                 NewTopic(
                     name=name,
                     num_partitions=partitions,
-                    replication_factor=1,
-                    topic_configs={"max.message.bytes": str(MAX_MESSAGE_BYTES)},
+                    replication_factor=replication_factor,
+                    topic_configs={
+                        "max.message.bytes": str(MAX_MESSAGE_BYTES),
+                        "min.insync.replicas": str(min_insync_replicas),
+                    },
                 )
                 for name in sorted(set(names) - existing)
             ]

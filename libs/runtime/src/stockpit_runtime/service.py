@@ -285,6 +285,8 @@ def create_service_app(
             settings.kafka_bootstrap_servers,
             system_topic_names(settings.topic_prefix),
             partitions=settings.topic_partitions,
+            replication_factor=settings.topic_replication_factor,
+            min_insync_replicas=settings.topic_min_insync_replicas,
         )
         producer = reliable_producer(settings.kafka_bootstrap_servers, settings.service_name)
         await producer.start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,10 @@ class ServiceSettings(BaseSettings):
     http_port: int = Field(default=8000, ge=0, le=65535)
     log_level: str = "INFO"
     topic_partitions: int = Field(default=6, ge=1, le=1000)
+    # Replicas of each topic the services create, and how many must have a write before it is
+    # acknowledged (acks=all): 1 and 1 on one local broker; 3 and 2 on a cluster.
+    topic_replication_factor: int = Field(default=1, ge=1, le=32)
+    topic_min_insync_replicas: int = Field(default=1, ge=1, le=32)
     consumer_max_attempts: int = Field(default=5, ge=1, le=100)
     consumer_retry_backoff_s: float = Field(default=0.2, ge=0, le=60)
     outbox_batch_size: int = Field(default=2000, ge=1, le=10_000)
@@ -50,6 +54,15 @@ class ServiceSettings(BaseSettings):
     tracing: Literal["off", "otlp"] = "off"
     # Allocations between two young-generation garbage collections (Python's default is 700).
     gc_young_threshold: int = Field(default=20_000, ge=100, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _insync_replicas_fit(self) -> ServiceSettings:
+        if self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise ValueError(
+                "STOCKPIT_TOPIC_MIN_INSYNC_REPLICAS is above STOCKPIT_TOPIC_REPLICATION_FACTOR:"
+                " no write to a topic could ever be acknowledged"
+            )
+        return self
 
     @property
     def schema_name(self) -> str:
