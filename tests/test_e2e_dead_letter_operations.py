@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from stockpit_contracts import partition_key
 from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
-from stockpit_testing.fixtures import publish_raw
+from stockpit_testing.fixtures import authorized_client, publish_raw
 
 pytestmark = pytest.mark.integration
 
@@ -26,8 +26,7 @@ async def test_a_dead_letter_is_listed_with_its_reason_and_replayed_through_its_
 ) -> None:
     topic = PENNYLANE_DOCUMENTS.name(topic_prefix)
     await publish_raw(kafka_bootstrap_servers, topic, partition_key("tenant-a"), b"\xff\xfe")
-    transport = httpx.ASGITransport(app=inventory)
-    async with httpx.AsyncClient(transport=transport, base_url="http://inventory") as client:
+    async with authorized_client(inventory, "http://inventory") as client:
         async with asyncio.timeout(30):
             while not (listed := await _dead_letters(client)):
                 await asyncio.sleep(0.1)
@@ -38,6 +37,8 @@ async def test_a_dead_letter_is_listed_with_its_reason_and_replayed_through_its_
 
         replay = await client.post(f"/operations/dead-letters/{dead['id']}/replay")
         assert replay.status_code == 202
+        again = await client.post(f"/operations/dead-letters/{dead['id']}/replay")
+        assert again.status_code == 409, "a dead letter is replayed once"
         missing = await client.post("/operations/dead-letters/999999/replay")
         assert missing.status_code == 404
 

@@ -12,7 +12,6 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -26,7 +25,7 @@ from stockpit_contracts.payloads.documents import (
 )
 from stockpit_contracts.payloads.inventory import StockChanged
 from stockpit_contracts.topics import INVENTORY_STOCK, PENNYLANE_DOCUMENTS
-from stockpit_testing.fixtures import publish_raw, read_topic
+from stockpit_testing.fixtures import authorized_client, publish_raw, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -145,8 +144,7 @@ async def test_a_broken_message_is_dead_lettered_and_the_stream_goes_on(
     assert "quantity" in reasons[1]
     assert json.loads(dead[0].value)["value_excerpt"] == "{not json"
 
-    transport = httpx.ASGITransport(app=inventory)
-    async with httpx.AsyncClient(transport=transport, base_url="http://inventory") as client:
+    async with authorized_client(inventory, "http://inventory") as client:
         ready = await client.get("/health/ready")
         assert ready.status_code == 200, ready.text
         metrics = (await client.get("/metrics")).text

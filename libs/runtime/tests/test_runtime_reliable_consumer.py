@@ -23,6 +23,7 @@ from stockpit_runtime.consumer import (
     Outcome,
     PermanentError,
     ReliableConsumer,
+    ReplayOutcome,
     replay_dead_letter,
 )
 from stockpit_runtime.db import session_factory
@@ -134,8 +135,8 @@ async def test_a_redelivered_dead_letter_is_recorded_once_and_can_be_replayed(
     async with sessions.begin() as session:
         dead_id = await session.scalar(sa.select(dead_letters.c.id))
         assert dead_id is not None
-        assert await replay_dead_letter(session, dead_id)
-        assert not await replay_dead_letter(session, dead_id + 1000)
+        assert await replay_dead_letter(session, dead_id) is ReplayOutcome.REPLAYED
+        assert await replay_dead_letter(session, dead_id + 1000) is ReplayOutcome.NOT_FOUND
     async with engine.connect() as connection:
         replayed = (
             await connection.execute(

@@ -355,15 +355,24 @@ async def record_dead_letter(
     return dead_letter_id
 
 
-async def replay_dead_letter(session: AsyncSession, dead_letter_id: int) -> bool:
-    """Put a dead letter's original message back on its topic (through the outbox)."""
+class ReplayOutcome(StrEnum):
+    REPLAYED = "replayed"
+    NOT_FOUND = "not_found"
+    ALREADY_REPLAYED = "already_replayed"
+
+
+async def replay_dead_letter(session: AsyncSession, dead_letter_id: int) -> ReplayOutcome:
+    """Put a dead letter's original message back on its topic (through the outbox), once: the
+    row is locked, so two concurrent replays publish it once."""
     row = (
         await session.execute(
             sa.select(dead_letters).where(dead_letters.c.id == dead_letter_id).with_for_update()
         )
     ).one_or_none()
     if row is None:
-        return False
+        return ReplayOutcome.NOT_FOUND
+    if row.replayed_at is not None:
+        return ReplayOutcome.ALREADY_REPLAYED
     await session.execute(
         sa.insert(outbox).values(
             topic=row.original_topic, key=row.key, value=row.value, headers=row.headers
@@ -374,4 +383,4 @@ async def replay_dead_letter(session: AsyncSession, dead_letter_id: int) -> bool
         .where(dead_letters.c.id == dead_letter_id)
         .values(replayed_at=sa.func.now())
     )
-    return True
+    return ReplayOutcome.REPLAYED

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 import operator
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -16,10 +17,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, FastAPI, HTTPException, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -29,16 +31,19 @@ from opentelemetry.trace import Tracer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, PlainValidator
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from stockpit_contracts import Payload, Topic, topic_payload_types
 from stockpit_contracts.events import envelope_type
 from stockpit_contracts.payloads.dead_letters import DeadLetter
 
-from stockpit_runtime import tracing
+from stockpit_runtime import auth, tracing
+from stockpit_runtime.auth import SecureRouter, TokenVerifier, check_routes_declare_access
 from stockpit_runtime.consumer import (
     BatchEventHandler,
     EventHandler,
     IncomingMessage,
     ReliableConsumer,
+    ReplayOutcome,
     replay_dead_letter,
 )
 from stockpit_runtime.db import create_engine, ping, session_factory
@@ -53,10 +58,16 @@ from stockpit_runtime.messaging_tables import dead_letters
 from stockpit_runtime.migrations import upgrade_to_head
 from stockpit_runtime.operations import collect, instrument, readiness_problems
 from stockpit_runtime.outbox import OutboxRelay
+from stockpit_runtime.pagination import Cursor, Limit, decode_cursor, link_next
 from stockpit_runtime.relay_process import RelayProcess
 from stockpit_runtime.settings import ServiceSettings
 
 log = get_logger(__name__)
+
+TenantQuery = Annotated[
+    str | None, Query(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+]
+DeadLetterId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 
 Hook = Callable[["ServiceRuntime"], Awaitable[None]]
 
@@ -258,8 +269,17 @@ def create_service_app(
     on_started: Hook | None = None,
     on_stopping: Hook | None = None,
 ) -> FastAPI:
-    """Build a service: `setup` registers subscribers, `api` adds the service's own routes."""
+    """Build a service: `setup` registers subscribers, `api` adds the service's own routes
+    (made with `stockpit_runtime.auth.SecureRouter`: every route declares its scope).
+
+    Refuses (`AuthConfigError`) when the settings give no way to verify access tokens."""
     configure_logging(settings.service_name, settings.log_level)
+    verifier = TokenVerifier.from_settings(settings)
+    if verifier is None:
+        log.warning(
+            "STOCKPIT_AUTH=disabled: the HTTP API answers anyone who reaches its port, "
+            "as an operator of every tenant"
+        )
     engine = create_engine(settings.database_url.get_secret_value(), settings.schema_name)
     tracer_provider = tracing.start(settings.service_name) if settings.tracing != "off" else None
     broker = KafkaBroker(
@@ -330,20 +350,102 @@ def create_service_app(
     instrument(app)
     if tracer_provider is not None:
         tracing.instrument_app(app, engine, tracer_provider)
+    app.state.token_verifier = verifier
     app.include_router(_operations_router(runtime, title, description))
     if api is not None:
         app.include_router(api)
+    check_routes_declare_access(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.http_max_body_bytes)
     return app
 
 
-def _operations_router(runtime: ServiceRuntime, title: str, description: str) -> APIRouter:
-    router = APIRouter(tags=["operations"])
+class BodyTooLarge(Exception):
+    pass
 
-    @router.get("/health/live")
+
+class BodySizeLimit:
+    """413 for a request body over `max_bytes`: at once when its Content-Length says so, else
+    as soon as the bytes read pass it (a chunked body), before the route sees any of it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, watched_send)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body larger than {self.max_bytes} bytes"}, status_code=413
+        )
+        await response({"type": "http"}, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
+
+
+class DeadLetterView(BaseModel):
+    id: int
+    consumer_group: str
+    topic: str
+    partition: int
+    offset: int
+    tenant_id: str | None
+    error_type: str
+    reason: str
+    attempts: int
+    failed_at: dt.datetime
+    replayed_at: dt.datetime | None
+    value: str
+
+
+class ReplayView(BaseModel):
+    id: int
+    status: Literal["replayed"]
+
+
+HEALTH = "probes of the orchestrator and load balancer; they tell nothing of any tenant"
+DOCS = "describes the interface (no data): a client needs it to learn how to call and log in"
+
+
+def _operations_router(runtime: ServiceRuntime, title: str, description: str) -> APIRouter:
+    router = SecureRouter(tags=["operations"])
+    auth_mode = "disabled" if runtime.settings.auth == "disabled" else "bearer-jwt"
+
+    @router.get("/health/live", public=HEALTH)
     async def live() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/health/ready")
+    @router.get("/health/ready", public=HEALTH)
     async def ready() -> JSONResponse:
         checks = {
             "database": await _check(ping(runtime.engine)),
@@ -357,63 +459,84 @@ def _operations_router(runtime: ServiceRuntime, title: str, description: str) ->
         }
         healthy = all(value == "ok" for value in checks.values())
         return JSONResponse(
-            {"status": "ok" if healthy else "unavailable", "checks": checks},
+            {"status": "ok" if healthy else "unavailable", "auth": auth_mode, "checks": checks},
             status_code=200 if healthy else 503,
         )
 
-    @router.get("/metrics")
+    @router.get("/metrics", public="Prometheus scraping; counters only, no tenant data")
     async def metrics() -> Response:
         await collect(runtime)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @router.get("/operations/dead-letters")
+    @router.get(
+        "/operations/dead-letters",
+        scope=auth.Scope.OPERATIONS_ADMIN,
+        response_model=list[DeadLetterView],
+    )
     async def list_dead_letters(
-        tenant_id: str | None = None, include_replayed: bool = False, limit: int = 100
-    ) -> list[dict[str, Any]]:
+        request: Request,
+        response: Response,
+        tenant_id: TenantQuery = None,
+        include_replayed: bool = False,
+        limit: Limit = 100,
+        cursor: Cursor = None,
+    ) -> list[DeadLetterView]:
         """Messages this service's consumers gave up on, newest first, with the reason."""
-        query = sa.select(dead_letters).order_by(dead_letters.c.id.desc()).limit(min(limit, 1000))
+        after = decode_cursor(cursor, 1)
+        query = sa.select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit + 1)
+        if after is not None:
+            query = query.where(dead_letters.c.id < int(after[0]))
         if tenant_id is not None:
             query = query.where(dead_letters.c.tenant_id == tenant_id)
         if not include_replayed:
             query = query.where(dead_letters.c.replayed_at.is_(None))
         async with runtime.sessions() as session:
             rows = (await session.execute(query)).all()
+        link_next(request, response, (rows[limit - 1].id,) if len(rows) > limit else None)
         return [
-            {
-                "id": row.id,
-                "consumer_group": row.consumer_group,
-                "topic": row.original_topic,
-                "partition": row.partition,
-                "offset": row.offset,
-                "tenant_id": row.tenant_id,
-                "error_type": row.error_type,
-                "reason": row.reason,
-                "attempts": row.attempts,
-                "failed_at": row.failed_at,
-                "replayed_at": row.replayed_at,
-                "value": row.value.decode(errors="replace"),
-            }
-            for row in rows
+            DeadLetterView(
+                id=row.id,
+                consumer_group=row.consumer_group,
+                topic=row.original_topic,
+                partition=row.partition,
+                offset=row.offset,
+                tenant_id=row.tenant_id,
+                error_type=row.error_type,
+                reason=row.reason,
+                attempts=row.attempts,
+                failed_at=row.failed_at,
+                replayed_at=row.replayed_at,
+                value=row.value.decode(errors="replace"),
+            )
+            for row in rows[:limit]
         ]
 
-    @router.post("/operations/dead-letters/{dead_letter_id}/replay", status_code=202)
-    async def replay(dead_letter_id: int) -> dict[str, Any]:
-        """Put the original message back on its topic (through the outbox)."""
+    @router.post(
+        "/operations/dead-letters/{dead_letter_id}/replay",
+        status_code=202,
+        scope=auth.Scope.OPERATIONS_ADMIN,
+        responses={404: {"description": "no such dead letter"}, 409: {"description": "replayed"}},
+    )
+    async def replay(dead_letter_id: DeadLetterId) -> ReplayView:
+        """Put the original message back on its topic (through the outbox), once: a dead
+        letter already replayed is refused with 409 (it failed again: a new one is made)."""
         async with runtime.sessions.begin() as session:
-            found = await replay_dead_letter(session, dead_letter_id)
-        if not found:
+            outcome = await replay_dead_letter(session, dead_letter_id)
+        if outcome is ReplayOutcome.NOT_FOUND:
             raise HTTPException(404, f"no dead letter {dead_letter_id}")
+        if outcome is ReplayOutcome.ALREADY_REPLAYED:
+            raise HTTPException(409, f"dead letter {dead_letter_id} was replayed already")
         runtime.wake_relay()
-        return {"id": dead_letter_id, "status": "replayed"}
+        return ReplayView(id=dead_letter_id, status="replayed")
 
     def specification() -> Any:
         return AsyncAPI(runtime.broker, title=title, description=description).to_specification()
 
-    @router.get("/asyncapi.json")
+    @router.get("/asyncapi.json", public=DOCS)
     async def asyncapi_json() -> JSONResponse:
         return JSONResponse(specification().to_jsonable())
 
-    @router.get("/asyncapi", response_class=HTMLResponse)
+    @router.get("/asyncapi", response_class=HTMLResponse, public=DOCS)
     async def asyncapi_html() -> str:
         return get_asyncapi_html(specification())
 

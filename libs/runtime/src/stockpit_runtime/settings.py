@@ -54,6 +54,18 @@ class ServiceSettings(BaseSettings):
     tracing: Literal["off", "otlp"] = "off"
     # Allocations between two young-generation garbage collections (Python's default is 700).
     gc_young_threshold: int = Field(default=20_000, ge=100, le=1_000_000)
+    # HTTP API authentication (stockpit_runtime.auth): bearer JWT access tokens verified with an
+    # identity provider's key set (auth_jwks_url) or one PEM public key (auth_public_key_file).
+    # With neither the service refuses to start, unless STOCKPIT_AUTH=disabled is given.
+    auth: Literal["enabled", "disabled"] = "enabled"
+    auth_jwks_url: str = ""
+    auth_public_key_file: str = ""
+    auth_issuer: str = ""
+    auth_audience: str = ""
+    auth_leeway_s: float = Field(default=30, ge=0, le=300)
+    auth_jwks_cache_s: float = Field(default=300, ge=1, le=86_400)
+    # Request bodies larger than this are refused with 413 before they are read.
+    http_max_body_bytes: int = Field(default=262_144, ge=1024, le=100_000_000)
 
     @model_validator(mode="after")
     def _insync_replicas_fit(self) -> ServiceSettings:

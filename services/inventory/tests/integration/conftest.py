@@ -8,6 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from inventory.entrypoints.app import create_app
+from stockpit_testing.fixtures import authorized_client
 from stockpit_testing.inventory import inventory_settings
 
 
@@ -24,6 +25,6 @@ async def inventory_app(
 
 @pytest.fixture
 async def api(inventory_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=inventory_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://inventory") as client:
+    """An operator's client (every scope, every tenant) of the in-process inventory."""
+    async with authorized_client(inventory_app, "http://inventory") as client:
         yield client

@@ -57,7 +57,11 @@ async def _level(api: httpx.AsyncClient, product_id: str, location_id: str) -> d
 
 async def test_stockpit_flows_over_http(api: httpx.AsyncClient) -> None:
     base = f"/tenants/{TENANT}"
-    settings = await _ok(await api.get(f"{base}/settings"))
+    defaults = await _ok(await api.get(f"{base}/settings"))
+    assert defaults["default_location_id"] is None
+    assert defaults["sync_interval_seconds"] == 1800
+    assert await _ok(await api.get(f"{base}/locations")) == [], "a read creates nothing"
+    settings = await _ok(await api.put(f"{base}/settings", json={}))
     [principal] = await _ok(await api.get(f"{base}/locations"))
     assert principal["name"] == "Principal"
     assert settings["default_location_id"] == principal["location_id"]
@@ -176,14 +180,22 @@ async def test_stockpit_flows_over_http(api: httpx.AsyncClient) -> None:
         201,
     )
     assert (await _level(api, pid, home))["real"] == D(7)
-    ledger = await _ok(await api.get(f"{base}/products/{pid}/ledger"))
-    kinds = [entry["cause_kind"] for entry in ledger]
+    ledger = await _ok(await api.get(f"{base}/products/{pid}/ledger"))  # newest first
+    kinds = [entry["cause_kind"] for entry in reversed(ledger)]
     assert kinds[:3] == ["purchase", "receipt", "receipt"]
     assert "transfer" in kinds
     assert "delivery_note" in kinds
     assert "cancel" in kinds
-    assert ledger[-1]["note"] == "inventaire"
-    assert ledger[-1]["delta_real"] == "5.000000"
+    assert ledger[0]["note"] == "inventaire"
+    assert ledger[0]["delta_real"] == "5.000000"
+    # The whole ledger is reachable page by page, newest first, each entry once.
+    walked: list[Any] = []
+    url: str | None = f"{base}/products/{pid}/ledger?limit=2"
+    while url is not None:
+        page = await api.get(url)
+        walked += await _ok(page)
+        url = page.links.get("next", {}).get("url")
+    assert walked == ledger
     assert await _ok(await api.get(f"{base}/reconciliation")) == {
         "balanced": True,
         "mismatches": [],
@@ -355,6 +367,7 @@ async def test_fifty_concurrent_adjustments_of_one_stock_row_all_count(
     base = f"/tenants/{TENANT}"
     product = await _ok(await api.post(f"{base}/products", json={"name": "Vis"}), 201)
     pid = product["product_id"]
+    await _ok(await api.put(f"{base}/settings", json={}))
     [home] = await _ok(await api.get(f"{base}/locations"))
     other = await _ok(await api.post(f"{base}/locations", json={"name": "Atelier"}), 201)
 

@@ -24,7 +24,7 @@ from stockpit_contracts.payloads.outbound import (
     ReceiptSendRequested,
 )
 from stockpit_contracts.topics import OUTBOUND_RESULTS
-from stockpit_testing.fixtures import read_topic
+from stockpit_testing.fixtures import authorized_client, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +63,7 @@ def outbound_for(
 
 
 def api(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://outbound")
+    return authorized_client(app, "http://outbound")
 
 
 async def results(bootstrap: str, prefix: str, expect: int) -> list[Any]:

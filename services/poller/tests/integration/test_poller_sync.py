@@ -45,7 +45,7 @@ from stockpit_contracts.topics import (
 )
 from stockpit_pennylane.client import PennylaneClient
 from stockpit_pennylane.client.bodies import ProductUpdate
-from stockpit_testing.fixtures import publish_raw
+from stockpit_testing.fixtures import authorized_client, publish_raw
 
 pytestmark = pytest.mark.integration
 
@@ -141,10 +141,8 @@ def settings(
 @pytest.fixture
 async def poller(settings: PollerSettings) -> AsyncIterator[httpx.AsyncClient]:
     app: FastAPI = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://poller") as client:
-            yield client
+    async with app.router.lifespan_context(app), authorized_client(app, "http://poller") as client:
+        yield client
 
 
 class TopicReader:
@@ -638,7 +636,7 @@ async def test_disconnect_mid_sync_stops_reading_at_once_and_reconnect_loses_not
     topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://p") as poller,
+        authorized_client(app, "http://p") as poller,
         TopicReader(settings.kafka_bootstrap_servers, topic) as reader,
     ):
         await _connect(poller, "tenant-a", TOKEN, sync_interval_s=5, poller_rate_share="0.2")

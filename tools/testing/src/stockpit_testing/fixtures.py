@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import create_async_engine
+from stockpit_runtime.auth import LocalAuthority
 from stockpit_runtime.kafka import delete_topics
 
 HOW_TO_START = (
@@ -63,6 +65,40 @@ def database_url() -> Iterator[str]:
 
     with PostgresContainer("postgres:16-alpine", driver="asyncpg") as container:
         yield container.get_connection_url()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def authority(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAuthority]:
+    """The tests' identity provider: a key pair of its own per test session, which every
+    service the tests build or start trusts (its settings are put in the environment, where
+    in-process settings and child processes read them). Tests call the HTTP APIs with its
+    tokens: `authority.headers()` is an operator of every tenant with every scope;
+    `authority.headers(tenants=["acme"], scopes=[Scope.STOCK_READ])` a narrower caller."""
+    global _authority
+    created = _authority = LocalAuthority.create(tmp_path_factory.mktemp("auth"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("STOCKPIT_AUTH", raising=False)
+        patch.delenv("STOCKPIT_AUTH_JWKS_URL", raising=False)
+        for name, value in created.service_env().items():
+            patch.setenv(name, value)
+        yield created
+
+
+_authority: LocalAuthority | None = None
+
+
+def operator_headers(**token: Any) -> dict[str, str]:
+    """`Authorization` for a token of the session's authority: by default an operator of
+    every tenant with every scope (`token` narrows it, as `LocalAuthority.token`)."""
+    assert _authority is not None, "the session's `authority` fixture has not run"
+    return _authority.headers(**token)
+
+
+def authorized_client(app: Any, base_url: str = "http://service", **token: Any) -> AsyncClient:
+    """An HTTP client of an in-process app (ASGI) that sends `operator_headers(**token)`."""
+    return AsyncClient(
+        transport=ASGITransport(app=app), base_url=base_url, headers=operator_headers(**token)
+    )
 
 
 @pytest.fixture

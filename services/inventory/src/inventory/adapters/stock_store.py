@@ -165,13 +165,22 @@ async def levels(
     *,
     product_id: UUID | None = None,
     location_id: UUID | None = None,
+    after: tuple[str, str] | None = None,
+    limit: int | None = None,
 ) -> list[LevelRow]:
+    """Levels in (product, location) order; `after` a (product, location) key, for paging."""
     query = sa.select(stock_levels).where(stock_levels.c.tenant_id == tenant_id)
+    if after is not None:
+        query = query.where(
+            sa.tuple_(stock_levels.c.product_id, stock_levels.c.location_id) > sa.tuple_(*after)
+        )
     if product_id is not None:
         query = query.where(stock_levels.c.product_id == str(product_id))
     if location_id is not None:
         query = query.where(stock_levels.c.location_id == str(location_id))
     query = query.order_by(stock_levels.c.product_id, stock_levels.c.location_id)
+    if limit is not None:
+        query = query.limit(limit)
     return [
         LevelRow(row.product_id, row.location_id, row.real, row.reserved, row.incoming)
         for row in await session.execute(query)
@@ -179,14 +188,22 @@ async def levels(
 
 
 async def ledger(
-    session: AsyncSession, tenant_id: TenantId, product_id: UUID, *, limit: int = 1000
+    session: AsyncSession,
+    tenant_id: TenantId,
+    product_id: UUID,
+    *,
+    limit: int = 1000,
+    before_id: int | None = None,
 ) -> Sequence[sa.Row[Any]]:
+    """A product's ledger entries, newest first; `before_id` continues a previous page."""
     query = (
         sa.select(stock_ledger)
         .where(stock_ledger.c.tenant_id == tenant_id, stock_ledger.c.product_id == str(product_id))
-        .order_by(stock_ledger.c.id)
+        .order_by(stock_ledger.c.id.desc())
         .limit(limit)
     )
+    if before_id is not None:
+        query = query.where(stock_ledger.c.id < before_id)
     return (await session.execute(query)).all()
 
 

@@ -2,19 +2,23 @@
 
 Routes only translate HTTP to service-layer calls: each command runs in one transaction with
 its outbox messages. A refused command answers 422 with the domain's reason, an unknown record
-404 (both as `{"detail": "..."}`).
+404 (both as `{"detail": "..."}`). Every route declares its scope (`SecureRouter`): reads need
+`stock:read`, changes `stock:write`, for the path's tenant. Lists are paged by cursor
+(`stockpit_runtime.pagination`); reads never create rows.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
-from typing import Annotated, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Request, Response
 from sqlalchemy.exc import DBAPIError
+from stockpit_runtime.auth import Scope, SecureRouter
+from stockpit_runtime.pagination import Cursor, Limit, decode_cursor, link_next, page_of
 from stockpit_runtime.service import ServiceRuntime
 
 from inventory.adapters import stock_store
@@ -22,10 +26,32 @@ from inventory.entrypoints import schemas as s
 from inventory.service_layer import commands, duplicates
 from inventory.service_layer.unit_of_work import UnitOfWork
 
-router = APIRouter()
+router = SecureRouter()
+READ, WRITE = Scope.STOCK_READ, Scope.STOCK_WRITE
 T = TypeVar("T")
 
 Tenant = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+OrderStatusName = Literal["draft", "open", "withdrawn", "archived", "cancelled"]
+
+
+def _micros(at: datetime) -> int:
+    """A time as an integer a cursor holds exactly."""
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+def _page(
+    request: Request,
+    response: Response,
+    items: Sequence[T],
+    key: Callable[[T], tuple[Any, ...]],
+    limit: int,
+    cursor: str | None,
+) -> list[T]:
+    """One page of a list read whole (a tenant's catalog), in `key` order."""
+    chosen, next_key = page_of(items, key, limit=limit, cursor=cursor, arity=2)
+    link_next(request, response, next_key)
+    return chosen
 
 
 def _runtime(request: Request) -> ServiceRuntime:
@@ -66,13 +92,18 @@ def _retryable(exc: DBAPIError) -> bool:
 # -- settings and locations ---------------------------------------------------------------
 
 
-@router.get("/tenants/{tenant_id}/settings", response_model=s.SettingsOut, tags=["settings"])
+@router.get(
+    "/tenants/{tenant_id}/settings", response_model=s.SettingsOut, tags=["settings"], scope=READ
+)
 async def get_settings(tenant_id: Tenant, request: Request) -> s.SettingsOut:
-    """The tenant's settings (created with the defaults and a "Principal" location if new)."""
-    return s.SettingsOut.of(await _run(request, tenant_id, commands.get_settings))
+    """The tenant's settings; a tenant never changed yet has the defaults, and no default
+    location until its first change creates its "Principal" one (a read creates nothing)."""
+    return s.SettingsOut.of(await _run(request, tenant_id, commands.read_settings))
 
 
-@router.put("/tenants/{tenant_id}/settings", response_model=s.SettingsOut, tags=["settings"])
+@router.put(
+    "/tenants/{tenant_id}/settings", response_model=s.SettingsOut, tags=["settings"], scope=WRITE
+)
 async def put_settings(tenant_id: Tenant, body: s.SettingsIn, request: Request) -> s.SettingsOut:
     change = commands.SettingsChange(
         default_location_id=body.default_location_id,
@@ -91,14 +122,23 @@ async def put_settings(tenant_id: Tenant, body: s.SettingsIn, request: Request) 
 
 
 @router.get(
-    "/tenants/{tenant_id}/locations", response_model=list[s.LocationOut], tags=["locations"]
+    "/tenants/{tenant_id}/locations",
+    response_model=list[s.LocationOut],
+    tags=["locations"],
+    scope=READ,
 )
-async def list_locations(tenant_id: Tenant, request: Request) -> list[s.LocationOut]:
-    async def query(uow: UnitOfWork) -> list[s.LocationOut]:
-        await uow.repo.ensure_settings()
-        return [s.LocationOut.of(location) for location in await uow.repo.locations()]
-
-    return await _run(request, tenant_id, query)
+async def list_locations(
+    tenant_id: Tenant,
+    request: Request,
+    response: Response,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> list[s.LocationOut]:
+    locations = await _run(request, tenant_id, lambda uow: uow.repo.locations())
+    chosen = _page(
+        request, response, locations, lambda x: (x.name, str(x.location_id)), limit, cursor
+    )
+    return [s.LocationOut.of(location) for location in chosen]
 
 
 @router.post(
@@ -106,6 +146,7 @@ async def list_locations(tenant_id: Tenant, request: Request) -> list[s.Location
     response_model=s.LocationOut,
     status_code=201,
     tags=["locations"],
+    scope=WRITE,
 )
 async def create_location(tenant_id: Tenant, body: s.LocationIn, request: Request) -> s.LocationOut:
     location = await _run(request, tenant_id, lambda uow: commands.create_location(uow, body.name))
@@ -113,7 +154,10 @@ async def create_location(tenant_id: Tenant, body: s.LocationIn, request: Reques
 
 
 @router.patch(
-    "/tenants/{tenant_id}/locations/{location_id}", response_model=s.LocationOut, tags=["locations"]
+    "/tenants/{tenant_id}/locations/{location_id}",
+    response_model=s.LocationOut,
+    tags=["locations"],
+    scope=WRITE,
 )
 async def change_location(
     tenant_id: Tenant, location_id: UUID, body: s.LocationChange, request: Request
@@ -129,22 +173,37 @@ async def change_location(
 # -- products, customers, suppliers -------------------------------------------------------
 
 
-@router.get("/tenants/{tenant_id}/products", response_model=list[s.ProductOut], tags=["products"])
+@router.get(
+    "/tenants/{tenant_id}/products",
+    response_model=list[s.ProductOut],
+    tags=["products"],
+    scope=READ,
+)
 async def list_products(
-    tenant_id: Tenant, request: Request, include_deleted: bool = False
+    tenant_id: Tenant,
+    request: Request,
+    response: Response,
+    include_deleted: bool = False,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> list[s.ProductOut]:
-    async def query(uow: UnitOfWork) -> list[s.ProductOut]:
-        return [
-            s.ProductOut.of(product)
-            for product in await uow.repo.products()
-            if include_deleted or not product.deleted
-        ]
-
-    return await _run(request, tenant_id, query)
+    products = [
+        product
+        for product in await _run(request, tenant_id, lambda uow: uow.repo.products())
+        if include_deleted or not product.deleted
+    ]
+    chosen = _page(
+        request, response, products, lambda x: (x.name, str(x.product_id)), limit, cursor
+    )
+    return [s.ProductOut.of(product) for product in chosen]
 
 
 @router.post(
-    "/tenants/{tenant_id}/products", response_model=s.ProductOut, status_code=201, tags=["products"]
+    "/tenants/{tenant_id}/products",
+    response_model=s.ProductOut,
+    status_code=201,
+    tags=["products"],
+    scope=WRITE,
 )
 async def create_product(tenant_id: Tenant, body: s.ProductIn, request: Request) -> s.ProductOut:
     product = await _run(
@@ -156,7 +215,10 @@ async def create_product(tenant_id: Tenant, body: s.ProductIn, request: Request)
 
 
 @router.patch(
-    "/tenants/{tenant_id}/products/{product_id}", response_model=s.ProductOut, tags=["products"]
+    "/tenants/{tenant_id}/products/{product_id}",
+    response_model=s.ProductOut,
+    tags=["products"],
+    scope=WRITE,
 )
 async def change_product(
     tenant_id: Tenant, product_id: UUID, body: s.ProductChangeIn, request: Request
@@ -173,7 +235,10 @@ async def change_product(
 
 
 @router.delete(
-    "/tenants/{tenant_id}/products/{product_id}", response_model=s.ProductOut, tags=["products"]
+    "/tenants/{tenant_id}/products/{product_id}",
+    response_model=s.ProductOut,
+    tags=["products"],
+    scope=WRITE,
 )
 async def delete_product(tenant_id: Tenant, product_id: UUID, request: Request) -> s.ProductOut:
     """A soft delete (the ledger keeps naming it); nothing happens in Pennylane."""
@@ -185,6 +250,7 @@ async def delete_product(tenant_id: Tenant, product_id: UUID, request: Request) 
     "/tenants/{tenant_id}/products/{product_id}/merge-into/{original_id}",
     response_model=s.MergeOut,
     tags=["products"],
+    scope=WRITE,
 )
 async def merge_product(
     tenant_id: Tenant, product_id: UUID, original_id: UUID, request: Request
@@ -203,13 +269,23 @@ async def merge_product(
 
 
 @router.get(
-    "/tenants/{tenant_id}/customers", response_model=list[s.CustomerOut], tags=["customers"]
+    "/tenants/{tenant_id}/customers",
+    response_model=list[s.CustomerOut],
+    tags=["customers"],
+    scope=READ,
 )
-async def list_customers(tenant_id: Tenant, request: Request) -> list[s.CustomerOut]:
-    async def query(uow: UnitOfWork) -> list[s.CustomerOut]:
-        return [s.CustomerOut.of(customer) for customer in await uow.repo.customers()]
-
-    return await _run(request, tenant_id, query)
+async def list_customers(
+    tenant_id: Tenant,
+    request: Request,
+    response: Response,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> list[s.CustomerOut]:
+    customers = await _run(request, tenant_id, lambda uow: uow.repo.customers())
+    chosen = _page(
+        request, response, customers, lambda x: (x.name, str(x.customer_id)), limit, cursor
+    )
+    return [s.CustomerOut.of(customer) for customer in chosen]
 
 
 @router.post(
@@ -217,6 +293,7 @@ async def list_customers(tenant_id: Tenant, request: Request) -> list[s.Customer
     response_model=s.CustomerOut,
     status_code=201,
     tags=["customers"],
+    scope=WRITE,
 )
 async def create_customer(tenant_id: Tenant, body: s.CustomerIn, request: Request) -> s.CustomerOut:
     """Created in Pennylane when it becomes the customer of an order made in Stockpit."""
@@ -234,7 +311,10 @@ async def create_customer(tenant_id: Tenant, body: s.CustomerIn, request: Reques
 
 
 @router.patch(
-    "/tenants/{tenant_id}/customers/{customer_id}", response_model=s.CustomerOut, tags=["customers"]
+    "/tenants/{tenant_id}/customers/{customer_id}",
+    response_model=s.CustomerOut,
+    tags=["customers"],
+    scope=WRITE,
 )
 async def change_customer(
     tenant_id: Tenant, customer_id: UUID, body: s.CustomerChangeIn, request: Request
@@ -254,13 +334,23 @@ async def change_customer(
 
 
 @router.get(
-    "/tenants/{tenant_id}/suppliers", response_model=list[s.SupplierOut], tags=["purchases"]
+    "/tenants/{tenant_id}/suppliers",
+    response_model=list[s.SupplierOut],
+    tags=["purchases"],
+    scope=READ,
 )
-async def list_suppliers(tenant_id: Tenant, request: Request) -> list[s.SupplierOut]:
-    async def query(uow: UnitOfWork) -> list[s.SupplierOut]:
-        return [s.SupplierOut.of(supplier) for supplier in await uow.repo.suppliers()]
-
-    return await _run(request, tenant_id, query)
+async def list_suppliers(
+    tenant_id: Tenant,
+    request: Request,
+    response: Response,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> list[s.SupplierOut]:
+    suppliers = await _run(request, tenant_id, lambda uow: uow.repo.suppliers())
+    chosen = _page(
+        request, response, suppliers, lambda x: (x.name, str(x.supplier_id)), limit, cursor
+    )
+    return [s.SupplierOut.of(supplier) for supplier in chosen]
 
 
 @router.post(
@@ -268,6 +358,7 @@ async def list_suppliers(tenant_id: Tenant, request: Request) -> list[s.Supplier
     response_model=s.SupplierOut,
     status_code=201,
     tags=["purchases"],
+    scope=WRITE,
 )
 async def create_supplier(tenant_id: Tenant, body: s.SupplierIn, request: Request) -> s.SupplierOut:
     """Suppliers are never synchronised with Pennylane."""
@@ -280,19 +371,29 @@ async def create_supplier(tenant_id: Tenant, body: s.SupplierIn, request: Reques
 # -- orders -------------------------------------------------------------------------------
 
 
-@router.get("/tenants/{tenant_id}/orders", response_model=list[s.OrderOut], tags=["orders"])
+@router.get(
+    "/tenants/{tenant_id}/orders", response_model=list[s.OrderOut], tags=["orders"], scope=READ
+)
 async def list_orders(
-    tenant_id: Tenant, request: Request, status: str | None = None
+    tenant_id: Tenant,
+    request: Request,
+    response: Response,
+    status: OrderStatusName | None = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> list[s.OrderOut]:
-    """Orders (from Pennylane documents or made in Stockpit) and their delivery state."""
+    """Orders (from Pennylane documents or made in Stockpit) and their delivery state, oldest
+    first."""
+    orders = await _run(request, tenant_id, lambda uow: uow.repo.orders(status=status))
+    chosen = _page(
+        request, response, orders, lambda x: (_micros(x.created_at), str(x.order_id)), limit, cursor
+    )
+    return [s.OrderOut.of(order) for order in chosen]
 
-    async def query(uow: UnitOfWork) -> list[s.OrderOut]:
-        return [s.OrderOut.of(order) for order in await uow.repo.orders(status=status)]
 
-    return await _run(request, tenant_id, query)
-
-
-@router.get("/tenants/{tenant_id}/orders/{order_id}", response_model=s.OrderOut, tags=["orders"])
+@router.get(
+    "/tenants/{tenant_id}/orders/{order_id}", response_model=s.OrderOut, tags=["orders"], scope=READ
+)
 async def get_order(tenant_id: Tenant, order_id: UUID, request: Request) -> s.OrderOut:
     async def query(uow: UnitOfWork) -> s.OrderOut:
         order = await uow.repo.order(order_id)
@@ -304,7 +405,11 @@ async def get_order(tenant_id: Tenant, order_id: UUID, request: Request) -> s.Or
 
 
 @router.post(
-    "/tenants/{tenant_id}/orders", response_model=s.OrderOut, status_code=201, tags=["orders"]
+    "/tenants/{tenant_id}/orders",
+    response_model=s.OrderOut,
+    status_code=201,
+    tags=["orders"],
+    scope=WRITE,
 )
 async def create_order(tenant_id: Tenant, body: s.OrderIn, request: Request) -> s.OrderOut:
     order = await _run(
@@ -325,6 +430,7 @@ async def create_order(tenant_id: Tenant, body: s.OrderIn, request: Request) -> 
     response_model=s.OrderOut,
     status_code=201,
     tags=["orders"],
+    scope=WRITE,
 )
 async def create_delivery_note(
     tenant_id: Tenant, order_id: UUID, body: s.DeliveryNoteIn, request: Request
@@ -341,7 +447,10 @@ async def create_delivery_note(
 
 
 @router.post(
-    "/tenants/{tenant_id}/orders/{order_id}/archive", response_model=s.OrderOut, tags=["orders"]
+    "/tenants/{tenant_id}/orders/{order_id}/archive",
+    response_model=s.OrderOut,
+    tags=["orders"],
+    scope=WRITE,
 )
 async def archive_order(tenant_id: Tenant, order_id: UUID, request: Request) -> s.OrderOut:
     """Releases the remaining reservation."""
@@ -350,7 +459,10 @@ async def archive_order(tenant_id: Tenant, order_id: UUID, request: Request) -> 
 
 
 @router.post(
-    "/tenants/{tenant_id}/orders/{order_id}/cancel", response_model=s.OrderOut, tags=["orders"]
+    "/tenants/{tenant_id}/orders/{order_id}/cancel",
+    response_model=s.OrderOut,
+    tags=["orders"],
+    scope=WRITE,
 )
 async def cancel_order(tenant_id: Tenant, order_id: UUID, request: Request) -> s.OrderOut:
     """Reverses every stock effect the order still has."""
@@ -361,16 +473,33 @@ async def cancel_order(tenant_id: Tenant, order_id: UUID, request: Request) -> s
 # -- returns ------------------------------------------------------------------------------
 
 
-@router.get("/tenants/{tenant_id}/returns", response_model=list[s.ReturnOut], tags=["returns"])
-async def list_returns(tenant_id: Tenant, request: Request) -> list[s.ReturnOut]:
-    async def query(uow: UnitOfWork) -> list[s.ReturnOut]:
-        return [s.ReturnOut.of(return_) for return_ in await uow.repo.returns()]
-
-    return await _run(request, tenant_id, query)
+@router.get(
+    "/tenants/{tenant_id}/returns", response_model=list[s.ReturnOut], tags=["returns"], scope=READ
+)
+async def list_returns(
+    tenant_id: Tenant,
+    request: Request,
+    response: Response,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> list[s.ReturnOut]:
+    returns = await _run(request, tenant_id, lambda uow: uow.repo.returns())
+    chosen = _page(
+        request,
+        response,
+        returns,
+        lambda x: (_micros(x.created_at), str(x.return_id)),
+        limit,
+        cursor,
+    )
+    return [s.ReturnOut.of(return_) for return_ in chosen]
 
 
 @router.patch(
-    "/tenants/{tenant_id}/returns/{return_id}", response_model=s.ReturnOut, tags=["returns"]
+    "/tenants/{tenant_id}/returns/{return_id}",
+    response_model=s.ReturnOut,
+    tags=["returns"],
+    scope=WRITE,
 )
 async def edit_return(
     tenant_id: Tenant, return_id: UUID, body: s.ReturnChangeIn, request: Request
@@ -392,6 +521,7 @@ async def edit_return(
     "/tenants/{tenant_id}/returns/{return_id}/restock",
     response_model=s.ReturnOut,
     tags=["returns"],
+    scope=WRITE,
 )
 async def restock_return(tenant_id: Tenant, return_id: UUID, request: Request) -> s.ReturnOut:
     return_ = await _run(request, tenant_id, lambda uow: commands.restock_return(uow, return_id))
@@ -402,13 +532,28 @@ async def restock_return(tenant_id: Tenant, return_id: UUID, request: Request) -
 
 
 @router.get(
-    "/tenants/{tenant_id}/purchases", response_model=list[s.PurchaseOut], tags=["purchases"]
+    "/tenants/{tenant_id}/purchases",
+    response_model=list[s.PurchaseOut],
+    tags=["purchases"],
+    scope=READ,
 )
-async def list_purchases(tenant_id: Tenant, request: Request) -> list[s.PurchaseOut]:
-    async def query(uow: UnitOfWork) -> list[s.PurchaseOut]:
-        return [s.PurchaseOut.of(purchase) for purchase in await uow.repo.purchases()]
-
-    return await _run(request, tenant_id, query)
+async def list_purchases(
+    tenant_id: Tenant,
+    request: Request,
+    response: Response,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> list[s.PurchaseOut]:
+    purchases = await _run(request, tenant_id, lambda uow: uow.repo.purchases())
+    chosen = _page(
+        request,
+        response,
+        purchases,
+        lambda x: (_micros(x.placed_at), str(x.purchase_id)),
+        limit,
+        cursor,
+    )
+    return [s.PurchaseOut.of(purchase) for purchase in chosen]
 
 
 @router.post(
@@ -416,6 +561,7 @@ async def list_purchases(tenant_id: Tenant, request: Request) -> list[s.Purchase
     response_model=s.PurchaseOut,
     status_code=201,
     tags=["purchases"],
+    scope=WRITE,
 )
 async def place_purchase(tenant_id: Tenant, body: s.PurchaseIn, request: Request) -> s.PurchaseOut:
     """Incoming stock grows by the purchased quantities at the purchase's location."""
@@ -440,6 +586,7 @@ async def place_purchase(tenant_id: Tenant, body: s.PurchaseIn, request: Request
     response_model=s.PurchaseOut,
     status_code=201,
     tags=["purchases"],
+    scope=WRITE,
 )
 async def record_receipt(
     tenant_id: Tenant, purchase_id: UUID, body: s.ReceiptIn, request: Request
@@ -463,6 +610,7 @@ async def record_receipt(
     "/tenants/{tenant_id}/purchases/{purchase_id}/close",
     response_model=s.PurchaseOut,
     tags=["purchases"],
+    scope=WRITE,
 )
 async def close_purchase(tenant_id: Tenant, purchase_id: UUID, request: Request) -> s.PurchaseOut:
     purchase = await _run(request, tenant_id, lambda uow: commands.close_purchase(uow, purchase_id))
@@ -474,6 +622,7 @@ async def close_purchase(tenant_id: Tenant, purchase_id: UUID, request: Request)
     response_model=s.PurchaseOut,
     status_code=202,
     tags=["purchases"],
+    scope=WRITE,
 )
 async def send_receipt(
     tenant_id: Tenant, purchase_id: UUID, receipt_id: UUID, request: Request
@@ -493,6 +642,7 @@ async def send_receipt(
     response_model=s.AdjustmentOut,
     status_code=201,
     tags=["stock"],
+    scope=WRITE,
 )
 async def adjust(tenant_id: Tenant, body: s.AdjustmentIn, request: Request) -> s.AdjustmentOut:
     adjustment = await _run(
@@ -511,7 +661,11 @@ async def adjust(tenant_id: Tenant, body: s.AdjustmentIn, request: Request) -> s
 
 
 @router.post(
-    "/tenants/{tenant_id}/transfers", response_model=s.TransferOut, status_code=201, tags=["stock"]
+    "/tenants/{tenant_id}/transfers",
+    response_model=s.TransferOut,
+    status_code=201,
+    tags=["stock"],
+    scope=WRITE,
 )
 async def transfer(tenant_id: Tenant, body: s.TransferIn, request: Request) -> s.TransferOut:
     moved = await _run(
@@ -527,19 +681,34 @@ async def transfer(tenant_id: Tenant, body: s.TransferIn, request: Request) -> s
 # -- queries ------------------------------------------------------------------------------
 
 
-@router.get("/tenants/{tenant_id}/stock", response_model=list[s.StockRow], tags=["stock"])
+@router.get(
+    "/tenants/{tenant_id}/stock", response_model=list[s.StockRow], tags=["stock"], scope=READ
+)
 async def stock_of_tenant(
     tenant_id: Tenant,
     request: Request,
+    response: Response,
     product_id: UUID | None = None,
     location_id: UUID | None = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> list[s.StockRow]:
-    """Stock per product and location: real, reserved, available (= real − reserved), incoming."""
+    """Stock per product and location: real, reserved, available (= real − reserved), incoming;
+    in product then location order."""
+    after = decode_cursor(cursor, 2)
 
     async def query(uow: UnitOfWork) -> list[s.StockRow]:
         rows = await stock_store.levels(
-            uow.session, tenant_id, product_id=product_id, location_id=location_id
+            uow.session,
+            tenant_id,
+            product_id=product_id,
+            location_id=location_id,
+            after=(str(after[0]), str(after[1])) if after else None,
+            limit=limit + 1,
         )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        link_next(request, response, (rows[-1].product_id, rows[-1].location_id) if more else None)
         locations = {str(loc.location_id): loc.name for loc in await uow.repo.locations()}
         products = {
             str(p.product_id): p
@@ -571,17 +740,31 @@ async def stock_of_tenant(
     "/tenants/{tenant_id}/products/{product_id}/ledger",
     response_model=list[s.LedgerRow],
     tags=["stock"],
+    scope=READ,
 )
 async def ledger_of_product(
     tenant_id: Tenant,
     product_id: UUID,
     request: Request,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    response: Response,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> list[s.LedgerRow]:
-    """Every stock change of the product, oldest first, with its cause."""
+    """Every stock change of the product, newest first, with its cause (the whole ledger
+    page after page: follow the `Link` header's next cursor)."""
+    after = decode_cursor(cursor, 1)
 
     async def query(uow: UnitOfWork) -> list[s.LedgerRow]:
-        rows = await stock_store.ledger(uow.session, tenant_id, product_id, limit=limit)
+        rows = await stock_store.ledger(
+            uow.session,
+            tenant_id,
+            product_id,
+            limit=limit + 1,
+            before_id=int(after[0]) if after else None,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        link_next(request, response, (rows[-1].id,) if more else None)
         locations = {str(loc.location_id): loc.name for loc in await uow.repo.locations()}
         return [
             s.LedgerRow(
@@ -607,7 +790,10 @@ async def ledger_of_product(
 
 
 @router.get(
-    "/tenants/{tenant_id}/reconciliation", response_model=s.ReconciliationOut, tags=["stock"]
+    "/tenants/{tenant_id}/reconciliation",
+    response_model=s.ReconciliationOut,
+    tags=["stock"],
+    scope=READ,
 )
 async def reconciliation(tenant_id: Tenant, request: Request) -> s.ReconciliationOut:
     """Levels against the sum of the ledger, per product and location (rule 6)."""
@@ -635,15 +821,23 @@ async def reconciliation(tenant_id: Tenant, request: Request) -> s.Reconciliatio
 
 
 @router.get(
-    "/tenants/{tenant_id}/writes", response_model=list[s.WriteStatusOut], tags=["pennylane"]
+    "/tenants/{tenant_id}/writes",
+    response_model=list[s.WriteStatusOut],
+    tags=["pennylane"],
+    scope=READ,
 )
 async def write_statuses(
-    tenant_id: Tenant, request: Request, failed_only: bool = False
+    tenant_id: Tenant,
+    request: Request,
+    response: Response,
+    failed_only: bool = False,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> list[s.WriteStatusOut]:
-    """What the outbound service reported about writes to Pennylane (ids, failures)."""
-
-    async def query(uow: UnitOfWork) -> list[s.WriteStatusOut]:
-        rows = await uow.repo.write_statuses(failed_only=failed_only)
-        return [s.WriteStatusOut.model_validate(row._mapping) for row in rows]
-
-    return await _run(request, tenant_id, query)
+    """What the outbound service reported about writes to Pennylane (ids, failures), by
+    record."""
+    rows = await _run(
+        request, tenant_id, lambda uow: uow.repo.write_statuses(failed_only=failed_only)
+    )
+    statuses = [s.WriteStatusOut.model_validate(row._mapping) for row in rows]
+    return _page(request, response, statuses, lambda x: (x.entity_kind, x.entity_id), limit, cursor)

@@ -20,10 +20,13 @@ from inventory.domain.values import PostalAddress
 Quantity = Annotated[
     Decimal, Field(ge=Decimal(-1_000_000_000), le=Decimal(1_000_000_000), decimal_places=6)
 ]
-Name = Annotated[str, Field(min_length=1, max_length=500)]
-# An address longer than SMTP allows (254) is not one; the bound also keeps the messages a
-# customer makes far below a Kafka message's size.
-Email = Annotated[str, Field(max_length=254)]
+# Bounds of Pennylane's own fields where it has them, else of common practice: a name or label
+# ≤ 255 characters, an e-mail address ≤ 254 (RFC 5321), a reference (SKU) ≤ 255.
+Name = Annotated[str, Field(min_length=1, max_length=255)]
+Email = Annotated[
+    str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$", examples=["a@b.fr"])
+]
+Sku = Annotated[str, Field(min_length=1, max_length=255)]
 
 
 class Request(BaseModel):
@@ -31,7 +34,9 @@ class Request(BaseModel):
 
 
 class SettingsOut(BaseModel):
-    default_location_id: UUID
+    default_location_id: UUID | None = Field(
+        description='none until the tenant\'s first change creates its "Principal" location'
+    )
     import_products: bool
     import_services: bool
     delivery_notes_update_real_stock: bool
@@ -39,7 +44,10 @@ class SettingsOut(BaseModel):
     sync_interval_seconds: int
 
     @classmethod
-    def of(cls, settings: TenantSettings) -> SettingsOut:
+    def of(cls, settings: TenantSettings | None) -> SettingsOut:
+        if settings is None:  # never changed: the defaults, nothing stored yet
+            defaults = cls.of(TenantSettings("defaults", UUID(int=0)))
+            return defaults.model_copy(update={"default_location_id": None})
         return cls(
             default_location_id=settings.default_location_id,
             import_products=settings.import_products,
@@ -60,7 +68,7 @@ class SettingsIn(Request):
     restock_on_credit_note: bool | None = None
     # Bounded here so an absurd figure (1e20) is a 422, never an overflow.
     sync_interval_seconds: int | None = Field(
-        default=None, ge=MIN_SYNC_INTERVAL_S, le=MAX_SYNC_INTERVAL_S
+        default=None, strict=True, ge=MIN_SYNC_INTERVAL_S, le=MAX_SYNC_INTERVAL_S
     )
 
 
@@ -120,7 +128,7 @@ class MergeOut(BaseModel):
 
 class ProductIn(Request):
     name: Name
-    sku: str | None = Field(default=None, max_length=200)
+    sku: Sku | None = None
     is_service: bool = False
 
 
@@ -128,16 +136,18 @@ class ProductChangeIn(Request):
     """Rename, change or clear the SKU (Pennylane follows when linked), (de)activate."""
 
     name: Name | None = None
-    sku: str | None = Field(default=None, max_length=200)
+    sku: Sku | None = None
     clear_sku: bool = False
     active: bool | None = None
 
 
 class AddressModel(BaseModel):
-    address: str = Field(max_length=500)
-    postal_code: str = Field(max_length=20)
-    city: str = Field(max_length=200)
-    country_alpha2: str = Field(min_length=2, max_length=2)
+    model_config = ConfigDict(extra="forbid")
+
+    address: str = Field(min_length=1, max_length=255)
+    postal_code: str = Field(min_length=1, max_length=20)
+    city: str = Field(min_length=1, max_length=255)
+    country_alpha2: str = Field(pattern=r"^[A-Z]{2}$")
 
     def to_domain(self) -> PostalAddress:
         return PostalAddress(self.address, self.postal_code, self.city, self.country_alpha2)
@@ -324,7 +334,7 @@ class PurchaseLineIn(Request):
     product_id: UUID
     quantity: Quantity
     unit_price_before_tax: Quantity
-    vat_rate: str = Field(default="FR_200", max_length=20)
+    vat_rate: str = Field(default="FR_200", min_length=1, max_length=20, pattern=r"^[A-Za-z0-9_]+$")
 
 
 class PurchaseIn(Request):

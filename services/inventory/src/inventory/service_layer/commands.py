@@ -52,7 +52,14 @@ class SettingsChange:
 
 
 async def get_settings(uow: UnitOfWork) -> TenantSettings:
+    """The tenant's settings, created with the defaults when it has none (for writers)."""
     return await uow.repo.ensure_settings()
+
+
+async def read_settings(uow: UnitOfWork) -> TenantSettings | None:
+    """The tenant's settings as stored; `None` for a tenant never changed (a read writes
+    nothing)."""
+    return await uow.repo.settings()
 
 
 async def change_settings(uow: UnitOfWork, change: SettingsChange) -> TenantSettings:

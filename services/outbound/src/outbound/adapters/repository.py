@@ -202,19 +202,29 @@ async def list_writes(
     *,
     tenant_id: str | None,
     limit: int,
+    after_id: int | None = None,
 ) -> list[sa.Row[Any]]:
     query = (
         sa.select(writes).where(writes.c.status.in_(statuses)).order_by(writes.c.id).limit(limit)
     )
+    if after_id is not None:
+        query = query.where(writes.c.id > after_id)
     if tenant_id is not None:
         query = query.where(writes.c.tenant_id == tenant_id)
     return list((await session.execute(query)).all())
 
 
 async def list_dead_letters(
-    session: AsyncSession, *, tenant_id: str | None, include_replayed: bool, limit: int
+    session: AsyncSession,
+    *,
+    tenant_id: str | None,
+    include_replayed: bool,
+    limit: int,
+    after_id: int | None = None,
 ) -> list[sa.Row[Any]]:
     query = sa.select(write_dead_letters).order_by(write_dead_letters.c.id).limit(limit)
+    if after_id is not None:
+        query = query.where(write_dead_letters.c.id > after_id)
     if tenant_id is not None:
         query = query.where(write_dead_letters.c.tenant_id == tenant_id)
     if not include_replayed:

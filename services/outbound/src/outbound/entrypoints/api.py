@@ -1,13 +1,17 @@
-"""The outbound HTTP API: writes waiting or failed, dead letters and their replay."""
+"""The outbound HTTP API: writes waiting or failed, dead letters and their replay.
+
+Every route needs the `operations:admin` scope; lists are paged by cursor (oldest first)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from stockpit_runtime.auth import Scope, SecureRouter
+from stockpit_runtime.pagination import Cursor, Limit, decode_cursor, link_next
 
 from outbound.adapters import repository
 from outbound.domain.writes import WriteStatus
@@ -54,44 +58,70 @@ def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     return sessions
 
 
-Limit = Annotated[int, Query(ge=1, le=1000)]
+TenantQuery = Annotated[
+    str | None, Query(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+]
+DeadLetterId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ADMIN = Scope.OPERATIONS_ADMIN
 
 
-def outbound_router() -> APIRouter:
-    router = APIRouter(prefix="/outbound", tags=["outbound"])
+def outbound_router() -> SecureRouter:
+    router = SecureRouter(prefix="/outbound", tags=["outbound"])
 
-    @router.get("/writes")
+    @router.get("/writes", scope=ADMIN)
     async def list_writes(
         request: Request,
+        response: Response,
         status: Annotated[list[Literal["pending", "failed", "done", "superseded"]], Query()] = [  # noqa: B006
             "pending",
             "failed",
         ],
-        tenant_id: str | None = None,
+        tenant_id: TenantQuery = None,
         limit: Limit = 100,
+        cursor: Cursor = None,
     ) -> list[WriteView]:
         """Writes by status, oldest first: by default those still pending and those that failed."""
+        after = decode_cursor(cursor, 1)
         async with _sessions(request)() as session:
             rows = await repository.list_writes(
-                session, [WriteStatus(s) for s in status], tenant_id=tenant_id, limit=limit
+                session,
+                [WriteStatus(s) for s in status],
+                tenant_id=tenant_id,
+                limit=limit + 1,
+                after_id=int(after[0]) if after else None,
             )
-        return [WriteView.model_validate(row._mapping) for row in rows]
+        link_next(request, response, (rows[limit - 1].id,) if len(rows) > limit else None)
+        return [WriteView.model_validate(row._mapping) for row in rows[:limit]]
 
-    @router.get("/dead-letters")
+    @router.get("/dead-letters", scope=ADMIN)
     async def list_dead_letters(
         request: Request,
-        tenant_id: str | None = None,
+        response: Response,
+        tenant_id: TenantQuery = None,
         include_replayed: bool = False,
         limit: Limit = 100,
+        cursor: Cursor = None,
     ) -> list[DeadLetterView]:
+        """Writes Pennylane refused for good (or that ran out of attempts), oldest first."""
+        after = decode_cursor(cursor, 1)
         async with _sessions(request)() as session:
             rows = await repository.list_dead_letters(
-                session, tenant_id=tenant_id, include_replayed=include_replayed, limit=limit
+                session,
+                tenant_id=tenant_id,
+                include_replayed=include_replayed,
+                limit=limit + 1,
+                after_id=int(after[0]) if after else None,
             )
-        return [DeadLetterView.model_validate(row._mapping) for row in rows]
+        link_next(request, response, (rows[limit - 1].id,) if len(rows) > limit else None)
+        return [DeadLetterView.model_validate(row._mapping) for row in rows[:limit]]
 
-    @router.post("/dead-letters/{dead_letter_id}/replay", status_code=202)
-    async def replay_dead_letter(request: Request, dead_letter_id: int) -> ReplayView:
+    @router.post(
+        "/dead-letters/{dead_letter_id}/replay",
+        status_code=202,
+        scope=ADMIN,
+        responses={404: {"description": "no such dead letter"}, 409: {"description": "replayed"}},
+    )
+    async def replay_dead_letter(request: Request, dead_letter_id: DeadLetterId) -> ReplayView:
         """Send the write again, with a fresh attempt budget, ahead of its record's later writes."""
         async with _sessions(request).begin() as session:
             result = await replay(session, dead_letter_id)

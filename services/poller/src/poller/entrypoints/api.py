@@ -1,14 +1,17 @@
-"""The poller's HTTP API: the connection commands of the Kafka topic, for operators and the UI."""
+"""The poller's HTTP API: the connection commands of the Kafka topic, for operators and the UI.
+
+Every route needs the `connections:admin` scope for the path's tenant."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from stockpit_connections import ConnectionRegistry
 from stockpit_contracts.payloads.connections import DEFAULT_SYNC_INTERVAL_S, ConnectionSettings
+from stockpit_runtime.auth import Scope, SecureRouter
 from stockpit_runtime.service import ServiceRuntime
 
 from poller.adapters.orm import tenants
@@ -75,10 +78,13 @@ async def _status(request: Request, tenant_id: str) -> dict[str, Any]:
     }
 
 
-def connections_router() -> APIRouter:
-    router = APIRouter(prefix="/connections", tags=["connections"])
+ADMIN = Scope.CONNECTIONS_ADMIN
 
-    @router.put("/{tenant_id}")
+
+def connections_router() -> SecureRouter:
+    router = SecureRouter(prefix="/connections", tags=["connections"])
+
+    @router.put("/{tenant_id}", scope=ADMIN)
     async def connect(request: Request, tenant_id: TenantId, body: ConnectBody) -> dict[str, Any]:
         runtime, registry, scheduler = _parts(request)
         async with runtime.sessions.begin() as session:
@@ -88,7 +94,7 @@ def connections_router() -> APIRouter:
         scheduler.wake()
         return await _status(request, tenant_id)
 
-    @router.post("/{tenant_id}/disconnect")
+    @router.post("/{tenant_id}/disconnect", scope=ADMIN)
     async def disconnect(request: Request, tenant_id: TenantId) -> dict[str, Any]:
         runtime, registry, scheduler = _parts(request)
         async with runtime.sessions.begin() as session:
@@ -97,7 +103,7 @@ def connections_router() -> APIRouter:
         await scheduler.stop_tenant(tenant_id)
         return await _status(request, tenant_id)
 
-    @router.post("/{tenant_id}/reconnect")
+    @router.post("/{tenant_id}/reconnect", scope=ADMIN)
     async def reconnect(request: Request, tenant_id: TenantId) -> dict[str, Any]:
         runtime, registry, scheduler = _parts(request)
         try:
@@ -108,7 +114,7 @@ def connections_router() -> APIRouter:
         scheduler.wake()
         return await _status(request, tenant_id)
 
-    @router.post("/{tenant_id}/import-now", status_code=202)
+    @router.post("/{tenant_id}/import-now", status_code=202, scope=ADMIN)
     async def import_now(
         request: Request, tenant_id: TenantId, body: ImportNowBody | None = None
     ) -> dict[str, Any]:
@@ -122,7 +128,7 @@ def connections_router() -> APIRouter:
         scheduler.wake()
         return await _status(request, tenant_id)
 
-    @router.get("/{tenant_id}")
+    @router.get("/{tenant_id}", scope=ADMIN)
     async def status(request: Request, tenant_id: TenantId) -> dict[str, Any]:
         return await _status(request, tenant_id)
 
