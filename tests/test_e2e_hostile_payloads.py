@@ -453,7 +453,7 @@ def _run_batch(victim: Victim, name: str, data: st.DataObject, *, every_kind: bo
     dead_letters_url = victim.system.url(target.service) + "/operations/dead-letters"
 
     def all_dead_lettered() -> dict[tuple[int, int], str] | None:
-        rows = http("GET", dead_letters_url, limit=1000)
+        rows = http("GET", dead_letters_url, limit=500)
         reasons = {
             (row["partition"], row["offset"]): row["reason"]
             for row in rows

@@ -12,6 +12,7 @@ import pytest
 from stockpit_ops import cli
 from stockpit_ops.demo import TOKEN, Demo, _qty
 from stockpit_ops.system import SystemConfig, running_system
+from stockpit_runtime.auth import Scope
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.e2e
@@ -51,6 +52,10 @@ def test_pennylane_documents_reach_stock_and_stockpit_changes_reach_pennylane(
         # The operator's command reads the same figures over the services' HTTP APIs.
         monkeypatch.setenv("STOCKPIT_POLLER_URL", system.url("poller"))
         monkeypatch.setenv("STOCKPIT_INVENTORY_URL", system.url("inventory"))
+        monkeypatch.setenv(
+            "STOCKPIT_TOKEN",
+            system.token(tenants=["demo"], scopes=[Scope.STOCK_READ, Scope.CONNECTIONS_ADMIN]),
+        )
         shown = CliRunner().invoke(cli.app, ["stock", "demo"], terminal_width=200)
         assert shown.exit_code == 0, shown.output
         assert "Table basse en chêne" in shown.output

@@ -9,19 +9,24 @@ from typing import Any
 import httpx
 import pytest
 from stockpit_ops import cli
+from stockpit_runtime.auth import LocalAuthority, Scope, TokenVerifier
+from stockpit_runtime.settings import ServiceSettings
 from typer.testing import CliRunner
 
 runner = CliRunner()
+authorizations: list[str | None] = []
 
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, Any]]:
     """Record requests and answer them like the services would."""
     seen: list[tuple[str, str, Any]] = []
+    authorizations.clear()
 
     def handler(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content) if request.content else None
         seen.append((request.method, str(request.url), body))
+        authorizations.append(request.headers.get("Authorization"))
         path = request.url.path
         if path == "/connections/acme" or path.startswith("/connections/acme/"):
             return httpx.Response(200, json={"tenant_id": "acme", "status": "connected"})
@@ -101,3 +106,70 @@ def test_merge_posts_to_inventory_and_writes_nothing_else(
         ("POST", "http://inventory.test/tenants/acme/products/dup-1/merge-into/orig-1", None)
     ]
     assert "merged into Chaise" in result.output
+
+
+def test_every_call_carries_the_token_of_stockpit_token_or_of_the_token_file(
+    calls: list[tuple[str, str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STOCKPIT_TOKEN", "from-the-environment")
+    assert runner.invoke(cli.app, ["status", "acme"]).exit_code == 0
+    token_file = tmp_path / "token"
+    token_file.write_text("from-the-file\n")
+    result = runner.invoke(cli.app, ["--token-file", str(token_file), "stock", "acme"])
+    assert result.exit_code == 0, result.output
+    assert authorizations == ["Bearer from-the-environment", "Bearer from-the-file"]
+
+
+def test_dev_token_mints_a_token_the_services_accept_from_the_local_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    authority = LocalAuthority.create(tmp_path / "auth")
+    result = runner.invoke(
+        cli.app,
+        [
+            "dev-token",
+            "--tenant",
+            "acme",
+            "--scope",
+            "stock:read",
+            "--scope",
+            "stock:write",
+            "--key-dir",
+            str(authority.directory),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    for name, value in authority.service_env().items():
+        monkeypatch.setenv(name, value)
+    verifier = TokenVerifier.from_settings(ServiceSettings())
+    assert verifier is not None
+    principal = verifier.verify(result.stdout.strip())
+    assert principal.tenants == {"acme"}
+    assert principal.scopes == {Scope.STOCK_READ, Scope.STOCK_WRITE}
+
+
+def test_dev_token_is_refused_without_a_local_private_key(tmp_path: Path) -> None:
+    result = runner.invoke(
+        cli.app,
+        ["dev-token", "--tenant", "acme", "--scope", "stock:read", "--key-dir", str(tmp_path)],
+    )
+    assert result.exit_code == 1
+    assert "no local private key" in result.output
+
+
+def test_dev_token_refuses_an_unknown_scope(tmp_path: Path) -> None:
+    authority = LocalAuthority.create(tmp_path)
+    result = runner.invoke(
+        cli.app,
+        [
+            "dev-token",
+            "--tenant",
+            "a",
+            "--scope",
+            "stock:all",
+            "--key-dir",
+            str(authority.directory),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "unknown scope" in result.output

@@ -36,6 +36,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.params import Depends
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+from pydantic import BaseModel
 from starlette.routing import Route
 
 if TYPE_CHECKING:
@@ -309,6 +310,22 @@ def _declared_scope(dependant: Dependant) -> str | None:
     return None
 
 
+class Problem(BaseModel):
+    """An error answer: `detail` says why (for malformed input, a list of field errors)."""
+
+    detail: str | list[dict[str, Any]]
+
+
+# What any secured route may answer besides its success (documented in its OpenAPI).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no access token, or an invalid one"},
+    403: {"model": Problem, "description": "the token lacks the scope or the tenant"},
+    404: {"model": Problem, "description": "no such record"},
+    413: {"model": Problem, "description": "request body too large"},
+    422: {"model": Problem, "description": "malformed input, or a refused command"},
+}
+
+
 class SecureRouter(APIRouter):
     """An APIRouter whose routes must say who may call them: `scope=` or `public="why"`."""
 
@@ -326,7 +343,12 @@ class SecureRouter(APIRouter):
         access = require(scope) if scope is not None else PUBLIC
         if public is not None:
             self.public_reasons[self.prefix + path] = public
-        return {**kwargs, "dependencies": [*kwargs.get("dependencies", ()), access]}
+            return {**kwargs, "dependencies": [*kwargs.get("dependencies", ()), access]}
+        return {
+            **kwargs,
+            "dependencies": [*kwargs.get("dependencies", ()), access],
+            "responses": {**ERROR_RESPONSES, **kwargs.get("responses", {})},
+        }
 
     def get(
         self, path: str, *, scope: Scope | None = None, public: str | None = None, **kwargs: Any

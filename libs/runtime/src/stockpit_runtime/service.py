@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
@@ -37,7 +37,7 @@ from stockpit_contracts.events import envelope_type
 from stockpit_contracts.payloads.dead_letters import DeadLetter
 
 from stockpit_runtime import auth, tracing
-from stockpit_runtime.auth import SecureRouter, TokenVerifier, check_routes_declare_access
+from stockpit_runtime.auth import Problem, SecureRouter, TokenVerifier, check_routes_declare_access
 from stockpit_runtime.consumer import (
     BatchEventHandler,
     EventHandler,
@@ -463,7 +463,11 @@ def _operations_router(runtime: ServiceRuntime, title: str, description: str) ->
             status_code=200 if healthy else 503,
         )
 
-    @router.get("/metrics", public="Prometheus scraping; counters only, no tenant data")
+    @router.get(
+        "/metrics",
+        public="Prometheus scraping; counters only, no tenant data",
+        response_class=PlainTextResponse,
+    )
     async def metrics() -> Response:
         await collect(runtime)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -515,7 +519,7 @@ def _operations_router(runtime: ServiceRuntime, title: str, description: str) ->
         "/operations/dead-letters/{dead_letter_id}/replay",
         status_code=202,
         scope=auth.Scope.OPERATIONS_ADMIN,
-        responses={404: {"description": "no such dead letter"}, 409: {"description": "replayed"}},
+        responses={409: {"model": Problem, "description": "replayed already"}},
     )
     async def replay(dead_letter_id: DeadLetterId) -> ReplayView:
         """Put the original message back on its topic (through the outbox), once: a dead

@@ -10,9 +10,11 @@
     stockpit duplicates TENANT                                  products flagged as duplicates
     stockpit merge TENANT DUPLICATE_ID ORIGINAL_ID              merge a duplicate (rule 15)
     stockpit dead-letters list SERVICE / replay SERVICE ID [ID…]
+    stockpit dev-token --tenant T --scope S [--scope S…]        mint a token with the local key
 
 Service addresses come from STOCKPIT_POLLER_URL, STOCKPIT_INVENTORY_URL and
-STOCKPIT_OUTBOUND_URL (defaults: the local ports 8010, 8020, 8030).
+STOCKPIT_OUTBOUND_URL (defaults: the local ports 8010, 8020, 8030). Every call carries the
+access token of STOCKPIT_TOKEN, or of the file given with `--token-file` (before the command).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -29,8 +32,11 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from stockpit_runtime.auth import LocalAuthority, Scope, scopes_of
 
 app = typer.Typer(help="Operate Stockpit Sync: tenants, syncs, stock and dead letters.")
+LOCAL_AUTH_DIR = Path(os.environ.get("STOCKPIT_LOCAL_AUTH_DIR", ".local/auth"))
+_token: dict[str, str] = {}
 dead_letters_app = typer.Typer(help="Messages the services gave up on, and their replay.")
 app.add_typer(dead_letters_app, name="dead-letters")
 console = Console()
@@ -47,17 +53,54 @@ def service_url(service: str) -> str:
     return os.environ.get(f"STOCKPIT_{service.upper()}_URL", DEFAULT_URLS[service])
 
 
+@app.callback()
+def main(
+    token_file: Annotated[
+        Path | None,
+        typer.Option(help="file holding the access token (default: $STOCKPIT_TOKEN)"),
+    ] = None,
+) -> None:
+    """Operate Stockpit Sync: tenants, syncs, stock and dead letters."""
+    _token.clear()
+    token = token_file.read_text().strip() if token_file else os.environ.get("STOCKPIT_TOKEN")
+    if token:
+        _token["value"] = token
+
+
+def _headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {_token['value']}"} if "value" in _token else {}
+
+
 def _call(service: str, method: str, path: str, **kwargs: Any) -> Any:
+    response = _send(service, method, path, **kwargs)
+    return response.json() if response.content else None
+
+
+def _call_all(service: str, path: str, **params: Any) -> list[Any]:
+    """A paged list read whole (following `Link: rel="next"`)."""
+    response = _send(service, "GET", path, params=params)
+    rows: list[Any] = response.json()
+    while "next" in response.links:
+        response = _send(service, "GET", response.links["next"]["url"])
+        rows += response.json()
+    return rows
+
+
+def _send(service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
     try:
-        response = httpx.request(method, service_url(service) + path, timeout=30, **kwargs)
+        response = httpx.request(
+            method, service_url(service) + path, headers=_headers(), timeout=30, **kwargs
+        )
     except httpx.HTTPError as exc:
         console.print(f"[red]{service} unreachable at {service_url(service)}: {exc}[/red]")
         raise typer.Exit(2) from exc
     if response.status_code >= 400:
         detail = response.json().get("detail") if _is_json(response) else response.text
         console.print(f"[red]{service} answered {response.status_code}: {detail}[/red]")
+        if response.status_code == 401 and not _headers():
+            console.print("set STOCKPIT_TOKEN or give --token-file (see `stockpit dev-token`)")
         raise typer.Exit(1)
-    return response.json() if response.content else None
+    return response
 
 
 def _is_json(response: httpx.Response) -> bool:
@@ -165,7 +208,7 @@ def status(tenant: str) -> None:
 @app.command()
 def stock(tenant: str) -> None:
     """Stock per product and location (real, reserved, available, incoming)."""
-    rows = _call("inventory", "GET", f"/tenants/{tenant}/stock")
+    rows = _call_all("inventory", f"/tenants/{tenant}/stock", limit=500)
     console.print(
         _table(
             f"Stock of {tenant}",
@@ -184,8 +227,8 @@ def stock(tenant: str) -> None:
 
 @app.command()
 def ledger(tenant: str, product_id: str) -> None:
-    """Every stock movement of one product, with its cause."""
-    entries = _call("inventory", "GET", f"/tenants/{tenant}/products/{product_id}/ledger")
+    """Every stock movement of one product, with its cause, newest first."""
+    entries = _call_all("inventory", f"/tenants/{tenant}/products/{product_id}/ledger", limit=500)
     console.print(
         _table(
             f"Ledger of {product_id}",
@@ -240,7 +283,7 @@ def duplicates(tenant: str) -> None:
 def list_dead_letters(service: str, tenant: Annotated[str | None, typer.Option()] = None) -> None:
     """Dead letters of SERVICE (poller, inventory or outbound), newest first."""
     params = {"tenant_id": tenant} if tenant else {}
-    rows = _call(service, "GET", "/operations/dead-letters", params=params)
+    rows = _call_all(service, "/operations/dead-letters", **params)
     console.print(
         _table(
             f"Dead letters of {service}",
@@ -276,3 +319,39 @@ def _qty(value: Any) -> str:
     if value is None:
         return ""
     return format(Decimal(str(value)).normalize(), "f")
+
+
+@app.command("dev-token")
+def dev_token(
+    tenant: Annotated[
+        list[str], typer.Option(help='tenant the token acts for (repeat; "*" for every tenant)')
+    ],
+    scope: Annotated[
+        list[str],
+        typer.Option(help=f"scope granted (repeat): {', '.join(s.value for s in Scope)}"),
+    ],
+    subject: Annotated[str, typer.Option(help="who the token names (`sub`)")] = "dev",
+    minutes: Annotated[int, typer.Option(help="lifetime in minutes", min=1, max=1440)] = 60,
+    key_dir: Annotated[
+        Path, typer.Option(help="the local key pair's directory ($STOCKPIT_LOCAL_AUTH_DIR)")
+    ] = LOCAL_AUTH_DIR,
+) -> None:
+    """Print an access token signed with the local key (`make demo` makes it): for a local
+    system only; a deployment's tokens come from its identity provider."""
+    authority = LocalAuthority(key_dir)
+    if not authority.private_key_file.is_file():
+        console.print(
+            f"[red]no local private key at {authority.private_key_file}: dev-token only signs "
+            "for a local system (`make demo` creates the key); a deployment's tokens come "
+            "from its identity provider[/red]"
+        )
+        raise typer.Exit(1)
+    try:
+        scopes = scopes_of(scope)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    token = authority.token(
+        tenants=tenant, scopes=scopes, subject=subject, lifetime=timedelta(minutes=minutes)
+    )
+    print(token)  # alone on stdout: `export STOCKPIT_TOKEN=$(stockpit dev-token …)`

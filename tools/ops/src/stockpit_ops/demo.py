@@ -198,9 +198,16 @@ def main() -> int:
         database_url=os.environ["DATABASE_URL"],
         log_dir=log_dir,
         tokens=(TOKEN,),
+        # The demo's identity provider: a key pair kept under .local/, where
+        # `stockpit dev-token` finds it to mint tokens for the operator's command.
+        auth_dir=Path(os.environ.get("STOCKPIT_LOCAL_AUTH_DIR", ".local/auth")),
     )
     console.rule("Stockpit Sync demo")
     console.print(f"service logs: {log_dir}")
+    console.print(
+        f"access tokens are signed with the local key in {config.authority.directory} "
+        "(`stockpit dev-token --tenant demo --scope stock:read` mints one)"
+    )
     started = time.monotonic()
     console.print("starting the sandbox and the three services…")
     with running_system(config) as system:

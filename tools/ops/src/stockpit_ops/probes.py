@@ -2,7 +2,8 @@
 
 The sandbox's admin surface gives Pennylane's state without rate limits or injected faults,
 so the expected stock is computed from Pennylane's own records, and the services are read
-through their public APIs only.
+through their public APIs only, with the access token `authorize` registered for each service
+(`running_system` registers an operator's).
 """
 
 from __future__ import annotations
@@ -13,27 +14,64 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from stockpit_ops.system import RunningSystem
+if TYPE_CHECKING:
+    from stockpit_ops.system import RunningSystem
 
 T = TypeVar("T")
 SERVICE_ACCOUNT_PREFIX = "706"
+# Service base URL → the bearer token `http` sends to it.
+_tokens: dict[str, str] = {}
+
+
+def authorize(base_url: str, token: str) -> None:
+    """Send `token` with every `http` call to a URL under `base_url`."""
+    _tokens[base_url.rstrip("/")] = token
+
+
+def forget(base_url: str) -> None:
+    _tokens.pop(base_url.rstrip("/"), None)
+
+
+def auth_headers(url: str) -> dict[str, str]:
+    for base_url, token in _tokens.items():
+        if url == base_url or url.startswith(base_url + "/"):
+            return {"Authorization": f"Bearer {token}"}
+    return {}
 
 
 def http(
     method: str, url: str, body: Any = None, *, headers: dict[str, str] | None = None, **params: Any
 ) -> Any:
+    """One call; a paged list (a `Link: rel="next"` header) is read whole, page after page."""
+    response = _request(method, url, body, params, headers)
+    result = response.json() if response.content else None
+    while isinstance(result, list) and "next" in response.links:
+        next_url = str(response.url.join(response.links["next"]["url"]))
+        response = _request(method, next_url, None, {}, headers)
+        result += response.json()
+    return result
+
+
+def _request(
+    method: str, url: str, body: Any, params: dict[str, Any], headers: dict[str, str] | None
+) -> httpx.Response:
     response = httpx.request(
-        method, url, json=body, params=params or None, headers=headers, timeout=30
+        method,
+        url,
+        json=body,
+        params=params or None,
+        headers={**auth_headers(url), **(headers or {})},
+        timeout=30,
     )
     if response.status_code >= 400:
         raise RuntimeError(f"{method} {url} → {response.status_code}: {response.text[:500]}")
-    return response.json() if response.content else None
+    return response
 
 
 def wait_until(what: str, probe: Callable[[], T | None], timeout_s: float = 180) -> T:

@@ -28,7 +28,7 @@ from stockpit_ops.system import RunningSystem
 
 SOAK_DOCUMENTS = 10_000
 # A product's ledger page must hold every entry the soak gives it (about 350 each).
-LEDGER_LIMIT = 10_000
+LEDGER_PAGE = 500  # entries per page (the API's largest); `http` reads every page
 
 
 def seed_soak(sandbox: SandboxAdmin, token: str, documents: int = SOAK_DOCUMENTS) -> None:
@@ -74,13 +74,12 @@ def ledger_entries(inventory: Inventory) -> dict[int, list[LedgerEntry]]:
     for product in inventory.products():
         if product["pennylane_id"] is None:
             continue
-        rows = http(
+        newest_first = http(
             "GET",
             f"{inventory.url}/products/{product['product_id']}/ledger",
-            limit=LEDGER_LIMIT,
+            limit=LEDGER_PAGE,
         )
-        if len(rows) >= LEDGER_LIMIT:
-            raise RuntimeError(f"product {product['pennylane_id']} has more than one ledger page")
+        rows = list(reversed(newest_first))
         entries[int(product["pennylane_id"])] = [
             LedgerEntry(
                 reference=row["reference"],

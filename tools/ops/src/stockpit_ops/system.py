@@ -2,24 +2,30 @@
 
 The demo, the end-to-end tests and the system benchmark all run it this way, so what they show
 is what an operator runs: console scripts configured through the environment, talking over
-Kafka, PostgreSQL and HTTP only.
+Kafka, PostgreSQL and HTTP only. The services trust the run's local identity provider
+(`LocalAuthority`: an Ed25519 key pair, `.local/auth` for the demo, the test's directory
+otherwise) and `probes.http` calls them with an operator's token minted from it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sys
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import create_async_engine
+from stockpit_runtime.auth import LocalAuthority
 from stockpit_runtime.kafka import delete_topics
 
+from stockpit_ops import probes
 from stockpit_ops.processes import ManagedProcess, free_port, service_process
 
 SERVICES = ("inventory", "outbound", "poller")
@@ -41,6 +47,12 @@ class SystemConfig:
     # Delete the run's topics and schemas afterwards: a shared broker's heap grows with every
     # partition ever created, and runs are many.
     remove_data_afterwards: bool = True
+    # Where the run's token-signing key pair is (made there if missing); default: log_dir/auth.
+    auth_dir: Path | None = None
+
+    @property
+    def authority(self) -> LocalAuthority:
+        return LocalAuthority.create(self.auth_dir or self.log_dir / "auth")
 
     @property
     def topic_prefix(self) -> str:
@@ -64,6 +76,7 @@ class SystemConfig:
             "STOCKPIT_TOKEN_KEY": self.token_key,
             "STOCKPIT_PENNYLANE_BASE_URL": f"{sandbox_url}/api/external/v2",
             "STOCKPIT_LOG_LEVEL": "INFO",
+            **self.authority.service_env(),
             **self.extra_env,
         }
 
@@ -80,6 +93,11 @@ class RunningSystem:
 
     def url(self, service: str) -> str:
         return self.services[service].ready_url.removesuffix("/health/ready")
+
+    def token(self, **claims: Any) -> str:
+        """A token of the run's authority (default: an operator of every tenant, every scope;
+        see `LocalAuthority.token`)."""
+        return self.config.authority.token(**claims)
 
     def restart(self, service: str, *, kill: bool = True) -> None:
         process = self.services[service]
@@ -141,8 +159,13 @@ def running_system(config: SystemConfig) -> Iterator[RunningSystem]:
             services[service].launch()
         for process in (sandbox, *services.values()):
             process.wait_ready(timeout_s=90)
+        operator = system.token(subject="stockpit-ops", lifetime=dt.timedelta(days=1))
+        for service in SERVICES:
+            probes.authorize(system.url(service), operator)
         yield system
     finally:
+        for service in services:
+            probes.forget(system.url(service))
         system.stop()
         if config.remove_data_afterwards:
             remove_run_data(config)

@@ -22,11 +22,14 @@ Quantity = Annotated[
 ]
 # Bounds of Pennylane's own fields where it has them, else of common practice: a name or label
 # ≤ 255 characters, an e-mail address ≤ 254 (RFC 5321), a reference (SKU) ≤ 255.
-Name = Annotated[str, Field(min_length=1, max_length=255)]
+# Control characters (NUL above all, which PostgreSQL text refuses) have no place in a name.
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+Name = Annotated[str, Field(min_length=1, max_length=255, pattern=PRINTABLE)]
 Email = Annotated[
-    str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$", examples=["a@b.fr"])
+    str,
+    Field(min_length=3, max_length=254, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"),
 ]
-Sku = Annotated[str, Field(min_length=1, max_length=255)]
+Sku = Annotated[str, Field(min_length=1, max_length=255, pattern=PRINTABLE)]
 
 
 class Request(BaseModel):
@@ -144,9 +147,9 @@ class ProductChangeIn(Request):
 class AddressModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    address: str = Field(min_length=1, max_length=255)
-    postal_code: str = Field(min_length=1, max_length=20)
-    city: str = Field(min_length=1, max_length=255)
+    address: str = Field(min_length=1, max_length=255, pattern=PRINTABLE)
+    postal_code: str = Field(min_length=1, max_length=20, pattern=PRINTABLE)
+    city: str = Field(min_length=1, max_length=255, pattern=PRINTABLE)
     country_alpha2: str = Field(pattern=r"^[A-Z]{2}$")
 
     def to_domain(self) -> PostalAddress:

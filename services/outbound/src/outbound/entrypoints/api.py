@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from stockpit_runtime.auth import Scope, SecureRouter
+from stockpit_runtime.auth import Problem, Scope, SecureRouter
 from stockpit_runtime.pagination import Cursor, Limit, decode_cursor, link_next
 
 from outbound.adapters import repository
@@ -119,7 +119,7 @@ def outbound_router() -> SecureRouter:
         "/dead-letters/{dead_letter_id}/replay",
         status_code=202,
         scope=ADMIN,
-        responses={404: {"description": "no such dead letter"}, 409: {"description": "replayed"}},
+        responses={409: {"model": Problem, "description": "replayed already"}},
     )
     async def replay_dead_letter(request: Request, dead_letter_id: DeadLetterId) -> ReplayView:
         """Send the write again, with a fresh attempt budget, ahead of its record's later writes."""
