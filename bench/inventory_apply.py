@@ -55,6 +55,7 @@ from stockpit_contracts.payloads.documents import (
 )
 from stockpit_contracts.topics import PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS, Topic
 from stockpit_ops.processes import service_process
+from stockpit_runtime.auth import LocalAuthority
 
 PRODUCTS = 2_000
 LOCATIONS = 3
@@ -158,6 +159,8 @@ async def _service_run(
     during the timed phases; returns the lines as (product key, qty) per invoice."""
     run = uuid.uuid4().hex[:8]
     prefix, schema = f"bench{run}.", f"bench_inventory_{run}"
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-inventory-"))
+    authority = LocalAuthority.create(log_dir / "auth")
     service = service_process(
         "inventory",
         env={
@@ -166,8 +169,9 @@ async def _service_run(
             "STOCKPIT_TOPIC_PREFIX": prefix,
             "STOCKPIT_DB_SCHEMA": schema,
             "STOCKPIT_LOG_LEVEL": "WARNING",
+            **authority.service_env(),
         },
-        log_dir=Path(tempfile.mkdtemp(prefix="bench-inventory-")),
+        log_dir=log_dir,
     )
     rng = random.Random(7)
     connection = await asyncpg.connect(_plain_dsn(database_url))
@@ -175,8 +179,11 @@ async def _service_run(
         await asyncio.to_thread(service.start)
         try:
             base_url = service.ready_url.rsplit("/health", 1)[0]
-            async with httpx.AsyncClient(base_url=base_url, timeout=60) as api:
-                await api.get(f"/tenants/{TENANT}/settings")
+            async with httpx.AsyncClient(
+                base_url=base_url, timeout=60, headers=authority.headers()
+            ) as api:
+                # The tenant's first change creates its settings and "Principal" location.
+                (await api.put(f"/tenants/{TENANT}/settings", json={})).raise_for_status()
                 for name in ("Entrepôt", "Boutique"):
                     (
                         await api.post(f"/tenants/{TENANT}/locations", json={"name": name})

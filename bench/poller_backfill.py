@@ -21,6 +21,7 @@ import tempfile
 import time
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import psutil
@@ -33,6 +34,7 @@ from stockpit_contracts import new_event, partition_key
 from stockpit_contracts.payloads.connections import ConnectionSettings, ConnectTenant
 from stockpit_contracts.topics import CONNECTION_COMMANDS, PENNYLANE_DOCUMENTS
 from stockpit_pennylane.client import PennylaneClient
+from stockpit_runtime.auth import LocalAuthority
 
 INVOICES = int(os.environ.get("BENCH_INVOICES", "20000"))
 TOKEN = "bench-token-0001"
@@ -175,6 +177,8 @@ async def main() -> None:
             "STOCKPIT_PENNYLANE_BASE_URL": api,
             "STOCKPIT_HTTP_PORT": str(_free_port()),
             "STOCKPIT_LOG_LEVEL": "WARNING",
+            # The HTTP API is not called: commands go over Kafka; any key lets it start.
+            **LocalAuthority.create(Path(tempfile.mkdtemp(prefix="bench-auth-"))).service_env(),
         }
         with tempfile.TemporaryDirectory():
             elapsed, peak_mb = await _backfill(env, prefix, sandbox)

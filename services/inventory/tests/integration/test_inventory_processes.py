@@ -13,6 +13,7 @@ from stockpit_contracts import Envelope, Payload, new_event
 from stockpit_contracts.payloads.documents import DocumentKind
 from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
 from stockpit_ops.processes import ManagedProcess, service_process
+from stockpit_testing.fixtures import operator_headers
 from stockpit_testing.inventory import document, publish, scalar, stock_by_pennylane_id
 
 pytestmark = pytest.mark.integration
@@ -101,7 +102,9 @@ async def test_sigkill_mid_stream_then_restart_leaves_exact_stock(
     await asyncio.to_thread(restarted.start)
     try:
         await _wait_handled(database_url, db_schema, group, len(events))
-        async with httpx.AsyncClient(base_url=_base_url(restarted), timeout=30) as api:
+        async with httpx.AsyncClient(
+            base_url=_base_url(restarted), timeout=30, headers=operator_headers()
+        ) as api:
             stock = await stock_by_pennylane_id(api, tenant)
             assert stock == {p: (real, Decimal(0), Decimal(0)) for p, real in expected.items()}
             reconciliation = (await api.get(f"/tenants/{tenant}/reconciliation")).json()
@@ -132,7 +135,8 @@ async def test_two_replicas_side_by_side_lose_no_update(
             events, expected[tenant] = _invoices(tenant, 60)
             everything.extend(events)
         clients = [
-            httpx.AsyncClient(base_url=_base_url(replica), timeout=30) for replica in replicas
+            httpx.AsyncClient(base_url=_base_url(replica), timeout=30, headers=operator_headers())
+            for replica in replicas
         ]
         try:
             product = (

@@ -33,7 +33,7 @@ from stockpit_contracts.payloads.outbound import (
     ReceiptSendRequested,
 )
 from stockpit_contracts.topics import OUTBOUND_RESULTS
-from stockpit_testing.fixtures import read_topic
+from stockpit_testing.fixtures import operator_headers, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -163,10 +163,17 @@ class OutboundProcess:
                 await self.kill()
 
     async def get(self, path: str, **params: Any) -> Any:
-        async with httpx.AsyncClient() as client:
-            response = await client.get(self.url(path), params=params, timeout=10)
-        response.raise_for_status()
-        return response.json()
+        """A list read whole, page after page (`Link: rel="next"`)."""
+        rows: list[Any] = []
+        async with httpx.AsyncClient(headers=operator_headers(), timeout=10) as client:
+            response = await client.get(self.url(path), params=params)
+            response.raise_for_status()
+            rows += response.json()
+            while "next" in response.links:
+                response = await client.get(self.url(response.links["next"]["url"]))
+                response.raise_for_status()
+                rows += response.json()
+        return rows
 
 
 async def test_hundreds_of_writes_survive_faults_and_sigkill_exactly_once(
@@ -236,14 +243,14 @@ async def test_hundreds_of_writes_survive_faults_and_sigkill_exactly_once(
             await outbound.wait_ready(kit)
 
         async def all_done() -> bool:
-            pending = await outbound.get("/outbound/writes", status="pending", limit=1000)
-            done = await outbound.get("/outbound/writes", status="done", limit=1000)
+            pending = await outbound.get("/outbound/writes", status="pending", limit=500)
+            done = await outbound.get("/outbound/writes", status="done", limit=500)
             return not pending and len(done) == total
 
         await kit.wait_until(all_done, timeout_s=600, interval_s=1)
-        failed = await outbound.get("/outbound/writes", status="failed", limit=1000)
+        failed = await outbound.get("/outbound/writes", status="failed", limit=500)
         letters = await outbound.get("/outbound/dead-letters", include_replayed=True)
-        done_rows = await outbound.get("/outbound/writes", status="done", limit=1000)
+        done_rows = await outbound.get("/outbound/writes", status="done", limit=500)
     finally:
         await outbound.stop()
 
@@ -275,7 +282,7 @@ async def test_hundreds_of_writes_survive_faults_and_sigkill_exactly_once(
 
 
 async def done_count(outbound: OutboundProcess) -> int:
-    return len(await outbound.get("/outbound/writes", status="done", limit=1000))
+    return len(await outbound.get("/outbound/writes", status="done", limit=500))
 
 
 async def _grew(outbound: OutboundProcess, before: int) -> bool:

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -135,10 +136,15 @@ async def stock_by_pennylane_id(
     client: httpx.AsyncClient, tenant: str
 ) -> dict[int, tuple[Decimal, Decimal, Decimal]]:
     """(real, reserved, incoming) per Pennylane product id, summed over locations."""
-    response = await client.get(f"/tenants/{tenant}/stock")
-    response.raise_for_status()
+    rows: list[dict[str, Any]] = []
+    url: str | None = f"/tenants/{tenant}/stock?limit=500"
+    while url is not None:
+        response = await client.get(url)
+        response.raise_for_status()
+        rows += response.json()
+        url = response.links.get("next", {}).get("url")
     totals: dict[int, tuple[Decimal, Decimal, Decimal]] = {}
-    for row in response.json():
+    for row in rows:
         real, reserved, incoming = totals.get(
             row["pennylane_product_id"], (Decimal(0), Decimal(0), Decimal(0))
         )
