@@ -359,13 +359,10 @@ def create_service_app(
     return app
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodySizeLimit:
     """413 for a request body over `max_bytes`: at once when its Content-Length says so, else
-    as soon as the bytes read pass it (a chunked body), before the route sees any of it."""
+    as soon as the bytes read pass it (a chunked body); the route then reads a disconnect and
+    whatever it would answer is dropped."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -380,27 +377,29 @@ class BodySizeLimit:
             await self._refuse(send)
             return
         received = 0
-        started = False
+        started = refused = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge
+                if received > self.max_bytes and not started:
+                    refused = True
+                    await self._refuse(send)
+                    return {"type": "http.disconnect"}
             return message
 
         async def watched_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, watched_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(send)
+        await self.app(scope, limited_receive, watched_send)
 
     async def _refuse(self, send: Send) -> None:
         response = JSONResponse(

@@ -526,3 +526,40 @@ async def test_a_likely_duplicate_is_flagged_then_merged_over_http(
         f"{base}/products/{duplicate['product_id']}/merge-into/{van['location_id']}"
     )
     assert unknown.status_code == 404
+
+
+async def test_input_beyond_its_bounds_is_refused_with_a_4xx_never_a_500(
+    api: httpx.AsyncClient,
+) -> None:
+    base = f"/tenants/{TENANT}"
+    refusals = [
+        await api.put(f"{base}/settings", json={"sync_interval_seconds": 1e20}),
+        await api.put(f"{base}/settings", json={"sync_interval_seconds": 2}),
+        await api.get(f"{base}/products", params={"limit": -1}),
+        await api.get(f"{base}/stock", params={"limit": 100_000}),
+        await api.get(f"{base}/orders", params={"status": "anything"}),
+        await api.get(f"{base}/products", params={"cursor": "bm90IGEgY3Vyc29y"}),
+        await api.post(f"{base}/products", json={"name": "x" * 256}),
+        await api.post(f"{base}/products", json={"name": "nul\u0000byte"}),
+        await api.post(f"{base}/customers", json={"name": "A", "emails": ["a" * 250 + "@b.fr"]}),
+        await api.post(f"{base}/customers", json={"name": "A", "emails": ["not-an-address"]}),
+    ]
+    assert [r.status_code for r in refusals] == [422] * len(refusals), [r.text for r in refusals]
+    too_big = await api.post(f"{base}/products", content=b'{"name": "' + b"x" * 1_400_000 + b'"}')
+    assert too_big.status_code == 413
+    assert await _ok(await api.get(f"{base}/products")) == [], "nothing refused was created"
+
+
+async def test_every_list_is_paged_by_cursor_and_reachable_whole(api: httpx.AsyncClient) -> None:
+    base = f"/tenants/{TENANT}"
+    names = [f"Produit {n:02}" for n in range(7)]
+    for name in reversed(names):
+        await _ok(await api.post(f"{base}/products", json={"name": name}), 201)
+    first = await api.get(f"{base}/products", params={"limit": 3})
+    assert [p["name"] for p in await _ok(first)] == names[:3]
+    walked, url = [], first.links["next"]["url"]
+    while url:
+        page = await api.get(url)
+        walked += [p["name"] for p in await _ok(page)]
+        url = page.links.get("next", {}).get("url")
+    assert walked == names[3:], "every product once, in order, over the pages"
