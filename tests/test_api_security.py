@@ -8,7 +8,8 @@ who may call it, and what a fuzzer finds when it may.
   declare follows the product's rule (`expected_access`), not the code's declarations.
 - `test_schemathesis_finds_no_server_error_and_every_answer_is_documented`: Schemathesis
   generates requests from each service's OpenAPI (in process, over ASGI) with an operator's
-  token: no 5xx, every status, content type and body as documented.
+  token, data that fits the schema and data that does not: no 5xx, every status, content type
+  and body as documented.
 
 Each test runs one service on its own topics and schema; Pennylane is the sandbox.
 """
@@ -16,6 +17,7 @@ Each test runs one service on its own topics and schema; Pennylane is the sandbo
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
@@ -36,6 +38,7 @@ from outbound.entrypoints.app import create_app as create_outbound
 from poller.entrypoints.app import PollerSettings
 from poller.entrypoints.app import create_app as create_poller
 from pydantic import SecretStr
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.python.asgi import shutdown_lifespans
 from schemathesis.specs.openapi.checks import (
@@ -56,8 +59,9 @@ pytestmark = pytest.mark.integration
 SERVICES = ("inventory", "poller", "outbound")
 TENANT = "acme"
 PENNYLANE_TOKEN = "acme-pennylane-token"
-# Examples per operation: enough to reach every parameter's edge cases, bounded in time.
-FUZZ_EXAMPLES = 12
+# Examples per operation and kind of data: enough to reach the parameters' edge cases, few
+# enough for each service's run to take well under a minute.
+FUZZ_EXAMPLES = {GenerationMode.POSITIVE: 10, GenerationMode.NEGATIVE: 5}
 
 
 def expected_access(service: str, method: str, path: str) -> str:
@@ -243,12 +247,12 @@ def test_schemathesis_finds_no_server_error_and_every_answer_is_documented(
     ]
     failures: dict[str, BaseException] = {}
     try:
-        for result in schema.get_all_operations():
+        for result, mode in itertools.product(schema.get_all_operations(), GenerationMode):
             operation = result.ok()
 
-            @hypothesis.given(case=operation.as_strategy())
+            @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
             @hypothesis.settings(
-                max_examples=FUZZ_EXAMPLES,
+                max_examples=FUZZ_EXAMPLES[mode],
                 deadline=None,
                 database=None,
                 derandomize=True,
@@ -260,8 +264,11 @@ def test_schemathesis_finds_no_server_error_and_every_answer_is_documented(
 
             try:
                 fuzz()
+            except hypothesis.errors.Unsatisfiable:
+                assert mode is GenerationMode.NEGATIVE, "valid data can always be made"
+                # An operation without parameters or body has no invalid request to make.
             except Exception as exc:
-                failures[operation.label] = exc
+                failures[f"{operation.label} ({mode} data)"] = exc
     finally:
         shutdown_lifespans()
     assert not failures, "\n\n".join(f"{label}: {exc}" for label, exc in failures.items())

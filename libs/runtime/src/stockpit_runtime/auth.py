@@ -318,6 +318,7 @@ class Problem(BaseModel):
 
 # What any secured route may answer besides its success (documented in its OpenAPI).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "the body is not JSON"},
     401: {"model": Problem, "description": "no access token, or an invalid one"},
     403: {"model": Problem, "description": "the token lacks the scope or the tenant"},
     404: {"model": Problem, "description": "no such record"},
