@@ -46,7 +46,15 @@ from stockpit_contracts.topics import (
     PENNYLANE_DOCUMENTS,
     Topic,
 )
-from stockpit_ops.probes import Inventory, SandboxAdmin, connect, http, stock_matches, wait_until
+from stockpit_ops.probes import (
+    Inventory,
+    SandboxAdmin,
+    auth_headers,
+    connect,
+    http,
+    stock_matches,
+    wait_until,
+)
 from stockpit_ops.system import RunningSystem, SystemConfig, running_system
 
 # The tests share one running system (the module-scoped `victim`): under pytest-xdist they
@@ -136,7 +144,7 @@ class Victim:
 
     def connection_applied(self) -> bool:
         url = self.system.url("poller") + f"/connections/{self.last_connected}"
-        return httpx.get(url, timeout=10).status_code == 200
+        return httpx.get(url, headers=auth_headers(url), timeout=10).status_code == 200
 
     def rename_request(self) -> Payload:
         self.last_label = f"Renommé {next(counter)}"

@@ -34,7 +34,11 @@ from stockpit_runtime.service import create_service_app
 from stockpit_runtime.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-NOW = dt.datetime.now(dt.UTC)
+
+
+def _in(**offset: float) -> dt.datetime:
+    """A time this far from now (when the test runs)."""
+    return dt.datetime.now(dt.UTC) + dt.timedelta(**offset)
 
 
 @pytest.fixture
@@ -75,8 +79,8 @@ def test_a_token_of_the_trusted_key_names_its_subject_scopes_and_tenants(
 @pytest.mark.parametrize(
     ("claims", "reason"),
     [
-        ({"exp": NOW - dt.timedelta(minutes=5)}, "expired"),
-        ({"nbf": NOW + dt.timedelta(minutes=5)}, "not yet valid"),
+        ({"exp": -300}, "expired"),
+        ({"nbf": 300}, "not yet valid"),
         ({"aud": "another-api"}, "(?i)audience"),
         ({"iss": "https://someone-else.example"}, "issuer"),
         ({"sub": None}, "sub"),
@@ -86,13 +90,14 @@ def test_a_token_of_the_trusted_key_names_its_subject_scopes_and_tenants(
 def test_a_token_is_refused_for_its_claims(
     local: LocalAuthority, claims: dict[str, Any], reason: str
 ) -> None:
-    token = local.token(**claims)
+    times = {name: _in(seconds=claims[name]) for name in ("exp", "nbf") if name in claims}
+    token = local.token(**{**claims, **times})
     with pytest.raises(InvalidToken, match=reason):
         _verifier(local).verify(token)
 
 
 def test_a_small_clock_skew_is_tolerated(local: LocalAuthority) -> None:
-    token = local.token(exp=NOW - dt.timedelta(seconds=5), nbf=NOW + dt.timedelta(seconds=5))
+    token = local.token(exp=_in(seconds=-5), nbf=_in(seconds=5))
     assert _verifier(local).verify(token).subject
 
 
@@ -140,7 +145,7 @@ def test_ec_p256_and_rsa_public_keys_are_trusted_too(kind: str, tmp_path: Path) 
         _settings(auth_public_key_file=str(pem), auth_issuer="idp", auth_audience="api")
     )
     assert verifier is not None
-    claims = {"iss": "idp", "aud": "api", "sub": "svc", "exp": NOW + dt.timedelta(minutes=5)}
+    claims = {"iss": "idp", "aud": "api", "sub": "svc", "exp": _in(minutes=5)}
     token = jwt.encode(claims, private, algorithm=kind, headers={"typ": "at+jwt"})
     assert verifier.verify(token).subject == "svc"
 
