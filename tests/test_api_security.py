@@ -35,6 +35,9 @@ from inventory.entrypoints.app import InventorySettings
 from inventory.entrypoints.app import create_app as create_inventory
 from outbound.entrypoints.app import OutboundSettings
 from outbound.entrypoints.app import create_app as create_outbound
+from pennylane_sandbox import SandboxConfig
+from pennylane_sandbox import create_app as create_sandbox
+from pennylane_sandbox.serving import serve_in_thread
 from poller.entrypoints.app import PollerSettings
 from poller.entrypoints.app import create_app as create_poller
 from pydantic import SecretStr
@@ -48,11 +51,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
-from stockpit_pennylane.sandbox import SandboxConfig
-from stockpit_pennylane.sandbox import create_app as create_sandbox
-from stockpit_pennylane.sandbox.serving import serve_in_thread
 from stockpit_runtime.auth import ALL_SCOPES, LocalAuthority, Scope, route_access
-from stockpit_runtime.testing import operator_headers
+from stockpit_testing.fixtures import operator_headers
 
 pytestmark = pytest.mark.integration
 
