@@ -167,6 +167,8 @@ async def test_every_route_answers_only_the_right_token(
         for method in operations
     }
     assert documented <= set(access), "every documented operation is a route"
+    scheme = openapi["components"]["securitySchemes"]["bearer"]
+    assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
     stranger = LocalAuthority.create(tmp_path / "stranger")  # same issuer, another key
     now = dt.datetime.now(dt.UTC)
     failures: list[str] = []
@@ -193,6 +195,8 @@ async def test_every_route_answers_only_the_right_token(
                 if answer.status_code != 200:
                     failures.append(f"{method} {path} (open): {answer.status_code}")
                 continue
+            if operation and operation.get("security") != [{"bearer": [expected]}]:
+                failures.append(f"{method} {path}: OpenAPI security {operation.get('security')}")
             # A route over every tenant (no tenant in its path) needs a token for "*".
             own = [TENANT] if "{tenant_id}" in path else ["*"]
             other_scopes = [scope for scope in ALL_SCOPES if scope != expected]
