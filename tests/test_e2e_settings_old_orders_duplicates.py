@@ -24,6 +24,7 @@ from stockpit_ops.pennylane_seed import PennylaneUser
 from stockpit_ops.probes import (
     Inventory,
     SandboxAdmin,
+    auth_headers,
     connect,
     http,
     set_sync_interval,
@@ -31,6 +32,7 @@ from stockpit_ops.probes import (
     wait_until,
 )
 from stockpit_ops.system import RunningSystem, SystemConfig, running_system
+from stockpit_runtime.auth import Scope
 from stockpit_testing.fixtures import read_topic
 from typer.testing import CliRunner
 
@@ -95,7 +97,8 @@ def test_the_poller_follows_the_interval_set_in_stockpit(system: RunningSystem) 
     )
     assert _poller_status(system, tenant)["sync_interval_s"] == 5
     assert http("GET", inventory.url + "/settings")["sync_interval_seconds"] == 5
-    absurd = httpx.put(inventory.url + "/settings", json={"sync_interval_seconds": 1e20})
+    url = inventory.url + "/settings"
+    absurd = httpx.put(url, json={"sync_interval_seconds": 1e20}, headers=auth_headers(url))
     assert absurd.status_code == 422, absurd.text
 
 
@@ -226,6 +229,9 @@ def test_a_recreated_product_is_flagged_merged_and_its_id_moves_the_original(
         writes_before = [w for w in sandbox.writes(token) if w["resource"] == "products"]
 
         monkeypatch.setenv("STOCKPIT_INVENTORY_URL", system.url("inventory"))
+        monkeypatch.setenv(
+            "STOCKPIT_TOKEN", system.token(tenants=[tenant], scopes=[Scope.STOCK_WRITE])
+        )
         result = CliRunner().invoke(cli.app, ["merge", tenant, duplicate["product_id"], original])
         assert result.exit_code == 0, result.output
         assert inventory.real_stock() == {original_id: D(-6)}

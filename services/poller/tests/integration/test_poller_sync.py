@@ -431,7 +431,7 @@ async def test_old_purchase_orders_beyond_the_window_are_read_again(
     topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://p") as poller,
+        authorized_client(app, "http://p") as poller,
         TopicReader(settings.kafka_bootstrap_servers, topic) as reader,
     ):
         await _connect(poller, "tenant-a", TOKEN)
