@@ -61,7 +61,7 @@ TENANT = "acme"
 PENNYLANE_TOKEN = "acme-pennylane-token"
 # Examples per operation and kind of data: enough to reach the parameters' edge cases, few
 # enough for each service's run to take well under a minute.
-FUZZ_EXAMPLES = {GenerationMode.POSITIVE: 10, GenerationMode.NEGATIVE: 5}
+FUZZ_EXAMPLES = {GenerationMode.POSITIVE: 6, GenerationMode.NEGATIVE: 3}
 
 
 def expected_access(service: str, method: str, path: str) -> str:
