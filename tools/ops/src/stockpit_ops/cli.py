@@ -265,7 +265,7 @@ def merge(tenant: str, duplicate_id: str, original_id: str) -> None:
 @app.command()
 def duplicates(tenant: str) -> None:
     """Products flagged as likely duplicates, with the product each likely duplicates."""
-    products = _call("inventory", "GET", f"/tenants/{tenant}/products")
+    products = _call_all("inventory", f"/tenants/{tenant}/products", limit=500)
     console.print(
         _table(
             f"Likely duplicates of {tenant}",
