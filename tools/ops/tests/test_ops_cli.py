@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from rich.console import Console
 from stockpit_ops import cli
 from typer.testing import CliRunner
 
@@ -101,3 +102,143 @@ def test_merge_posts_to_inventory_and_writes_nothing_else(
         ("POST", "http://inventory.test/tenants/acme/products/dup-1/merge-into/orig-1", None)
     ]
     assert "merged into Chaise" in result.output
+
+
+REPORT = {
+    "status": {
+        "tenant_id": "acme",
+        "open_problems": 1,
+        "open_problems_by_kind": {"negative_stock": 1},
+        "needs_new_token": False,
+        "last_sync": {
+            "run_id": 3,
+            "started_at": "2026-11-02T09:00:00Z",
+            "finished_at": "2026-11-02T09:00:12Z",
+            "duration_s": 12.0,
+            "streams": ["customer_invoices"],
+            "documents": 4,
+            "outcome": "succeeded",
+            "error_kind": None,
+            "error": None,
+        },
+    },
+    "sync_runs": {"items": [], "next_cursor": None},
+    "problems": {
+        "items": [
+            {
+                "problem_id": 9,
+                "kind": "negative_stock",
+                "reported_at": "2026-11-02T09:00:11Z",
+                "summary": "negative stock Chaise (CH-1) at Principal after invoice F-2026-0042",
+                "reason": "real stock is -2",
+                "hint": "count it",
+                "subject_kind": "product",
+                "subject_id": "p1",
+                "product_id": "p1",
+                "product_name": "Chaise",
+                "sku": "CH-1",
+                "location_id": "l1",
+                "location_name": "Principal",
+                "document": {"number": "F-2026-0042", "issued_on": "2026-11-02"},
+                "acknowledged_at": None,
+            }
+        ],
+        "next_cursor": "9",
+    },
+}
+
+
+@pytest.fixture
+def inventory(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Request]:
+    """The inventory's report, count and export answers (a wide console: no wrapped cells)."""
+    monkeypatch.setattr(cli, "console", Console(width=300))
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        path = request.url.path
+        if path == "/tenants/acme/report":
+            return httpx.Response(200, json=REPORT)
+        if path == "/tenants/acme/stock.csv":
+            return httpx.Response(200, text="product_name,sku\nChaise,CH-1\n")
+        if path == "/tenants/acme/counts" and b"bad" in request.content:
+            bad = [{"line": 3, "reason": "unknown SKU 'XX'"}]
+            return httpx.Response(422, json={"detail": "refused", "bad_rows": bad})
+        if path == "/tenants/acme/counts":
+            applied = request.url.params["apply"] == "true"
+            line = {
+                "line": 2,
+                "product_id": "p1",
+                "product_name": "Chaise",
+                "sku": "CH-1",
+                "location_id": "l1",
+                "location_name": "Principal",
+                "current_real": "-2.000000",
+                "counted": "3",
+                "difference": "5.000000",
+            }
+            body = {
+                "applied": applied,
+                "count_id": "c1" if applied else None,
+                "rows": 1,
+                "changed": 1,
+                "lines": [line],
+            }
+            return httpx.Response(201 if applied else 200, json=body)
+        if path.startswith("/tenants/acme/problems/"):
+            return httpx.Response(200, json={"problem_id": 9, "acknowledged": True})
+        return httpx.Response(404, json={"detail": f"no {path}"})
+
+    def fake_request(method: str, url: str, **kwargs: Any) -> httpx.Response:
+        with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+            return client.request(method, url, **kwargs)
+
+    monkeypatch.setattr(httpx, "request", fake_request)
+    return seen
+
+
+def test_report_shows_the_invoice_number_product_location_and_hint(
+    inventory: list[httpx.Request],
+) -> None:
+    result = runner.invoke(cli.app, ["report", "acme", "--kind", "negative_stock", "--open-only"])
+    assert result.exit_code == 0, result.output
+    for shown in ("F-2026-0042", "2026-11-02", "Chaise", "CH-1", "Principal", "count it"):
+        assert shown in result.output
+    assert "--cursor 9" in result.output
+    params = inventory[0].url.params
+    assert (params["kind"], params["open_only"]) == ("negative_stock", "true")
+
+
+def test_count_previews_then_applies_and_lists_bad_rows(
+    inventory: list[httpx.Request], tmp_path: Path
+) -> None:
+    file = tmp_path / "count.csv"
+    file.write_text("sku;location;counted\nCH-1;Principal;3\n")
+    preview = runner.invoke(cli.app, ["count", "acme", str(file)])
+    assert preview.exit_code == 0, preview.output
+    assert "Preview" in preview.output and "+5" in preview.output
+    assert "--apply" in preview.output
+    assert inventory[0].content == file.read_bytes()
+    applied = runner.invoke(cli.app, ["count", "acme", str(file), "--apply"])
+    assert applied.exit_code == 0, applied.output
+    assert "Applied" in applied.output
+    file.write_text("bad")
+    refused = runner.invoke(cli.app, ["count", "acme", str(file)])
+    assert refused.exit_code == 1
+    assert "unknown SKU 'XX'" in refused.output and "refused" in refused.output
+
+
+def test_stock_csv_is_written_as_is(inventory: list[httpx.Request]) -> None:
+    result = runner.invoke(cli.app, ["stock", "acme", "--csv", "--semicolons"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "product_name,sku\nChaise,CH-1\n"
+    assert inventory[0].url.params["separator"] == "semicolon"
+
+
+def test_ack_acknowledges_each_problem(inventory: list[httpx.Request]) -> None:
+    result = runner.invoke(cli.app, ["ack", "acme", "9", "10"])
+    assert result.exit_code == 0, result.output
+    assert [r.url.path for r in inventory] == [
+        "/tenants/acme/problems/9/acknowledge",
+        "/tenants/acme/problems/10/acknowledge",
+    ]
