@@ -216,7 +216,8 @@ def test_count_previews_then_applies_and_lists_bad_rows(
     file.write_text("sku;location;counted\nCH-1;Principal;3\n")
     preview = runner.invoke(cli.app, ["count", "acme", str(file)])
     assert preview.exit_code == 0, preview.output
-    assert "Preview" in preview.output and "+5" in preview.output
+    assert "Preview" in preview.output
+    assert "+5" in preview.output
     assert "--apply" in preview.output
     assert inventory[0].content == file.read_bytes()
     applied = runner.invoke(cli.app, ["count", "acme", str(file), "--apply"])
@@ -225,7 +226,8 @@ def test_count_previews_then_applies_and_lists_bad_rows(
     file.write_text("bad")
     refused = runner.invoke(cli.app, ["count", "acme", str(file)])
     assert refused.exit_code == 1
-    assert "unknown SKU 'XX'" in refused.output and "refused" in refused.output
+    assert "unknown SKU 'XX'" in refused.output
+    assert "refused" in refused.output
 
 
 def test_stock_csv_is_written_as_is(inventory: list[httpx.Request]) -> None:

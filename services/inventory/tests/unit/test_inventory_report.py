@@ -120,7 +120,8 @@ def test_a_problem_without_product_or_document_still_reads() -> None:
         document=None,
     )
     assert view.summary == "token rejected"
-    assert view.product_name is None and view.document is None
+    assert view.product_name is None
+    assert view.document is None
     assert report.token_rejected_reason("GET /customer_invoices -> 401") == (
         "Pennylane refused the token: GET /customer_invoices -> 401"
     )
