@@ -334,3 +334,54 @@ async def test_bad_requests_answer_4xx_with_reasons(api: httpx.AsyncClient) -> N
     assert (await api.get(f"{BASE}/problems", params={"cursor": "abc"})).status_code == 422
     assert (await api.get(f"{BASE}/problems", params={"limit": 100_000})).status_code == 422
     assert (await api.get(f"{BASE}/sync-runs", params={"limit": 0})).status_code == 422
+
+
+async def test_negative_stock_is_one_open_problem_per_product_and_location(
+    api: httpx.AsyncClient,
+    kafka_bootstrap_servers: str,
+    database_url: str,
+    db_schema: str,
+    topic_prefix: str,
+) -> None:
+    """A history of sales from zero makes one problem per product and location, naming the
+    latest invoice; once acknowledged, the next one opens a new problem."""
+
+    def invoice(pennylane_id: int, quantity: str, minute: int) -> Any:
+        return new_event(
+            document(
+                DocumentKind.INVOICE, pennylane_id, [(1, quantity), (2, "1")], minute=minute
+            ).model_copy(update={"number": f"F-{pennylane_id}"}),
+            TENANT,
+        )
+
+    # Two invoices in one batch, a third in another.
+    await publish(
+        kafka_bootstrap_servers,
+        PENNYLANE_DOCUMENTS,
+        topic_prefix,
+        [invoice(1, "2", 0), invoice(2, "3", 1)],
+    )
+    await wait_handled(database_url, db_schema, f"{topic_prefix}inventory.documents", 2)
+    await publish(kafka_bootstrap_servers, PENNYLANE_DOCUMENTS, topic_prefix, [invoice(3, "1", 2)])
+    await wait_handled(database_url, db_schema, f"{topic_prefix}inventory.documents", 3)
+    page = await _ok(await api.get(f"{BASE}/problems", params={"kind": "negative_stock"}))
+    by_product = {p["product_name"]: p for p in page["items"]}
+    assert sorted(by_product) == ["Produit 1", "Produit 2"]
+    assert by_product["Produit 1"]["occurrences"] == 3
+    assert by_product["Produit 1"]["document"]["number"] == "F-3"
+    assert "-6" in by_product["Produit 1"]["reason"]
+    status = await _ok(await api.get(f"{BASE}/status"))
+    assert status["open_problems_by_kind"] == {"negative_stock": 2}
+
+    await _ok(
+        await api.post(f"{BASE}/problems/{by_product['Produit 1']['problem_id']}/acknowledge")
+    )
+    await publish(kafka_bootstrap_servers, PENNYLANE_DOCUMENTS, topic_prefix, [invoice(4, "1", 3)])
+    await wait_handled(database_url, db_schema, f"{topic_prefix}inventory.documents", 4)
+    page = await _ok(await api.get(f"{BASE}/problems", params={"kind": "negative_stock"}))
+    chairs = [p for p in page["items"] if p["product_name"] == "Produit 1"]
+    assert [(p["document"]["number"], p["acknowledged_at"] is None) for p in chairs] == [
+        ("F-4", True),
+        ("F-3", False),
+    ]
+    assert (await _ok(await api.get(f"{BASE}/status")))["open_problems"] == 2

@@ -336,7 +336,9 @@ def report(
                 (
                     p["problem_id"],
                     p["reported_at"][:19],
-                    p["kind"] + (" (ack)" if p.get("acknowledged_at") else ""),
+                    p["kind"]
+                    + (f" ×{p['occurrences']}" if p.get("occurrences", 1) > 1 else "")
+                    + (" (ack)" if p.get("acknowledged_at") else ""),
                     _document(p.get("document")),
                     p.get("product_name"),
                     p.get("sku"),

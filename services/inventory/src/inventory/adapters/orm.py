@@ -163,6 +163,9 @@ problems = sa.Table(
     sa.Column("location_id", sa.Text, nullable=True),
     sa.Column("document_reference", sa.Text, nullable=True),
     sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=True),
+    # How many times it happened while open (negative stock: one open problem per product and
+    # location, updated by each movement that pushes it further down).
+    sa.Column("occurrences", sa.BigInteger, nullable=False, server_default="1"),
 )
 
 # 0008: how the poller's sync runs ended, as it reported them over Kafka.

@@ -106,6 +106,7 @@ class ProblemRecord:
     location_id: str | None
     document_reference: str | None
     acknowledged_at: datetime | None
+    occurrences: int = 1
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class ProblemView:
     location_name: str | None
     document: DocumentLabel | None
     acknowledged_at: datetime | None
+    occurrences: int = 1
 
     @property
     def summary(self) -> str:
@@ -168,6 +170,7 @@ def problem_view(
         location_name=location_name,
         document=document,
         acknowledged_at=record.acknowledged_at,
+        occurrences=record.occurrences,
     )
 
 

@@ -51,6 +51,10 @@ class ProblemOut(BaseModel):
     location_name: str | None
     document: DocumentOut | None
     acknowledged_at: datetime | None
+    occurrences: int = Field(
+        description="times it happened while open (negative stock: the document named is the "
+        "latest that pushed it down)"
+    )
 
     @classmethod
     def of(cls, view: ProblemView) -> ProblemOut:
@@ -70,6 +74,7 @@ class ProblemOut(BaseModel):
             location_name=view.location_name,
             document=DocumentOut.of(view.document) if view.document else None,
             acknowledged_at=view.acknowledged_at,
+            occurrences=view.occurrences,
         )
 
 

@@ -154,6 +154,7 @@ async def problem_page(
             location_id=row.location_id,
             document_reference=row.document_reference,
             acknowledged_at=row.acknowledged_at,
+            occurrences=row.occurrences,
         )
         for row in rows[:limit]
     ]

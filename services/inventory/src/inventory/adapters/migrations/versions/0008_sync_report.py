@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("location_id", sa.Text, nullable=True),
         sa.Column("document_reference", sa.Text, nullable=True),
         sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("occurrences", sa.BigInteger, nullable=False, server_default="1"),
     )
     op.create_index("problems_by_tenant", "problems", ["tenant_id", "problem_id"])
     op.create_index(
@@ -35,6 +36,14 @@ def upgrade() -> None:
         "problems",
         ["tenant_id", "kind"],
         postgresql_where=sa.text("acknowledged_at IS NULL"),
+    )
+    # One open negative-stock problem per product and location: later movements update it.
+    op.create_index(
+        "open_negative_stock",
+        "problems",
+        ["tenant_id", "product_id", "location_id"],
+        unique=True,
+        postgresql_where=sa.text("kind = 'negative_stock' AND acknowledged_at IS NULL"),
     )
     op.create_table(
         "sync_runs",
