@@ -231,7 +231,7 @@ async def test_sync_runs_and_write_failures_reach_the_report_over_kafka(
     topic_prefix: str,
 ) -> None:
     customer = await _ok(await api.post(f"{BASE}/customers", json={"name": "Durand SA"}), 201)
-    start = datetime(2026, 11, 2, 8, tzinfo=UTC)
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
     runs = [
         SyncRunFinished(
             started_at=start + timedelta(hours=hour),
@@ -243,6 +243,7 @@ async def test_sync_runs_and_write_failures_reach_the_report_over_kafka(
             error=error,
         )
         for hour, documents, outcome, kind, error in [
+            (-24 * 40, 99, "succeeded", None, None),  # older than a month: forgotten
             (0, 40, "succeeded", None, None),
             (1, 3, "succeeded", None, None),
             (2, 0, "failed", "token_rejected", "GET /customer_invoices -> 401"),
@@ -254,7 +255,7 @@ async def test_sync_runs_and_write_failures_reach_the_report_over_kafka(
         topic_prefix,
         [new_event(run, TENANT) for run in runs],
     )
-    await wait_handled(database_url, db_schema, f"{topic_prefix}inventory.sync-runs", 3)
+    await wait_handled(database_url, db_schema, f"{topic_prefix}inventory.sync-runs", 4)
     # Then a write failure (after the runs: two topics keep no order between them).
     failed = PennylaneWriteFailed(
         entity_kind="customer",
@@ -319,7 +320,7 @@ async def test_sync_runs_and_write_failures_reach_the_report_over_kafka(
     await publish(
         kafka_bootstrap_servers, POLLER_SYNC_RUNS, topic_prefix, [new_event(healed, TENANT)]
     )
-    await wait_handled(database_url, db_schema, f"{topic_prefix}inventory.sync-runs", 4)
+    await wait_handled(database_url, db_schema, f"{topic_prefix}inventory.sync-runs", 5)
     assert (await _ok(await api.get(f"{BASE}/status")))["needs_new_token"] is False
 
 
@@ -331,6 +332,8 @@ async def test_bad_requests_answer_4xx_with_reasons(api: httpx.AsyncClient) -> N
     assert (await _count(api, "")).json()["bad_rows"] == [
         {"line": 0, "reason": "the file is empty"}
     ]
+    form = await api.post(f"{BASE}/counts", files={"file": ("count.csv", b"sku;location;counted")})
+    assert form.status_code == 415
     assert (await api.get(f"{BASE}/problems", params={"cursor": "abc"})).status_code == 422
     assert (await api.get(f"{BASE}/problems", params={"limit": 100_000})).status_code == 422
     assert (await api.get(f"{BASE}/sync-runs", params={"limit": 0})).status_code == 422

@@ -67,8 +67,14 @@ async def add_problems(session: AsyncSession, rows: Sequence[dict[str, Any]]) ->
         )
 
 
-async def add_sync_run(session: AsyncSession, row: dict[str, Any]) -> None:
+async def add_sync_run(session: AsyncSession, row: dict[str, Any], *, keep_after: datetime) -> None:
+    """Keep a run; the tenant's runs that ended before `keep_after` are forgotten."""
     await session.execute(sa.insert(sync_runs).values(**row))
+    await session.execute(
+        sa.delete(sync_runs).where(
+            sync_runs.c.tenant_id == row["tenant_id"], sync_runs.c.finished_at < keep_after
+        )
+    )
 
 
 async def acknowledge(

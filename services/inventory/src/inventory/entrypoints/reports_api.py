@@ -333,7 +333,14 @@ async def _bounded_body(request: Request) -> bytes | None:
     responses={
         201: {"model": CountOut, "description": "applied"},
         413: {"description": "the file is too large"},
+        415: {"description": "the body is not the CSV file itself (e.g. a multipart form)"},
         422: {"model": CountRefusedOut, "description": "refused whole: every bad row listed"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
+        }
     },
     tags=["stock"],
 )
@@ -348,6 +355,11 @@ async def import_count(
     current real, counted, difference. With `apply=true`, each difference becomes a ledger entry
     of cause "count", all in one transaction. Any bad row refuses the whole file (422, every
     bad row listed with its line number) and nothing is applied."""
+    if request.headers.get("content-type", "").startswith("multipart/"):
+        return JSONResponse(
+            {"detail": "send the CSV file itself as the body (Content-Type: text/csv)"},
+            status_code=415,
+        )
     data = await _bounded_body(request)
     if data is None:
         return JSONResponse(

@@ -8,7 +8,7 @@ ended because Pennylane refused the token becomes a problem too.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from stockpit_contracts.ids import uuid_text
@@ -58,6 +58,10 @@ def problem_row(
     }
 
 
+# A run every few seconds per tenant adds up: the report keeps a month of them.
+SYNC_RUNS_KEPT = timedelta(days=31)
+
+
 async def apply_sync_run(uow: UnitOfWork, run: poller_contract.SyncRunFinished) -> None:
     await report_store.add_sync_run(
         uow.session,
@@ -71,6 +75,7 @@ async def apply_sync_run(uow: UnitOfWork, run: poller_contract.SyncRunFinished) 
             "error_kind": run.error_kind,
             "error": run.error,
         },
+        keep_after=uow.now - SYNC_RUNS_KEPT,
     )
     if run.error_kind == "token_rejected":
         await report_store.add_problems(

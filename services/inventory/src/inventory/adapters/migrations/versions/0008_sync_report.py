@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("error", sa.Text, nullable=True),
     )
     op.create_index("sync_runs_by_tenant", "sync_runs", ["tenant_id", "run_id"])
+    op.create_index("sync_runs_by_end", "sync_runs", ["tenant_id", "finished_at"])
 
 
 def downgrade() -> None:
