@@ -247,6 +247,7 @@ class Scheduler:
                 async with self._sessions.begin() as session:
                     await state.finish_run(session, tenant, lease.owner, lease.version, outcome)
                     await self._report_run(session, lease, started_at, outcome, ended)
+                self._after_commit()
             elif outcome != "cancelled":
                 full = streams == EVERY_STREAM
                 await self._release(lease, started_at, outcome, error, full=full, ended=ended)
@@ -288,6 +289,8 @@ class Scheduler:
                 succeeded_at=finished if succeeded else None,
                 error=error,
             )
+        if ended is not None:
+            self._after_commit()  # the relay sends the run's end now
 
     async def _report_run(
         self,
