@@ -237,6 +237,28 @@ def test_stock_csv_is_written_as_is(inventory: list[httpx.Request]) -> None:
     assert inventory[0].url.params["separator"] == "semicolon"
 
 
+def test_status_adds_the_open_problems_when_inventory_answers(
+    calls: list[tuple[str, str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli, "console", Console(width=200))
+    alone = runner.invoke(cli.app, ["status", "acme"])
+    assert alone.exit_code == 0, alone.output
+    assert "open_problems" not in alone.output
+
+    real_request = httpx.request
+
+    def with_inventory(method: str, url: str, **kwargs: Any) -> httpx.Response:
+        if url.endswith("/tenants/acme/status"):
+            return httpx.Response(200, json={"open_problems": 3, "needs_new_token": True})
+        return real_request(method, url, **kwargs)
+
+    monkeypatch.setattr(httpx, "request", with_inventory)
+    both = runner.invoke(cli.app, ["status", "acme"])
+    assert both.exit_code == 0, both.output
+    assert "open_problems" in both.output
+    assert "needs_new_token" in both.output
+
+
 def test_ack_acknowledges_each_problem(inventory: list[httpx.Request]) -> None:
     result = runner.invoke(cli.app, ["ack", "acme", "9", "10"])
     assert result.exit_code == 0, result.output

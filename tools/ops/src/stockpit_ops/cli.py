@@ -20,6 +20,7 @@ STOCKPIT_OUTBOUND_URL (defaults: the local ports 8010, 8020, 8030).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -166,8 +167,19 @@ def import_now(
 
 @app.command()
 def status(tenant: str) -> None:
-    """Connection and sync status of TENANT: last sync, next sync, last error."""
-    _show_status(_call("poller", "GET", f"/connections/{tenant}"))
+    """Connection and sync status of TENANT: last sync, next sync, last error, and the open
+    problems of its sync report."""
+    shown = _call("poller", "GET", f"/connections/{tenant}")
+    # The report's figures when inventory answers; the connection's status stands on its own.
+    with contextlib.suppress(httpx.HTTPError):
+        report = httpx.request(
+            "GET", service_url("inventory") + f"/tenants/{tenant}/status", timeout=10
+        )
+        if report.status_code == 200:
+            figures = report.json()
+            shown["open_problems"] = figures["open_problems"]
+            shown["needs_new_token"] = figures["needs_new_token"]
+    _show_status(shown)
 
 
 @app.command()
