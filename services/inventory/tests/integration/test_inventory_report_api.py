@@ -291,6 +291,10 @@ async def test_sync_runs_and_write_failures_reach_the_report_over_kafka(
         )
     )
     assert [r["documents"] for r in in_range["items"]] == [3]
+    # Days without a zone are UTC days.
+    days = {"since": start.date().isoformat(), "until": (start + timedelta(days=2)).date()}
+    by_day = await _ok(await api.get(f"{BASE}/sync-runs", params=days))
+    assert [r["documents"] for r in by_day["items"]] == [0, 3, 40]
 
     status = await _ok(await api.get(f"{BASE}/status"))
     assert status["needs_new_token"] is True
@@ -334,7 +338,10 @@ async def test_bad_requests_answer_4xx_with_reasons(api: httpx.AsyncClient) -> N
     ]
     form = await api.post(f"{BASE}/counts", files={"file": ("count.csv", b"sku;location;counted")})
     assert form.status_code == 415
+    assert (await api.post(f"{BASE}/problems/{2**70}/acknowledge")).status_code == 422
     assert (await api.get(f"{BASE}/problems", params={"cursor": "abc"})).status_code == 422
+    huge = {"cursor": "9" * 19}
+    assert (await api.get(f"{BASE}/sync-runs", params=huge)).status_code == 422
     assert (await api.get(f"{BASE}/problems", params={"limit": 100_000})).status_code == 422
     assert (await api.get(f"{BASE}/sync-runs", params={"limit": 0})).status_code == 422
 

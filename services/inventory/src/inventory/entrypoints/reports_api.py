@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -28,8 +28,15 @@ from inventory.service_layer.views import SyncRunView, TenantStatus
 router = APIRouter()
 
 Limit = Annotated[int, Query(ge=1, le=views.MAX_PAGE)]
-Cursor = Annotated[str | None, Query(max_length=20, pattern=r"^\d*$")]
+Cursor = Annotated[str | None, Query(max_length=18, pattern=r"^\d*$")]
 ProblemKinds = Annotated[list[str], Query(max_length=10)]
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A time given without a zone ("2026-11-30", "2026-11-30T10:00") is UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 # -- response models -----------------------------------------------------------------------
@@ -209,8 +216,8 @@ async def list_problems(
         page = await views.problem_page(
             uow,
             kinds=kind,
-            since=since,
-            until=until,
+            since=_aware(since),
+            until=_aware(until),
             open_only=open_only,
             cursor=cursor,
             limit=limit,
@@ -227,7 +234,9 @@ async def list_problems(
     response_model=AcknowledgedOut,
     tags=["report"],
 )
-async def acknowledge_problem(tenant_id: Tenant, problem_id: int, request: Request) -> Response:
+async def acknowledge_problem(
+    tenant_id: Tenant, problem_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request: Request
+) -> Response:
     """Mark a problem as dealt with: it stays in the report, no longer counted as open."""
     was_open = await _run(
         request, tenant_id, lambda uow: problems.acknowledge_problem(uow, problem_id)
@@ -251,7 +260,9 @@ async def list_sync_runs(
     duration and outcome; newest first."""
 
     async def query(uow: UnitOfWork) -> SyncRunPage:
-        page = await views.sync_run_page(uow, since=since, until=until, cursor=cursor, limit=limit)
+        page = await views.sync_run_page(
+            uow, since=_aware(since), until=_aware(until), cursor=cursor, limit=limit
+        )
         return SyncRunPage(
             items=[SyncRunOut.of(r) for r in page.items], next_cursor=page.next_cursor
         )
@@ -286,12 +297,14 @@ async def sync_report(
 
     async def query(uow: UnitOfWork) -> ReportOut:
         status = await views.tenant_status(uow)
-        run_page = await views.sync_run_page(uow, since=since, until=until, limit=runs)
+        run_page = await views.sync_run_page(
+            uow, since=_aware(since), until=_aware(until), limit=runs
+        )
         problem_page = await views.problem_page(
             uow,
             kinds=kind,
-            since=since,
-            until=until,
+            since=_aware(since),
+            until=_aware(until),
             open_only=open_only,
             cursor=cursor,
             limit=limit,
