@@ -140,7 +140,7 @@ async def test_count_then_an_invoice_making_stock_negative_is_reported_with_its_
     invoice = document(DocumentKind.INVOICE, 42, [(1, "5")], customer=7).model_copy(
         update={"number": "F-2026-0042", "issued_on": date(2026, 11, 2)}
     )
-    credit = document(DocumentKind.CREDIT_NOTE, 43, [(2, "-1")], minute=5, credited=42)
+    credit = document(DocumentKind.CREDIT_NOTE, 43, [(1, "-1")], minute=5, credited=42)
     credit = credit.model_copy(update={"number": "AV-2026-0003", "issued_on": date(2026, 11, 3)})
     await publish(
         kafka_bootstrap_servers,
