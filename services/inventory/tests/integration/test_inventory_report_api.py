@@ -395,3 +395,27 @@ async def test_negative_stock_is_one_open_problem_per_product_and_location(
         ("F-3", False),
     ]
     assert (await _ok(await api.get(f"{BASE}/status")))["open_problems"] == 2
+
+
+async def test_a_likely_duplicate_is_reported_as_such_with_its_hint(
+    api: httpx.AsyncClient,
+    kafka_bootstrap_servers: str,
+    database_url: str,
+    db_schema: str,
+    topic_prefix: str,
+) -> None:
+    products = [
+        ProductUpserted(pennylane_id=1, label="Chaise pliante", reference="CH-1", updated_at=T0),
+        ProductUpserted(pennylane_id=9, label="Chaise (copie)", reference="CH-1", updated_at=T0),
+    ]
+    for product in products:  # one after the other: the second is the duplicate
+        await publish(
+            kafka_bootstrap_servers, PENNYLANE_CATALOG, topic_prefix, [new_event(product, TENANT)]
+        )
+    await wait_handled(database_url, db_schema, f"{topic_prefix}inventory.catalog", 2)
+    [duplicate] = (await _ok(await api.get(f"{BASE}/problems")))["items"]
+    assert duplicate["kind"] == "likely_duplicate"
+    assert (duplicate["product_name"], duplicate["sku"]) == ("Chaise (copie)", "CH-1")
+    assert "merge" in duplicate["hint"]
+    status = await _ok(await api.get(f"{BASE}/status"))
+    assert status["open_problems_by_kind"] == {"likely_duplicate": 1}

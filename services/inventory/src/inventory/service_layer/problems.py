@@ -31,6 +31,7 @@ def problem_row(
     at: datetime,
 ) -> dict[str, Any]:
     """The row kept for an emitted problem; `fact` is the domain event behind it, if any."""
+    kind: str = problem.kind
     product_id: str | None = None
     location_id: str | None = None
     reference: str | None = None
@@ -42,11 +43,15 @@ def problem_row(
             product_id = uuid_text(fact.product_id) if fact.product_id else None
         case domain.UnknownReference():
             reference = fact.referenced_by
+        case domain.LikelyDuplicate():
+            # Sent as a conflict on the problems topic; the report names it for what it is.
+            kind = report.LIKELY_DUPLICATE
+            product_id = uuid_text(fact.product_id)
     if problem.subject_kind == "product" and product_id is None:
         product_id = problem.subject_id
     return {
         "tenant_id": tenant_id,
-        "kind": problem.kind,
+        "kind": kind,
         "reported_at": at,
         "reason": problem.reason,
         "subject_kind": problem.subject_kind,
