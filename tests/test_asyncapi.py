@@ -33,6 +33,7 @@ from stockpit_contracts.topics import (
     OUTBOUND_RESULTS,
     PENNYLANE_CATALOG,
     PENNYLANE_DOCUMENTS,
+    POLLER_SYNC_RUNS,
 )
 
 PREFIX = "asyncapi-test."
@@ -61,11 +62,16 @@ SERVICES: dict[str, tuple[Callable[[], FastAPI], dict[Topic, bool], list[Topic]]
     "poller": (
         _poller,
         {CONNECTION_COMMANDS: False, INVENTORY_SETTINGS: False},
-        [PENNYLANE_DOCUMENTS, PENNYLANE_CATALOG],
+        [PENNYLANE_DOCUMENTS, PENNYLANE_CATALOG, POLLER_SYNC_RUNS],
     ),
     "inventory": (
         _inventory,
-        {PENNYLANE_DOCUMENTS: True, PENNYLANE_CATALOG: False, OUTBOUND_RESULTS: False},
+        {
+            PENNYLANE_DOCUMENTS: True,
+            PENNYLANE_CATALOG: False,
+            OUTBOUND_RESULTS: False,
+            POLLER_SYNC_RUNS: False,
+        },
         [INVENTORY_STOCK, INVENTORY_PROBLEMS, INVENTORY_SETTINGS, OUTBOUND_REQUESTS],
     ),
     "outbound": (_outbound, {OUTBOUND_REQUESTS: False}, [OUTBOUND_RESULTS]),

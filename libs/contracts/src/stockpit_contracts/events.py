@@ -10,12 +10,19 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from stockpit_contracts.envelope import Envelope, EnvelopeMeta
-from stockpit_contracts.payloads import catalog, connections, documents, inventory, outbound
+from stockpit_contracts.payloads import (
+    catalog,
+    connections,
+    documents,
+    inventory,
+    outbound,
+    poller,
+)
 from stockpit_contracts.payloads.base import PAYLOAD_TYPES, Payload
 from stockpit_contracts.topics import Topic
 
 # Importing the payload modules registers their types.
-_REGISTERED = (catalog, connections, documents, inventory, outbound)
+_REGISTERED = (catalog, connections, documents, inventory, outbound, poller)
 
 P = TypeVar("P", bound=Payload)
 

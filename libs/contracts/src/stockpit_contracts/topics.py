@@ -71,6 +71,11 @@ OUTBOUND_RESULTS = Topic(
     KeyScope.TENANT_ENTITY,
     "Pennylane ids assigned and write failures, per Stockpit record",
 )
+POLLER_SYNC_RUNS = Topic(
+    "stockpit.poller.sync_runs",
+    KeyScope.TENANT,
+    "how each sync run of a tenant ended, in the order the runs ended (the tenant's report)",
+)
 
 ALL_TOPICS: tuple[Topic, ...] = (
     CONNECTION_COMMANDS,
@@ -81,6 +86,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     INVENTORY_SETTINGS,
     OUTBOUND_REQUESTS,
     OUTBOUND_RESULTS,
+    POLLER_SYNC_RUNS,
 )
 
 

@@ -185,6 +185,7 @@ SMALL_ORDER_DOC = {
                 "goods": [],
                 "services": [],
                 "status": None,
+                "issued_on": None,
             },
         ]
     ],

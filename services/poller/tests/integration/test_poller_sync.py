@@ -37,11 +37,13 @@ from stockpit_contracts.payloads.catalog import ProductUpserted
 from stockpit_contracts.payloads.connections import ConnectTenant
 from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind, DocumentVersionRead
 from stockpit_contracts.payloads.inventory import TenantSettingsChanged
+from stockpit_contracts.payloads.poller import SyncRunFinished
 from stockpit_contracts.topics import (
     CONNECTION_COMMANDS,
     INVENTORY_SETTINGS,
     PENNYLANE_CATALOG,
     PENNYLANE_DOCUMENTS,
+    POLLER_SYNC_RUNS,
 )
 from stockpit_pennylane.client import PennylaneClient
 from stockpit_pennylane.client.bodies import ProductUpdate
@@ -789,3 +791,35 @@ async def test_a_document_too_large_for_a_message_is_set_aside_and_the_sync_goes
     assert "lines" in kept["reason"]
     assert kept["consumer_group"] == "poller.sync"
     assert await _wait(lambda: _last_success(poller, "tenant-a")), "the sync succeeded"
+
+
+def _runs(events: list[Envelope[Payload]]) -> list[SyncRunFinished]:
+    return [e.payload for e in events if isinstance(e.payload, SyncRunFinished)]
+
+
+async def test_each_run_tells_how_it_ended_and_a_refused_token_says_so(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    seeded = await sandbox.seed(TOKEN, count=8, credit_note_share=0.0, draft_share=0.0, seed=11)
+    documents_seeded = seeded["last_id"] - seeded["first_id"] + 1
+    topic = POLLER_SYNC_RUNS.name(settings.topic_prefix)
+    async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
+        await _connect(poller, "tenant-a", TOKEN)
+        await reader.until(lambda events: any(r.outcome == "succeeded" for r in _runs(events)))
+        [first, *_] = _runs(reader.events)
+        assert first.outcome == "succeeded"
+        assert first.documents_published == documents_seeded
+        assert "customer_invoices" in first.streams
+        assert first.finished_at >= first.started_at
+        assert first.error_kind is None
+        assert set(reader.keys) == {b"tenant-a"}
+
+        # Pennylane refuses the token (no scope left): the run says why, in the report's words.
+        await sandbox.admin("PUT", f"/_sandbox/{TOKEN}/scopes", {"scopes": []})
+        response = await poller.post("/connections/tenant-a/import-now", json={"what": "invoices"})
+        assert response.status_code == 202, response.text
+        await reader.until(lambda events: any(r.outcome == "failed" for r in _runs(events)))
+        failed = next(r for r in _runs(reader.events) if r.outcome == "failed")
+        assert failed.error_kind == "token_rejected"
+        assert failed.error is not None
+        assert TOKEN not in failed.error

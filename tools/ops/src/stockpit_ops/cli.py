@@ -5,7 +5,10 @@
     stockpit disconnect TENANT / reconnect TENANT
     stockpit import-now TENANT [--what invoices|purchase_orders|everything] [--wait]
     stockpit status TENANT                                      last sync, lag, errors
-    stockpit stock TENANT                                       stock per product and location
+    stockpit stock TENANT [--csv]                               stock per product and location
+    stockpit report TENANT [--kind K] [--since D] [--open-only]  sync runs, problems to act on
+    stockpit ack TENANT PROBLEM_ID [PROBLEM_ID…]                a problem was dealt with
+    stockpit count TENANT FILE [--apply]                        stock count (a preview first)
     stockpit ledger TENANT PRODUCT_ID                           a product's stock ledger
     stockpit duplicates TENANT                                  products flagged as duplicates
     stockpit merge TENANT DUPLICATE_ID ORIGINAL_ID              merge a duplicate (rule 15)
@@ -19,7 +22,9 @@ access token of STOCKPIT_TOKEN, or of the file given with `--token-file` (before
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import time
 from collections.abc import Iterable
 from datetime import timedelta
@@ -86,15 +91,29 @@ def _call_all(service: str, path: str, **params: Any) -> list[Any]:
     return rows
 
 
-def _send(service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+def _send(
+    service: str,
+    method: str,
+    path: str,
+    *,
+    check: bool = True,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    """One request with the token; with `check`, an error answer is printed and ends the
+    command (exit 1)."""
     try:
         response = httpx.request(
-            method, service_url(service) + path, headers=_headers(), timeout=30, **kwargs
+            method,
+            service_url(service) + path,
+            headers={**_headers(), **(headers or {})},
+            timeout=30,
+            **kwargs,
         )
     except httpx.HTTPError as exc:
         console.print(f"[red]{service} unreachable at {service_url(service)}: {exc}[/red]")
         raise typer.Exit(2) from exc
-    if response.status_code >= 400:
+    if check and response.status_code >= 400:
         detail = response.json().get("detail") if _is_json(response) else response.text
         console.print(f"[red]{service} answered {response.status_code}: {detail}[/red]")
         if response.status_code == 401 and not _headers():
@@ -201,13 +220,41 @@ def import_now(
 
 @app.command()
 def status(tenant: str) -> None:
-    """Connection and sync status of TENANT: last sync, next sync, last error."""
-    _show_status(_call("poller", "GET", f"/connections/{tenant}"))
+    """Connection and sync status of TENANT: last sync, next sync, last error, and the open
+    problems of its sync report."""
+    shown = _call("poller", "GET", f"/connections/{tenant}")
+    # The report's figures when inventory answers; the connection's status stands on its own.
+    with contextlib.suppress(httpx.HTTPError):
+        report = httpx.request(
+            "GET",
+            service_url("inventory") + f"/tenants/{tenant}/status",
+            headers=_headers(),
+            timeout=10,
+        )
+        if report.status_code == 200:
+            figures = report.json()
+            shown["open_problems"] = figures["open_problems"]
+            shown["needs_new_token"] = figures["needs_new_token"]
+    _show_status(shown)
 
 
 @app.command()
-def stock(tenant: str) -> None:
+def stock(
+    tenant: str,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="CSV on standard output (name, SKU, location, figures)")
+    ] = False,
+    semicolons: Annotated[
+        bool, typer.Option(help="with --csv: ';' separated, for French spreadsheets")
+    ] = False,
+) -> None:
     """Stock per product and location (real, reserved, available, incoming)."""
+    if as_csv:
+        params = {"separator": "semicolon"} if semicolons else {}
+        sys.stdout.write(
+            _send("inventory", "GET", f"/tenants/{tenant}/stock.csv", params=params).text
+        )
+        return
     rows = _call_all("inventory", f"/tenants/{tenant}/stock", limit=500)
     console.print(
         _table(
@@ -240,7 +287,15 @@ def ledger(tenant: str, product_id: str) -> None:
                     _qty(entry.get("delta_real")),
                     _qty(entry.get("delta_reserved")),
                     _qty(entry.get("delta_incoming")),
-                    entry.get("cause"),
+                    " ".join(
+                        part
+                        for part in (
+                            entry.get("cause_kind") or entry.get("cause"),
+                            (entry.get("document") or {}).get("label")
+                            or entry.get("stockpit_number"),
+                        )
+                        if part
+                    ),
                 )
                 for entry in entries
             ),
@@ -279,6 +334,156 @@ def duplicates(tenant: str) -> None:
     )
 
 
+def _document(value: dict[str, Any] | None) -> str:
+    if not value:
+        return ""
+    return str(value.get("number") or value.get("reference")) + (
+        f" ({value['issued_on']})" if value.get("issued_on") else ""
+    )
+
+
+@app.command()
+def report(
+    tenant: str,
+    kind: Annotated[
+        list[str] | None, typer.Option(help="only problems of this kind (repeatable)")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="from this time (ISO 8601)")] = None,
+    until: Annotated[str | None, typer.Option(help="before this time (ISO 8601)")] = None,
+    open_only: Annotated[bool, typer.Option(help="hide acknowledged problems")] = False,
+    limit: Annotated[int, typer.Option(help="problems per page (at most 500)")] = 50,
+    cursor: Annotated[str | None, typer.Option(help="the next page's cursor")] = None,
+    runs: Annotated[int, typer.Option(help="sync runs shown")] = 10,
+) -> None:
+    """TENANT's sync report: status, recent sync runs, and each problem with the document's
+    number and date, the product, the location and what to do."""
+    params: dict[str, Any] = {"limit": limit, "runs": runs, "open_only": open_only}
+    for name, value in (("kind", kind), ("since", since), ("until", until), ("cursor", cursor)):
+        if value:
+            params[name] = value
+    answer = _call("inventory", "GET", f"/tenants/{tenant}/report", params=params)
+    status = answer["status"]
+    last = status.get("last_sync") or {}
+    console.print(
+        _table(
+            f"Sync report of {tenant}",
+            ("field", "value"),
+            (
+                ("open problems", status["open_problems"]),
+                *((f"  {k}", v) for k, v in status["open_problems_by_kind"].items()),
+                ("last sync", last.get("finished_at", "never")),
+                ("last outcome", last.get("outcome", "")),
+                ("needs a new token", "YES" if status["needs_new_token"] else "no"),
+            ),
+        )
+    )
+    console.print(
+        _table(
+            "Sync runs",
+            ("finished", "streams", "documents", "duration", "outcome"),
+            (
+                (
+                    r["finished_at"],
+                    ", ".join(r["streams"]),
+                    r["documents"],
+                    f"{r['duration_s']:.1f} s",
+                    r["outcome"] + (f" ({r['error_kind']})" if r.get("error_kind") else ""),
+                )
+                for r in answer["sync_runs"]["items"]
+            ),
+        )
+    )
+    problems = answer["problems"]
+    console.print(
+        _table(
+            "Problems",
+            ("id", "when", "kind", "document", "product", "SKU", "location", "what to do"),
+            (
+                (
+                    p["problem_id"],
+                    p["reported_at"][:19],
+                    p["kind"]
+                    + (f" ×{p['occurrences']}" if p.get("occurrences", 1) > 1 else "")
+                    + (" (ack)" if p.get("acknowledged_at") else ""),
+                    _document(p.get("document")),
+                    p.get("product_name"),
+                    p.get("sku"),
+                    p.get("location_name"),
+                    p["hint"],
+                )
+                for p in problems["items"]
+            ),
+        )
+    )
+    if problems.get("next_cursor"):
+        console.print(f"more: stockpit report {tenant} --cursor {problems['next_cursor']}")
+
+
+@app.command()
+def ack(tenant: str, problem_ids: list[int]) -> None:
+    """Acknowledge problems of TENANT: they stay in the report, no longer counted as open."""
+    for problem_id in problem_ids:
+        _call("inventory", "POST", f"/tenants/{tenant}/problems/{problem_id}/acknowledge")
+    console.print(f"acknowledged {len(problem_ids)} problem(s) of {tenant}")
+
+
+@app.command()
+def count(
+    tenant: str,
+    file: Annotated[Path, typer.Argument(help="CSV: sku or product_id, location, counted")],
+    apply: Annotated[bool, typer.Option(help="apply it (without: a preview only)")] = False,
+    note: Annotated[str, typer.Option(help="kept in the ledger")] = "stock count",
+) -> None:
+    """Import a stock count: previews product, location, current real, counted, difference;
+    with --apply, sets real stock to the counted figures (ledger cause "count")."""
+    response = _send(
+        "inventory",
+        "POST",
+        f"/tenants/{tenant}/counts",
+        check=False,
+        content=file.read_bytes(),
+        params={"apply": apply, "note": note},
+        headers={"content-type": "text/csv"},
+    )
+    if response.status_code == 422 and _is_json(response) and "bad_rows" in response.json():
+        console.print(
+            _table(
+                f"{file.name} refused, nothing applied",
+                ("line", "reason"),
+                ((row["line"], row["reason"]) for row in response.json()["bad_rows"]),
+            )
+        )
+        raise typer.Exit(1)
+    if response.status_code >= 400:
+        detail = response.json().get("detail") if _is_json(response) else response.text
+        console.print(f"[red]inventory answered {response.status_code}: {detail}[/red]")
+        raise typer.Exit(1)
+    result = response.json()
+    title = "Applied" if result["applied"] else "Preview (nothing applied)"
+    console.print(
+        _table(
+            f"{title}: stock count of {tenant}",
+            ("line", "product", "SKU", "location", "current real", "counted", "difference"),
+            (
+                (
+                    line["line"],
+                    line["product_name"],
+                    line["sku"],
+                    line["location_name"],
+                    _qty(line["current_real"]),
+                    _qty(line["counted"]),
+                    _signed(line["difference"]),
+                )
+                for line in result["lines"]
+            ),
+        )
+    )
+    if result["applied"]:
+        console.print(f"{result['changed']} level(s) set to the counted figures")
+    else:
+        console.print(f"{result['changed']} level(s) would change: run again with --apply")
+
+
 @dead_letters_app.command("list")
 def list_dead_letters(service: str, tenant: Annotated[str | None, typer.Option()] = None) -> None:
     """Dead letters of SERVICE (poller, inventory or outbound), newest first."""
@@ -313,6 +518,11 @@ def replay_dead_letters(service: str, ids: list[int]) -> None:
             _call(service, "POST", f"/operations/dead-letters/{dead_letter_id}/replay")
             progress.advance(task)
     console.print(f"replayed {len(ids)} dead letter(s) of {service}")
+
+
+def _signed(value: Any) -> str:
+    text = _qty(value)
+    return text if text.startswith("-") or text in ("", "0") else f"+{text}"
 
 
 def _qty(value: Any) -> str:

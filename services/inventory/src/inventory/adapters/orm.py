@@ -147,3 +147,38 @@ write_status = sa.Table(
         "reported_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
 )
+
+# 0008: problems as they were emitted (the tenant's sync report); a person acknowledges them.
+problems = sa.Table(
+    "problems",
+    metadata,
+    sa.Column("problem_id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("subject_kind", sa.Text, nullable=False),
+    sa.Column("subject_id", sa.Text, nullable=False),
+    sa.Column("product_id", sa.Text, nullable=True),
+    sa.Column("location_id", sa.Text, nullable=True),
+    sa.Column("document_reference", sa.Text, nullable=True),
+    sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=True),
+    # How many times it happened while open (negative stock: one open problem per product and
+    # location, updated by each movement that pushes it further down).
+    sa.Column("occurrences", sa.BigInteger, nullable=False, server_default="1"),
+)
+
+# 0008: how the poller's sync runs ended, as it reported them over Kafka.
+sync_runs = sa.Table(
+    "sync_runs",
+    metadata,
+    sa.Column("run_id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("streams", postgresql.ARRAY(sa.Text), nullable=False),
+    sa.Column("documents_published", sa.BigInteger, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("error_kind", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)

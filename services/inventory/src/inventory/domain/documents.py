@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from uuid import UUID
@@ -69,6 +69,8 @@ class DocumentVersion:
     # Pennylane's status ("cancelled" for an invoice, "archived" for an archived purchase
     # order): kept for information only, it moves no stock (see the package docstring).
     status: str | None = None
+    # The document's date as Pennylane shows it (not part of the fingerprint: shown only).
+    issued_on: date | None = None
 
     def __post_init__(self) -> None:
         require_aware(self.updated_at, "document updated_at")
@@ -152,6 +154,7 @@ class SourceDocument:
     goods: tuple[PennylaneId, ...] = ()
     services: tuple[PennylaneId, ...] = ()
     status: str | None = None
+    issued_on: date | None = None
 
     @classmethod
     def from_version(
@@ -173,6 +176,7 @@ class SourceDocument:
             goods=classes.goods,
             services=classes.services,
             status=version.status,
+            issued_on=version.issued_on,
         )
 
     @property

@@ -50,6 +50,8 @@ class NegativeStock(DomainEvent):
     measure: StockMeasure
     quantity: Decimal
     cause: str
+    # What caused it ("invoice:123", a delivery note id…): the report names the document.
+    reference: str | None = None
 
 
 class ConflictReason(StrEnum):

@@ -39,6 +39,7 @@ class CauseKind(StrEnum):
     ARCHIVE = "archive"
     CANCEL = "cancel"
     MERGE = "merge"  # a duplicate product's stock moved to the product it was merged into
+    COUNT = "count"  # a stock count sets real stock to the counted figures (rule 17)
 
 
 @dataclass(frozen=True)
@@ -268,6 +269,7 @@ class StockLevel:
             measure=measure,
             quantity=quantity,
             cause=cause.describe(),
+            reference=cause.reference,
         )
 
 

@@ -23,7 +23,7 @@ from stockpit_runtime.service import ServiceRuntime
 
 from inventory.adapters import stock_store
 from inventory.entrypoints import schemas as s
-from inventory.service_layer import commands, duplicates
+from inventory.service_layer import commands, duplicates, views
 from inventory.service_layer.unit_of_work import UnitOfWork
 
 router = SecureRouter()
@@ -766,6 +766,7 @@ async def ledger_of_product(
         rows = rows[:limit]
         link_next(request, response, (rows[-1].id,) if more else None)
         locations = {str(loc.location_id): loc.name for loc in await uow.repo.locations()}
+        causes = await views.ledger_documents(uow.session, tenant_id, rows)
         return [
             s.LedgerRow(
                 entry_id=row.entry_id,
@@ -782,8 +783,10 @@ async def ledger_of_product(
                 lines=row.lines,
                 note=row.note,
                 recorded_at=row.recorded_at,
+                document=s.DocumentOut.of(cause.document) if cause.document else None,
+                stockpit_number=cause.stockpit_number,
             )
-            for row in rows
+            for row, cause in zip(rows, causes, strict=True)
         ]
 
     return await _run(request, tenant_id, query)

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_contracts import Envelope, Payload
-from stockpit_contracts.payloads import catalog, documents, outbound
+from stockpit_contracts.payloads import catalog, documents, outbound, poller
 from stockpit_contracts.topics import (
     INVENTORY_PROBLEMS,
     INVENTORY_SETTINGS,
@@ -25,6 +25,7 @@ from stockpit_contracts.topics import (
     OUTBOUND_RESULTS,
     PENNYLANE_CATALOG,
     PENNYLANE_DOCUMENTS,
+    POLLER_SYNC_RUNS,
 )
 from stockpit_runtime.consumer import BatchEventHandler, EventHandler, PermanentError
 from stockpit_runtime.service import ServiceRuntime, create_service_app, serve
@@ -33,7 +34,8 @@ from stockpit_runtime.settings import ServiceSettings
 from inventory.domain.documents import DocumentVersion
 from inventory.domain.errors import DomainError
 from inventory.entrypoints.api import router as api_router
-from inventory.service_layer import outbound_results, pennylane_intake
+from inventory.entrypoints.reports_api import router as reports_router
+from inventory.service_layer import outbound_results, pennylane_intake, problems
 from inventory.service_layer.commands import NotFound
 from inventory.service_layer.unit_of_work import UnitOfWork
 
@@ -108,6 +110,12 @@ async def _apply_outbound_result(uow: UnitOfWork, payload: Payload) -> None:
             raise PermanentError(f"{type(payload).__name__} is not an outbound result")
 
 
+async def _apply_sync_run(uow: UnitOfWork, payload: Payload) -> None:
+    if not isinstance(payload, poller.SyncRunFinished):
+        raise PermanentError(f"{type(payload).__name__} is not a sync run")
+    await problems.apply_sync_run(uow, payload)
+
+
 def event_handler(
     topic_prefix: str, apply: Callable[[UnitOfWork, Payload], Awaitable[None]]
 ) -> EventHandler:
@@ -142,6 +150,11 @@ def create_app(settings: InventorySettings | None = None) -> FastAPI:
             event_handler(prefix, _apply_outbound_result),
             purpose="outbound-results",
         )
+        runtime.subscribe(
+            POLLER_SYNC_RUNS,
+            event_handler(prefix, _apply_sync_run),
+            purpose="sync-runs",
+        )
         runtime.publishes(INVENTORY_STOCK)
         runtime.publishes(INVENTORY_PROBLEMS)
         runtime.publishes(INVENTORY_SETTINGS)
@@ -166,6 +179,7 @@ def create_app(settings: InventorySettings | None = None) -> FastAPI:
     async def not_found(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
 
+    app.include_router(reports_router)
     app.add_exception_handler(DomainError, refused)
     app.add_exception_handler(NotFound, not_found)
     return app

@@ -10,7 +10,9 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 from stockpit_contracts.payloads.connections import MAX_SYNC_INTERVAL_S, MIN_SYNC_INTERVAL_S
 
+from inventory.domain import report
 from inventory.domain.catalog import Customer, Location, Product, Supplier
+from inventory.domain.documents import SourceDocument
 from inventory.domain.orders import Order
 from inventory.domain.purchases import Purchase
 from inventory.domain.returns import Return
@@ -236,8 +238,35 @@ class OrderLineOut(BaseModel):
     remaining: Decimal
 
 
+class DocumentOut(BaseModel):
+    """A Pennylane document as a person knows it: its number and date."""
+
+    reference: str = Field(description='kind and Pennylane id, e.g. "invoice:123"')
+    kind: str
+    pennylane_id: str
+    number: str | None = Field(description="Pennylane's number, e.g. F-2026-0042")
+    issued_on: date | None
+    label: str = Field(description='e.g. "invoice F-2026-0042 of 2026-11-02"')
+
+    @classmethod
+    def of(cls, label: report.DocumentLabel) -> DocumentOut:
+        return cls(
+            reference=label.reference,
+            kind=label.kind,
+            pennylane_id=label.pennylane_id,
+            number=label.number,
+            issued_on=label.issued_on,
+            label=label.describe(),
+        )
+
+    @classmethod
+    def of_source(cls, source: SourceDocument) -> DocumentOut:
+        return cls.of(report.source_label(source))
+
+
 class DeliveryNoteOut(BaseModel):
     delivery_note_id: UUID
+    number: str = Field(description="Stockpit's delivery note number (bon de livraison)")
     location_id: UUID
     delivered_at: datetime
     lines: list[LineIn]
@@ -252,6 +281,9 @@ class OrderOut(BaseModel):
     customer_id: UUID | None
     quote_id: int | None
     documents: list[str]
+    document_details: list[DocumentOut] = Field(
+        description="the Pennylane documents behind the order, with their numbers and dates"
+    )
     delivery_state: Literal["not_delivered", "partially_delivered", "delivered"]
     lines: list[OrderLineOut]
     delivery_notes: list[DeliveryNoteOut]
@@ -286,11 +318,16 @@ class OrderOut(BaseModel):
             customer_id=order.customer_id,
             quote_id=order.quote_id,
             documents=sorted(order.sources),
+            document_details=[
+                DocumentOut.of_source(order.sources[reference])
+                for reference in sorted(order.sources)
+            ],
             delivery_state=state,
             lines=lines,
             delivery_notes=[
                 DeliveryNoteOut(
                     delivery_note_id=note.delivery_note_id,
+                    number=report.delivery_note_number(note.delivery_note_id),
                     location_id=note.location_id,
                     delivered_at=note.delivered_at,
                     lines=[LineIn(product_id=p, quantity=q) for p, q in note.lines.items()],
@@ -303,6 +340,7 @@ class OrderOut(BaseModel):
 class ReturnOut(BaseModel):
     return_id: UUID
     credit_note_id: int
+    document: DocumentOut | None = Field(description="the credit note: number and date")
     status: str
     restock: bool | None
     location_id: UUID | None
@@ -316,6 +354,7 @@ class ReturnOut(BaseModel):
         return cls(
             return_id=return_.return_id,
             credit_note_id=return_.credit_note_id,
+            document=DocumentOut.of_source(return_.source) if return_.source else None,
             status=return_.status.value,
             restock=return_.restock,
             location_id=return_.location_id,
@@ -354,6 +393,7 @@ class ReceiptIn(Request):
 
 class ReceiptOut(BaseModel):
     receipt_id: UUID
+    number: str = Field(description="Stockpit's receipt number (bon de réception)")
     location_id: UUID
     received_on: date
     lines: list[LineIn]
@@ -394,6 +434,7 @@ class PurchaseOut(BaseModel):
             receipts=[
                 ReceiptOut(
                     receipt_id=receipt.receipt_id,
+                    number=report.receipt_number(receipt.receipt_id),
                     location_id=receipt.location_id,
                     received_on=receipt.received_on,
                     lines=[LineIn(product_id=p, quantity=q) for p, q in receipt.lines.items()],
@@ -459,6 +500,12 @@ class LedgerRow(BaseModel):
     lines: str | None
     note: str | None
     recorded_at: datetime
+    document: DocumentOut | None = Field(
+        default=None, description="the Pennylane document behind the entry: number and date"
+    )
+    stockpit_number: str | None = Field(
+        default=None, description="the delivery note or receipt number, for those entries"
+    )
 
 
 class Figures(BaseModel):

@@ -75,6 +75,7 @@ def document_version(
         credited_invoice_id=payload.credited_invoice_id,
         number=payload.number,
         status=payload.status,
+        issued_on=payload.issued_on,
     )
 
 

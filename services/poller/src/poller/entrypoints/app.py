@@ -22,6 +22,7 @@ from stockpit_contracts.topics import (
     INVENTORY_SETTINGS,
     PENNYLANE_CATALOG,
     PENNYLANE_DOCUMENTS,
+    POLLER_SYNC_RUNS,
 )
 from stockpit_pennylane.client import DEFAULT_BASE_URL
 from stockpit_runtime.consumer import PermanentError
@@ -100,6 +101,7 @@ def create_app(settings: PollerSettings | None = None) -> FastAPI:
         )
         runtime.publishes(PENNYLANE_DOCUMENTS)
         runtime.publishes(PENNYLANE_CATALOG)
+        runtime.publishes(POLLER_SYNC_RUNS)
 
         async def on_settings(session: AsyncSession, event: Envelope[Payload]) -> None:
             if not isinstance(event.payload, TenantSettingsChanged):

@@ -52,6 +52,7 @@ from poller.domain.schedule import (
     streams_to_sync,
 )
 from poller.domain.watermarks import Stream
+from poller.service_layer import run_report
 from poller.service_layer.sync import Lease, SyncLimits, SyncStopped, TenantSync
 
 log = get_logger(__name__)
@@ -194,6 +195,8 @@ class Scheduler:
         bind_to_task(tenant_id=tenant)
         heartbeat = asyncio.create_task(self._heartbeat(lease, gate))
         outcome, error = "failed", None
+        sync: TenantSync | None = None
+        failure: run_report.SyncErrorKind | None = None
         try:
             connection = await self._registry.get(tenant)
             if connection is None or not connection.is_connected:
@@ -204,7 +207,7 @@ class Scheduler:
             client = await self._clients.for_sync(
                 tenant, token, connection.settings.poller_rate_share, gate
             )
-            await TenantSync(
+            sync = TenantSync(
                 sessions=self._sessions,
                 registry=self._registry,
                 client=client,
@@ -215,7 +218,8 @@ class Scheduler:
                 limits=self._config.limits,
                 after_commit=self._after_commit,
                 gate=gate,
-            ).run(streams)
+            )
+            await sync.run(streams)
             outcome = "succeeded"
         except (SyncStopped, TenantNotConnected):
             outcome = "stopped"
@@ -227,6 +231,7 @@ class Scheduler:
         except Exception as exc:
             # Never the token: client errors carry method, path and status only.
             error = f"{type(exc).__name__}: {exc}"[:1000]
+            failure = run_report.error_kind(exc)
             log.exception("tenant sync failed", tenant_id=tenant)
         finally:
             heartbeat.cancel()
@@ -235,12 +240,17 @@ class Scheduler:
             SYNCS.labels(outcome).inc()
             self._running.pop(tenant, None)
             self._gates.pop(tenant, None)
+            ended = run_report.RunEnd(
+                streams, sync.documents_published if sync else 0, failure, error
+            )
             if outcome == "lease_lost":
                 async with self._sessions.begin() as session:
                     await state.finish_run(session, tenant, lease.owner, lease.version, outcome)
+                    await self._report_run(session, lease, started_at, outcome, ended)
+                self._after_commit()
             elif outcome != "cancelled":
                 full = streams == EVERY_STREAM
-                await self._release(lease, started_at, outcome, error, full=full)
+                await self._release(lease, started_at, outcome, error, full=full, ended=ended)
         if outcome == "succeeded":
             self.wake()
 
@@ -252,6 +262,7 @@ class Scheduler:
         error: str | None,
         *,
         full: bool,
+        ended: run_report.RunEnd | None = None,
     ) -> None:
         """A sync of only the streams import-now named leaves the schedule as it was. The
         interval is read in the release's transaction: a change made in Stockpit during the
@@ -266,6 +277,8 @@ class Scheduler:
             elif full:
                 next_due = next_run_after_success(started_at, finished, interval_s)
             await state.finish_run(session, lease.tenant_id, lease.owner, lease.version, outcome)
+            if ended is not None:
+                await self._report_run(session, lease, started_at, outcome, ended)
             await state.release_lease(
                 session,
                 lease.tenant_id,
@@ -276,3 +289,23 @@ class Scheduler:
                 succeeded_at=finished if succeeded else None,
                 error=error,
             )
+        if ended is not None:
+            self._after_commit()  # the relay sends the run's end now
+
+    async def _report_run(
+        self,
+        session: AsyncSession,
+        lease: Lease,
+        started_at: dt.datetime,
+        outcome: str,
+        ended: run_report.RunEnd,
+    ) -> None:
+        """The run's end, for inventory's report, in the transaction that records it here."""
+        await run_report.stage_run_finished(
+            session,
+            topic_prefix=self._config.topic_prefix,
+            tenant_id=lease.tenant_id,
+            started_at=started_at,
+            outcome=outcome,
+            ended=ended,
+        )

@@ -149,6 +149,8 @@ class TenantSync:
         self._limits = limits
         self._after_commit = after_commit
         self._gate = gate
+        # Document events committed by this run (told to inventory for the tenant's report).
+        self.documents_published = 0
 
     async def run(self, streams: frozenset[Stream] = frozenset(Stream)) -> None:
         """Read `streams` (every one on schedule; import-now may name fewer), catalog first so
@@ -201,6 +203,8 @@ class TenantSync:
                 await state.save_stream(session, self._tenant, page.stream, page.stream_state)
             if page.recheck is not None:
                 await state.save_recheck(session, self._tenant, page.recheck)
+        if page.topic is PENNYLANE_DOCUMENTS:
+            self.documents_published += len(page.events)
         if page.events:
             self._after_commit()
             EVENTS_PUBLISHED.labels(page.stream.value).inc(len(page.events))

@@ -1,0 +1,396 @@
+"""Read queries for what a person reads: the sync report, the tenant's status, the ledger with
+the documents' numbers, and the stock export. Reads only; nothing here changes state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inventory.adapters import stock_store
+from inventory.adapters.codec import decode
+from inventory.adapters.orm import order_documents, orders, problems, returns, sync_runs
+from inventory.domain import report
+from inventory.domain.orders import Order
+from inventory.domain.report import DocumentLabel, ProblemRecord, ProblemView, ProductLabel
+from inventory.domain.returns import Return
+from inventory.domain.stock import CauseKind
+from inventory.service_layer.unit_of_work import UnitOfWork
+
+MAX_PAGE = 500
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def _cursor(raw: str | None) -> int | None:
+    """Cursors are opaque to clients: the last id of the page before, as text."""
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 19:
+        raise ValueError(f"cursor {raw!r} is not one this API gave")
+    return int(raw)
+
+
+# -- documents and Stockpit numbers --------------------------------------------------------
+
+
+async def orders_by_id(
+    session: AsyncSession, tenant_id: str, ids: Iterable[UUID]
+) -> dict[UUID, Order]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        sa.select(orders.c.doc).where(
+            orders.c.tenant_id == tenant_id, orders.c.order_id.in_(wanted)
+        )
+    )
+    found = [decode(Order, doc) for (doc,) in rows]
+    return {order.order_id: order for order in found}
+
+
+async def returns_by_id(
+    session: AsyncSession, tenant_id: str, ids: Iterable[UUID]
+) -> dict[UUID, Return]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        sa.select(returns.c.doc).where(
+            returns.c.tenant_id == tenant_id, returns.c.return_id.in_(wanted)
+        )
+    )
+    found = [decode(Return, doc) for (doc,) in rows]
+    return {return_.return_id: return_ for return_ in found}
+
+
+async def document_labels(
+    session: AsyncSession, tenant_id: str, references: Iterable[str | None]
+) -> dict[str, DocumentLabel]:
+    """Number and date of each Pennylane document named ("invoice:123"), from the order or
+    return that holds it; a document not held (e.g. an unknown credited invoice) is absent."""
+    wanted = {r for r in references if r is not None and report.is_document_reference(r)}
+    if not wanted:
+        return {}
+    labels: dict[str, DocumentLabel] = {}
+    held = await session.execute(
+        sa.select(order_documents.c.reference, order_documents.c.order_id).where(
+            order_documents.c.tenant_id == tenant_id, order_documents.c.reference.in_(wanted)
+        )
+    )
+    holders = {reference: order_id for reference, order_id in held}
+    for order in (await orders_by_id(session, tenant_id, holders.values())).values():
+        for reference, source in order.sources.items():
+            if reference in wanted:
+                labels[reference] = report.source_label(source)
+    credit_notes = {
+        int(r.partition(":")[2])
+        for r in wanted
+        if r.startswith("credit_note:") and r.partition(":")[2].isdigit()
+    }
+    if credit_notes:
+        rows = await session.execute(
+            sa.select(returns.c.doc).where(
+                returns.c.tenant_id == tenant_id, returns.c.credit_note_id.in_(credit_notes)
+            )
+        )
+        for (doc,) in rows:
+            credited = decode(Return, doc).source
+            if credited is not None:
+                labels[credited.reference] = report.source_label(credited)
+    return labels
+
+
+# -- the report ----------------------------------------------------------------------------
+
+
+async def problem_page(
+    uow: UnitOfWork,
+    *,
+    kinds: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    open_only: bool = False,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> Page[ProblemView]:
+    """Problems newest first, `limit` at most (bounded), from `cursor` on."""
+    limit = max(1, min(limit, MAX_PAGE))
+    query = sa.select(problems).where(problems.c.tenant_id == uow.tenant_id)
+    if kinds:
+        query = query.where(problems.c.kind.in_(list(kinds)))
+    if since is not None:
+        query = query.where(problems.c.reported_at >= since)
+    if until is not None:
+        query = query.where(problems.c.reported_at < until)
+    if open_only:
+        query = query.where(problems.c.acknowledged_at.is_(None))
+    after = _cursor(cursor)
+    if after is not None:
+        query = query.where(problems.c.problem_id < after)
+    rows = (
+        await uow.session.execute(query.order_by(problems.c.problem_id.desc()).limit(limit + 1))
+    ).all()
+    records = [
+        ProblemRecord(
+            problem_id=row.problem_id,
+            kind=row.kind,
+            reported_at=row.reported_at,
+            reason=row.reason,
+            subject_kind=row.subject_kind,
+            subject_id=row.subject_id,
+            product_id=row.product_id,
+            location_id=row.location_id,
+            document_reference=row.document_reference,
+            acknowledged_at=row.acknowledged_at,
+            occurrences=row.occurrences,
+        )
+        for row in rows[:limit]
+    ]
+    views = await _problem_views(uow, records)
+    next_cursor = str(records[-1].problem_id) if len(rows) > limit else None
+    return Page(views, next_cursor)
+
+
+async def _problem_views(uow: UnitOfWork, records: list[ProblemRecord]) -> list[ProblemView]:
+    session, tenant = uow.session, uow.tenant_id
+    product_ids = {UUID(r.product_id) for r in records if r.product_id and _is_uuid(r.product_id)}
+    products = {str(p.product_id): p for p in await uow.repo.products(product_ids)}
+    locations = {str(loc.location_id): loc.name for loc in await uow.repo.locations()}
+    # A conflict names its order or return: the report names that record's document.
+    subject_orders = await orders_by_id(
+        session,
+        tenant,
+        (
+            UUID(r.subject_id)
+            for r in records
+            if r.subject_kind == "order" and _is_uuid(r.subject_id)
+        ),
+    )
+    subject_returns = await returns_by_id(
+        session,
+        tenant,
+        (
+            UUID(r.subject_id)
+            for r in records
+            if r.subject_kind == "return" and _is_uuid(r.subject_id)
+        ),
+    )
+    labels = await document_labels(session, tenant, (r.document_reference for r in records))
+    views = []
+    for record in records:
+        document = labels.get(record.document_reference or "")
+        if document is None and report.is_document_reference(record.document_reference):
+            document = DocumentLabel(record.document_reference or "", None, None)
+        if document is None and _is_uuid(record.subject_id):
+            document = _subject_document(
+                subject_orders.get(UUID(record.subject_id)),
+                subject_returns.get(UUID(record.subject_id)),
+            )
+        product = products.get(record.product_id or "")
+        views.append(
+            report.problem_view(
+                record,
+                product=ProductLabel(product.name, product.sku) if product else None,
+                location_name=locations.get(record.location_id or ""),
+                document=document,
+            )
+        )
+    return views
+
+
+def _subject_document(order: Order | None, return_: Return | None) -> DocumentLabel | None:
+    if order is not None:
+        source = report.primary_source(order.sources.values())
+        return report.source_label(source) if source else None
+    if return_ is not None and return_.source is not None:
+        return report.source_label(return_.source)
+    return None
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class SyncRunView:
+    run_id: int
+    started_at: datetime
+    finished_at: datetime
+    streams: list[str]
+    documents_published: int
+    outcome: str
+    error_kind: str | None
+    error: str | None
+
+    @property
+    def duration_s(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+async def sync_run_page(
+    uow: UnitOfWork,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> Page[SyncRunView]:
+    """Sync runs newest first (by when they ended), `limit` at most, from `cursor` on."""
+    limit = max(1, min(limit, MAX_PAGE))
+    query = sa.select(sync_runs).where(sync_runs.c.tenant_id == uow.tenant_id)
+    if since is not None:
+        query = query.where(sync_runs.c.finished_at >= since)
+    if until is not None:
+        query = query.where(sync_runs.c.finished_at < until)
+    after = _cursor(cursor)
+    if after is not None:
+        query = query.where(sync_runs.c.run_id < after)
+    rows = (
+        await uow.session.execute(query.order_by(sync_runs.c.run_id.desc()).limit(limit + 1))
+    ).all()
+    runs = [
+        SyncRunView(
+            run_id=row.run_id,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            streams=list(row.streams),
+            documents_published=row.documents_published,
+            outcome=row.outcome,
+            error_kind=row.error_kind,
+            error=row.error,
+        )
+        for row in rows[:limit]
+    ]
+    return Page(runs, str(runs[-1].run_id) if len(rows) > limit else None)
+
+
+@dataclass(frozen=True)
+class TenantStatus:
+    open_problems: int
+    open_problems_by_kind: dict[str, int]
+    last_sync: SyncRunView | None
+    needs_new_token: bool
+
+
+async def tenant_status(uow: UnitOfWork) -> TenantStatus:
+    counts = await uow.session.execute(
+        sa.select(problems.c.kind, sa.func.count())
+        .where(problems.c.tenant_id == uow.tenant_id, problems.c.acknowledged_at.is_(None))
+        .group_by(problems.c.kind)
+    )
+    by_kind = {kind: int(count) for kind, count in counts}
+    last = await sync_run_page(uow, limit=1)
+    last_run = last.items[0] if last.items else None
+    return TenantStatus(
+        open_problems=sum(by_kind.values()),
+        open_problems_by_kind=dict(sorted(by_kind.items())),
+        last_sync=last_run,
+        # The last run says whether Pennylane still takes the token; a later success clears it.
+        needs_new_token=last_run is not None and last_run.error_kind == "token_rejected",
+    )
+
+
+# -- the ledger with documents' numbers ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerDocument:
+    """What caused a ledger entry, as a person reads it."""
+
+    document: DocumentLabel | None
+    stockpit_number: str | None
+
+
+async def ledger_documents(
+    session: AsyncSession, tenant_id: str, rows: Sequence[Any]
+) -> list[LedgerDocument]:
+    """For each ledger row (stock_ledger columns), the Pennylane document behind it (its own
+    reference, else the document of the order it belongs to) and the Stockpit delivery note or
+    receipt number."""
+    order_kinds = {
+        CauseKind.DELIVERY_NOTE.value,
+        CauseKind.ARCHIVE.value,
+        CauseKind.CANCEL.value,
+        CauseKind.STOCKPIT_ORDER.value,
+    }
+    subject_orders = await orders_by_id(
+        session,
+        tenant_id,
+        (
+            UUID(row.subject_id)
+            for row in rows
+            if row.cause_kind in order_kinds and row.subject_id and _is_uuid(row.subject_id)
+        ),
+    )
+    labels = await document_labels(session, tenant_id, (row.reference for row in rows))
+    documents = []
+    for row in rows:
+        document = labels.get(row.reference or "")
+        if document is None and report.is_document_reference(row.reference):
+            document = DocumentLabel(row.reference or "", None, None)
+        if document is None and row.subject_id and _is_uuid(row.subject_id):
+            document = _subject_document(subject_orders.get(UUID(row.subject_id)), None)
+        number: str | None = None
+        if row.reference and _is_uuid(row.reference):
+            if row.cause_kind == CauseKind.DELIVERY_NOTE.value:
+                number = report.delivery_note_number(UUID(row.reference))
+            elif row.cause_kind == CauseKind.RECEIPT.value:
+                number = report.receipt_number(UUID(row.reference))
+        documents.append(LedgerDocument(document, number))
+    return documents
+
+
+# -- stock export --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StockLine:
+    product_id: str
+    product_name: str | None
+    sku: str | None
+    location_id: str
+    location_name: str | None
+    real: Decimal
+    reserved: Decimal
+    available: Decimal
+    incoming: Decimal
+
+
+async def stock_lines(uow: UnitOfWork) -> list[StockLine]:
+    """Every product × location that has a level, by product name then location name."""
+    rows = await stock_store.levels(uow.session, uow.tenant_id)
+    locations = {str(loc.location_id): loc.name for loc in await uow.repo.locations()}
+    products = {
+        str(p.product_id): p for p in await uow.repo.products({UUID(r.product_id) for r in rows})
+    }
+    lines = [
+        StockLine(
+            product_id=row.product_id,
+            product_name=products[row.product_id].name if row.product_id in products else None,
+            sku=products[row.product_id].sku if row.product_id in products else None,
+            location_id=row.location_id,
+            location_name=locations.get(row.location_id),
+            real=row.real,
+            reserved=row.reserved,
+            available=row.available,
+            incoming=row.incoming,
+        )
+        for row in rows
+    ]
+    return sorted(lines, key=lambda s: (s.product_name or "", s.sku or "", s.location_name or ""))
