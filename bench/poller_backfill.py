@@ -33,6 +33,7 @@ from stockpit_contracts import new_event, partition_key
 from stockpit_contracts.payloads.connections import ConnectionSettings, ConnectTenant
 from stockpit_contracts.topics import CONNECTION_COMMANDS, PENNYLANE_DOCUMENTS
 from stockpit_pennylane.client import PennylaneClient
+from stockpit_runtime.kafka_security import kafka_options
 
 INVOICES = int(os.environ.get("BENCH_INVOICES", "20000"))
 TOKEN = "bench-token-0001"
@@ -104,13 +105,16 @@ async def _backfill(env: dict[str, str], prefix: str, sandbox: str) -> tuple[flo
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
+        **kafka_options(),
         auto_offset_reset="earliest",
         group_id=None,
     )
     try:
         await _wait_http(f"http://127.0.0.1:{env['STOCKPIT_HTTP_PORT']}/health/ready", 120)
         await consumer.start()
-        producer = AIOKafkaProducer(bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"])
+        producer = AIOKafkaProducer(
+            bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"], **kafka_options()
+        )
         await producer.start()
         command = ConnectTenant(
             pennylane_token=SecretStr(TOKEN),

@@ -48,6 +48,7 @@ from stockpit_contracts.topics import (
 )
 from stockpit_ops.probes import Inventory, SandboxAdmin, connect, http, stock_matches, wait_until
 from stockpit_ops.system import RunningSystem, SystemConfig, running_system
+from stockpit_runtime.kafka_security import kafka_options
 
 # The tests share one running system (the module-scoped `victim`): under pytest-xdist they
 # run on one worker (tests/conftest.py, ONE_WORKER_MODULES), so the system starts once.
@@ -413,7 +414,9 @@ def _other_topic_events(service: str) -> dict[str, dict[str, Any]]:
 async def _publish(
     bootstrap: str, topic: str, hostile: list[bytes], valid: bytes
 ) -> list[tuple[int, int]]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=2_000_000)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, **kafka_options(), acks="all", max_request_size=2_000_000
+    )
     await producer.start()
     try:
         positions = []

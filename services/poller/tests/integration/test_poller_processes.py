@@ -33,6 +33,7 @@ from stockpit_contracts.payloads.connections import (
 from stockpit_contracts.payloads.documents import DocumentVersionRead
 from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
+from stockpit_runtime.kafka_security import kafka_options
 
 pytestmark = pytest.mark.integration
 
@@ -138,7 +139,9 @@ async def _seed(sandbox_url: str, token: str, count: int, seed: int) -> set[int]
 
 async def _send_command(bootstrap: str, prefix: str, tenant: str, command: Payload) -> None:
     topic = command.TOPIC.name(prefix)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, **kafka_options(), acks="all", enable_idempotence=True
+    )
     await producer.start()
     try:
         await producer.send_and_wait(
@@ -166,7 +169,11 @@ async def _connect_over_kafka(
 class DocumentReader:
     def __init__(self, bootstrap: str, topic: str) -> None:
         self._consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+            topic,
+            bootstrap_servers=bootstrap,
+            **kafka_options(),
+            auto_offset_reset="earliest",
+            group_id=None,
         )
         self.seen: dict[str, set[int]] = {}
         self.count = 0

@@ -45,6 +45,7 @@ from stockpit_contracts.topics import (
 )
 from stockpit_pennylane.client import PennylaneClient
 from stockpit_pennylane.client.bodies import ProductUpdate
+from stockpit_runtime.kafka_security import kafka_options
 from stockpit_testing.fixtures import publish_raw
 
 pytestmark = pytest.mark.integration
@@ -152,7 +153,11 @@ class TopicReader:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self._consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+            topic,
+            bootstrap_servers=bootstrap,
+            **kafka_options(),
+            auto_offset_reset="earliest",
+            group_id=None,
         )
         self.events: list[Envelope[Payload]] = []
         self.keys: list[bytes] = []
