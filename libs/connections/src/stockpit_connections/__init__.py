@@ -2,7 +2,7 @@
 
 registry = ConnectionRegistry(engine, TokenCipher.from_env())
 await migrate(database_url)                     # once, at start-up (the poller does it)
-await registry.connect("tenant-a", token, ConnectionSettings())
+await registry.connect("tenant-a", token, ConnectionSettings(), company=proved_company)
 token = await registry.token_for("tenant-a")    # SecretStr, only while connected
 """
 
@@ -14,9 +14,11 @@ from stockpit_runtime.migrations import upgrade_to_head
 
 from stockpit_connections.crypto import TOKEN_KEY_ENV, TokenCipher, TokenKeyError
 from stockpit_connections.registry import (
+    CompanyMismatch,
     Connection,
     ConnectionRegistry,
     ConnectionStatus,
+    PennylaneCompany,
     TenantNotConnected,
 )
 from stockpit_connections.tables import DEFAULT_SCHEMA
@@ -33,9 +35,11 @@ __all__ = [
     "DEFAULT_SCHEMA",
     "MIGRATIONS",
     "TOKEN_KEY_ENV",
+    "CompanyMismatch",
     "Connection",
     "ConnectionRegistry",
     "ConnectionStatus",
+    "PennylaneCompany",
     "TenantNotConnected",
     "TokenCipher",
     "TokenKeyError",

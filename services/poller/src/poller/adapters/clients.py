@@ -16,10 +16,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from pydantic import SecretStr
-from stockpit_pennylane.client import PennylaneClient
+from stockpit_connections import PennylaneCompany
+from stockpit_pennylane.client import (
+    Forbidden,
+    PennylaneClient,
+    PennylaneError,
+    Unauthorized,
+)
 from stockpit_runtime.operations import pennylane_request_hook
 
-from poller.adapters.gate import GatedTransport, SyncGate
+from poller.adapters.gate import UNGATED, GatedTransport, SyncGate
+from poller.service_layer.commands import PennylaneUnavailable, TokenRefused
 
 
 @dataclass(slots=True)
@@ -42,6 +49,33 @@ class TenantClients:
         self, tenant_id: str, token: SecretStr, share: Decimal, gate: SyncGate
     ) -> PennylaneClient:
         """The tenant's client, its requests now guarded by this sync's gate."""
+        known = await self._client(tenant_id, token, share, gate)
+        known.transport.gate = gate
+        return known.client
+
+    async def identify(self, tenant_id: str, token: SecretStr, share: Decimal) -> PennylaneCompany:
+        """Who `token` belongs to (Pennylane's `GET /me`, no scope needed), asked through the
+        tenant's own client so that the request counts in the poller's share of the token.
+        The request passes whatever gate a sync left on the client (it is not part of a sync)."""
+        known = await self._client(tenant_id, token, share, SyncGate())
+        marker = UNGATED.set(True)
+        try:
+            me = await known.client.get_me()
+        except (Unauthorized, Forbidden) as exc:
+            raise TokenRefused(
+                f"Pennylane refused this token ({exc.status}): it is unknown, revoked or expired"
+            ) from None
+        except PennylaneError as exc:
+            raise PennylaneUnavailable(
+                f"could not ask Pennylane who this token belongs to: {exc}"
+            ) from None
+        finally:
+            UNGATED.reset(marker)
+        return PennylaneCompany(me.company.id, me.company.name)
+
+    async def _client(
+        self, tenant_id: str, token: SecretStr, share: Decimal, gate: SyncGate
+    ) -> _TenantClient:
         known = self._clients.get(tenant_id)
         if known is not None and (
             known.share != share or known.token.get_secret_value() != token.get_secret_value()
@@ -58,8 +92,7 @@ class TenantClients:
                 transport=transport,
             )
             known = self._clients[tenant_id] = _TenantClient(client, transport, token, share)
-        known.transport.gate = gate
-        return known.client
+        return known
 
     async def aclose(self) -> None:
         for known in self._clients.values():
