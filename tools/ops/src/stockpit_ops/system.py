@@ -8,21 +8,26 @@ Kafka, PostgreSQL and HTTP only.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import sys
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_runtime.kafka import delete_topics
 
+from stockpit_ops.db_roles import RolePlan, bootstrap_roles, drop_roles
 from stockpit_ops.processes import ManagedProcess, free_port, service_process
 
 SERVICES = ("inventory", "outbound", "poller")
+TOKEN_READERS = ("outbound", "poller")
 
 
 @dataclass
@@ -41,6 +46,12 @@ class SystemConfig:
     # Delete the run's topics and schemas afterwards: a shared broker's heap grows with every
     # partition ever created, and runs are many.
     remove_data_afterwards: bool = True
+    # Each service connects with a PostgreSQL role of its own owning only its schema (made
+    # first with `database_url`, the administrator's); False: every service uses database_url.
+    least_privilege: bool = True
+    role_passwords: Mapping[str, str] = field(
+        default_factory=lambda: {service: secrets.token_hex(16) for service in SERVICES}
+    )
 
     @property
     def topic_prefix(self) -> str:
@@ -54,14 +65,29 @@ class SystemConfig:
     def schemas(self) -> list[str]:
         return [self.schema(owner) for owner in (*SERVICES, "connections")]
 
+    @property
+    def roles(self) -> RolePlan:
+        """The run's roles: one per service, named after the run (roles are server-wide)."""
+        return RolePlan(
+            passwords=self.role_passwords,
+            schemas={owner: self.schema(owner) for owner in (*SERVICES, "connections")},
+            roles={service: f"stockpit_{service}_{self.run_id}" for service in SERVICES},
+        )
+
+    def database_url_of(self, service: str) -> str:
+        if not self.least_privilege:
+            return self.database_url
+        return self.roles.database_url(self.database_url, service)
+
     def service_env(self, service: str, sandbox_url: str) -> dict[str, str]:
         return {
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
-            "DATABASE_URL": self.database_url,
+            "DATABASE_URL": self.database_url_of(service),
             "STOCKPIT_TOPIC_PREFIX": self.topic_prefix,
             "STOCKPIT_DB_SCHEMA": self.schema(service),
             "STOCKPIT_CONNECTIONS_SCHEMA": self.schema("connections"),
-            "STOCKPIT_TOKEN_KEY": self.token_key,
+            # Only the services that decrypt tokens get the key.
+            **({"STOCKPIT_TOKEN_KEY": self.token_key} if service in TOKEN_READERS else {}),
             "STOCKPIT_PENNYLANE_BASE_URL": f"{sandbox_url}/api/external/v2",
             "STOCKPIT_LOG_LEVEL": "INFO",
             **self.extra_env,
@@ -131,6 +157,8 @@ def running_system(config: SystemConfig) -> Iterator[RunningSystem]:
     services: dict[str, ManagedProcess] = {}
     system = RunningSystem(config, sandbox, services)
     try:
+        if config.least_privilege:
+            _run_blocking(bootstrap_roles(config.database_url, config.roles))
         sandbox.launch()
         for service in SERVICES:
             services[service] = service_process(
@@ -148,11 +176,23 @@ def running_system(config: SystemConfig) -> Iterator[RunningSystem]:
             remove_run_data(config)
 
 
+def _run_blocking(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` to completion, also when called from a test's running event loop (then in a
+    thread of its own)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(work)
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, work).result()
+
+
 def remove_run_data(config: SystemConfig) -> None:
     """Delete the run's topics and drop its schemas (a failure is reported, not raised: the
     run's own outcome matters more)."""
     try:
-        asyncio.run(_remove_run_data(config))
+        _run_blocking(_remove_run_data(config))
     except Exception as exc:
         print(
             f"could not remove run {config.run_id}'s topics and schemas: {exc!r}", file=sys.stderr
@@ -168,3 +208,5 @@ async def _remove_run_data(config: SystemConfig) -> None:
                 await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     finally:
         await engine.dispose()
+    if config.least_privilege:
+        await drop_roles(config.database_url, config.roles)
