@@ -5,6 +5,7 @@
     stockpit disconnect TENANT / reconnect TENANT
     stockpit repoint TENANT --token-file F                      move TENANT to another company
     stockpit rotate-token-keys                                  re-encrypt tokens, newest key
+    stockpit db-roles                                           PostgreSQL role per service
     stockpit import-now TENANT [--what invoices|purchase_orders|everything] [--wait]
     stockpit status TENANT                                      last sync, lag, errors
     stockpit stock TENANT                                       stock per product and location
@@ -147,6 +148,32 @@ def rotate_token_keys() -> None:
         f"{result['keys_configured']} key(s); the older keys can now be removed from "
         "STOCKPIT_TOKEN_KEY (poller and outbound)"
     )
+
+
+@app.command("db-roles")
+def db_roles(
+    admin_url: Annotated[
+        str,
+        typer.Option(
+            envvar="STOCKPIT_ADMIN_DATABASE_URL",
+            help="the administrator's database URL (used for this step only)",
+        ),
+    ],
+) -> None:
+    """Create or update the services' PostgreSQL roles, each owning its own schema only (the
+    poller's also the connection registry, which outbound may only read). Passwords come from
+    STOCKPIT_DB_PASSWORD_POLLER, _INVENTORY and _OUTBOUND."""
+    from stockpit_ops.db_roles import SERVICES, RolePlan, bootstrap_roles_sync
+
+    variables = {service: f"STOCKPIT_DB_PASSWORD_{service.upper()}" for service in SERVICES}
+    missing = [name for name in variables.values() if not os.environ.get(name)]
+    if missing:
+        console.print(f"[red]set {', '.join(missing)}[/red]")
+        raise typer.Exit(2)
+    plan = RolePlan(passwords={s: os.environ[v] for s, v in variables.items()})
+    bootstrap_roles_sync(admin_url, plan)
+    for service in SERVICES:
+        console.print(f"{service}: role {plan.roles[service]} owns schema {plan.schemas[service]}")
 
 
 @app.command()
