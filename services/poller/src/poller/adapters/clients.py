@@ -54,32 +54,26 @@ class TenantClients:
         return known.client
 
     async def identify(self, tenant_id: str, token: SecretStr, share: Decimal) -> PennylaneCompany:
-        """Who `token` belongs to (Pennylane's `GET /me`, no scope needed), asked through the
-        tenant's own client so that the request counts in the poller's share of the token.
-        The request passes whatever gate a sync left on the client (it is not part of a sync)."""
-        known = await self._client(tenant_id, token, share, SyncGate())
-        marker = UNGATED.set(True)
-        try:
-            me = await known.client.get_me()
-        except (Unauthorized, Forbidden) as exc:
-            raise TokenRefused(
-                f"Pennylane refused this token ({exc.status}): it is unknown, revoked or expired"
-            ) from None
-        except PennylaneError as exc:
-            raise PennylaneUnavailable(
-                f"could not ask Pennylane who this token belongs to: {exc}"
-            ) from None
-        finally:
-            UNGATED.reset(marker)
-        return PennylaneCompany(me.company.id, me.company.name)
+        """Who `token` belongs to (Pennylane's `GET /me`, no scope needed). Asked through the
+        tenant's own client when it has none yet or one of this token (it then counts in the
+        poller's share of the token for the syncs that follow); a client of another token is
+        left alone (a sync may be using it): a client of its own asks then."""
+        known = self._clients.get(tenant_id)
+        if known is None or self._matches(known, token, share):
+            known = await self._client(tenant_id, token, share, SyncGate())
+            return await _identify(known.client)
+        async with PennylaneClient(token, base_url=self._base_url, budget_share=share) as client:
+            return await _identify(client)
+
+    @staticmethod
+    def _matches(known: _TenantClient, token: SecretStr, share: Decimal) -> bool:
+        return known.share == share and known.token.get_secret_value() == token.get_secret_value()
 
     async def _client(
         self, tenant_id: str, token: SecretStr, share: Decimal, gate: SyncGate
     ) -> _TenantClient:
         known = self._clients.get(tenant_id)
-        if known is not None and (
-            known.share != share or known.token.get_secret_value() != token.get_secret_value()
-        ):
+        if known is not None and not self._matches(known, token, share):
             await known.client.aclose()
             known = None
         if known is None:
@@ -98,3 +92,21 @@ class TenantClients:
         for known in self._clients.values():
             await known.client.aclose()
         self._clients.clear()
+
+
+async def _identify(client: PennylaneClient) -> PennylaneCompany:
+    # Not part of a sync: passes whatever gate the last sync left on the client.
+    marker = UNGATED.set(True)
+    try:
+        me = await client.get_me()
+    except (Unauthorized, Forbidden) as exc:
+        raise TokenRefused(
+            f"Pennylane refused this token ({exc.status}): it is unknown, revoked or expired"
+        ) from None
+    except PennylaneError as exc:
+        raise PennylaneUnavailable(
+            f"could not ask Pennylane who this token belongs to: {exc}"
+        ) from None
+    finally:
+        UNGATED.reset(marker)
+    return PennylaneCompany(me.company.id, me.company.name)
