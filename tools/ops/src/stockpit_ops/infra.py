@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import SecretStr
 from stockpit_runtime.kafka_security import KafkaSecurity, SaslMechanism
 
 from stockpit_ops.processes import free_port
@@ -142,12 +141,14 @@ class PrivateSecureKafka:
     def security(
         self, *, password: str | None = None, mechanism: SaslMechanism = "SCRAM-SHA-512"
     ) -> KafkaSecurity:
-        return KafkaSecurity(
-            security_protocol="SASL_SSL",
-            sasl_mechanism=mechanism,
-            sasl_username=self.username,
-            sasl_password=SecretStr(self.password if password is None else password),
-            ssl_cafile=self.ca_file,
+        return KafkaSecurity.model_validate(
+            {
+                "security_protocol": "SASL_SSL",
+                "sasl_mechanism": mechanism,
+                "sasl_username": self.username,
+                "sasl_password": self.password if password is None else password,
+                "ssl_cafile": self.ca_file,
+            }
         )
 
 

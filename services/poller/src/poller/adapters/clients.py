@@ -26,7 +26,14 @@ from stockpit_pennylane.client import (
 from stockpit_runtime.operations import pennylane_request_hook
 
 from poller.adapters.gate import UNGATED, GatedTransport, SyncGate
-from poller.service_layer.commands import PennylaneUnavailable, TokenRefused
+
+
+class TokenRefused(ValueError):
+    """Pennylane does not accept the token (unknown, revoked or expired)."""
+
+
+class PennylaneUnavailable(RuntimeError):
+    """Pennylane could not be asked who the token belongs to (try again later)."""
 
 
 @dataclass(slots=True)

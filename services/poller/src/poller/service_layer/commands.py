@@ -39,6 +39,7 @@ from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_runtime.consumer import PermanentError
 
 from poller.adapters import state
+from poller.adapters.clients import PennylaneUnavailable, TokenRefused
 from poller.domain.schedule import IMPORT_NOW_STREAMS
 
 ImportWhat = Literal["invoices", "purchase_orders", "everything"]
@@ -54,16 +55,11 @@ KAFKA_CONNECT_REFUSED = (
 )
 
 
+__all__ = ["PennylaneUnavailable", "TokenRefused"]  # raised by IdentifyToken, caught by callers
+
+
 class UnknownTenant(LookupError):
     """Reconnect or import-now for a tenant that never connected (or is disconnected)."""
-
-
-class TokenRefused(ValueError):
-    """Pennylane does not accept the token (unknown, revoked or expired)."""
-
-
-class PennylaneUnavailable(RuntimeError):
-    """Pennylane could not be asked who the token belongs to (try again later)."""
 
 
 async def connect(
