@@ -11,6 +11,7 @@ from stockpit_connections import CompanyMismatch, ConnectionRegistry, TokenKeyEr
 from stockpit_contracts.payloads.connections import DEFAULT_SYNC_INTERVAL_S, ConnectionSettings
 from stockpit_runtime.service import ServiceRuntime
 
+from poller.adapters.clients import PennylaneUnavailable, TokenRefused
 from poller.adapters.orm import tenants
 from poller.service_layer import commands
 from poller.service_layer.commands import ImportWhat
@@ -49,12 +50,12 @@ def _refusal(exc: Exception) -> HTTPException:
             409,
             f"{exc} Use POST /connections/{exc.tenant_id}/repoint with the new token to do so.",
         )
-    if isinstance(exc, commands.TokenRefused):
+    if isinstance(exc, TokenRefused):
         return HTTPException(422, str(exc))
     return HTTPException(503, str(exc))
 
 
-REFUSALS = (CompanyMismatch, commands.TokenRefused, commands.PennylaneUnavailable)
+REFUSALS = (CompanyMismatch, TokenRefused, PennylaneUnavailable)
 
 
 async def _status(request: Request, tenant_id: str) -> dict[str, Any]:

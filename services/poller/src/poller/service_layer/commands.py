@@ -39,7 +39,7 @@ from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_runtime.consumer import PermanentError
 
 from poller.adapters import state
-from poller.adapters.clients import PennylaneUnavailable, TokenRefused
+from poller.adapters.clients import TokenRefused
 from poller.domain.schedule import IMPORT_NOW_STREAMS
 
 ImportWhat = Literal["invoices", "purchase_orders", "everything"]
@@ -53,9 +53,6 @@ KAFKA_CONNECT_REFUSED = (
     "connect is HTTP-only (PUT /connections/{tenant}) so that no Pennylane token is ever kept in "
     "a Kafka topic; this command was not applied and its token was not stored"
 )
-
-
-__all__ = ["PennylaneUnavailable", "TokenRefused"]  # raised by IdentifyToken, caught by callers
 
 
 class UnknownTenant(LookupError):
