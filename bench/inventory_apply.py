@@ -56,6 +56,7 @@ from stockpit_contracts.payloads.documents import (
 from stockpit_contracts.topics import PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS, Topic
 from stockpit_ops.processes import service_process
 from stockpit_runtime.auth import LocalAuthority
+from stockpit_runtime.kafka_security import kafka_options
 
 PRODUCTS = 2_000
 LOCATIONS = 3
@@ -102,7 +103,11 @@ async def _publish(
     bootstrap: str, topic: Topic, prefix: str, events: list[Envelope[Payload]]
 ) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+        bootstrap_servers=bootstrap,
+        **kafka_options(),
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
     )
     await producer.start()
     try:

@@ -26,15 +26,13 @@ from pathlib import Path
 import httpx
 import psutil
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from pydantic import SecretStr
+from aiokafka import AIOKafkaConsumer
 from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
-from stockpit_contracts import new_event, partition_key
-from stockpit_contracts.payloads.connections import ConnectionSettings, ConnectTenant
-from stockpit_contracts.topics import CONNECTION_COMMANDS, PENNYLANE_DOCUMENTS
+from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
 from stockpit_pennylane.client import PennylaneClient
 from stockpit_runtime.auth import LocalAuthority
+from stockpit_runtime.kafka_security import kafka_options
 
 INVOICES = int(os.environ.get("BENCH_INVOICES", "20000"))
 TOKEN = "bench-token-0001"
@@ -106,25 +104,23 @@ async def _backfill(env: dict[str, str], prefix: str, sandbox: str) -> tuple[flo
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
+        **kafka_options(),
         auto_offset_reset="earliest",
         group_id=None,
     )
     try:
         await _wait_http(f"http://127.0.0.1:{env['STOCKPIT_HTTP_PORT']}/health/ready", 120)
         await consumer.start()
-        producer = AIOKafkaProducer(bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"])
-        await producer.start()
-        command = ConnectTenant(
-            pennylane_token=SecretStr(TOKEN),
-            settings=ConnectionSettings(sync_interval_s=3600),
-        )
         started = time.monotonic()
-        await producer.send_and_wait(
-            CONNECTION_COMMANDS.name(prefix),
-            value=new_event(command, "bench").to_json(),
-            key=partition_key("bench"),
-        )
-        await producer.stop()
+        # Connect is HTTP-only: the token never travels on Kafka.
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{env['STOCKPIT_HTTP_PORT']}", timeout=60
+        ) as http:
+            response = await http.put(
+                "/connections/bench",
+                json={"pennylane_token": TOKEN, "settings": {"sync_interval_s": 3600}},
+            )
+            response.raise_for_status()
         process = psutil.Process(poller.pid)
         seen = 0
         async with asyncio.timeout(3600):

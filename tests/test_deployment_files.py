@@ -33,6 +33,8 @@ def test_compose_names_every_service_with_health_checks_and_start_order() -> Non
         assert services[name]["depends_on"] == {
             "kafka": {"condition": "service_healthy"},
             "postgres": {"condition": "service_healthy"},
+            # Their PostgreSQL roles and schemas first (least privilege).
+            "db-roles": {"condition": "service_completed_successfully"},
         }
         assert services[name]["command"] == [f"stockpit-{name}"]
         assert "/health/ready" in " ".join(services[name]["healthcheck"]["test"])
@@ -170,6 +172,9 @@ def test_every_service_restarts_unless_stopped() -> None:
     services = _compose()["services"]
     assert {"kafka", "postgres", "pennylane-sandbox", "prometheus", "grafana"} <= set(services)
     for name, service in services.items():
+        if name == "db-roles":  # a one-shot step the services wait for: it must not loop
+            assert service["restart"] == "no"
+            continue
         assert service.get("restart") == "unless-stopped", name
 
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, Phase, given, settings
@@ -28,7 +27,7 @@ from hypothesis import strategies as st
 from stockpit_contracts import new_event, partition_key
 from stockpit_contracts.payloads.base import PAYLOAD_TYPES, Payload
 from stockpit_contracts.payloads.catalog import ProductUpserted
-from stockpit_contracts.payloads.connections import ConnectTenant
+from stockpit_contracts.payloads.connections import ConnectTenant, DisconnectTenant
 from stockpit_contracts.payloads.documents import (
     DocumentKind,
     DocumentLine,
@@ -49,13 +48,13 @@ from stockpit_contracts.topics import (
 from stockpit_ops.probes import (
     Inventory,
     SandboxAdmin,
-    auth_headers,
     connect,
     http,
     stock_matches,
     wait_until,
 )
 from stockpit_ops.system import RunningSystem, SystemConfig, running_system
+from stockpit_runtime.kafka_security import kafka_options
 
 # The tests share one running system (the module-scoped `victim`): under pytest-xdist they
 # run on one worker (tests/conftest.py, ONE_WORKER_MODULES), so the system starts once.
@@ -136,15 +135,21 @@ class Victim:
         return any(p["name"] == self.last_label for p in self.inventory.products())
 
     def connection(self) -> Payload:
-        # A valid command for a tenant of its own (the envelope's tenant is set on publish).
+        # A tenant of its own, connected over HTTP (connect is HTTP-only), then a valid
+        # disconnect command for it (the envelope's tenant is set on publish).
         self.last_connected = f"sentinel-{next(counter)}"
-        return ConnectTenant.model_validate(
-            {"pennylane_token": "unknown-token", "settings": {"sync_interval_s": 86_400}}
+        connect(
+            self.system,
+            self.last_connected,
+            TOKEN,
+            sync_interval_s=86_400,
+            documents_since=dt.date(2100, 1, 1),
         )
+        return DisconnectTenant()
 
     def connection_applied(self) -> bool:
         url = self.system.url("poller") + f"/connections/{self.last_connected}"
-        return httpx.get(url, headers=auth_headers(url), timeout=10).status_code == 200
+        return http("GET", url)["status"] == "disconnected"
 
     def rename_request(self) -> Payload:
         self.last_label = f"Renommé {next(counter)}"
@@ -421,7 +426,9 @@ def _other_topic_events(service: str) -> dict[str, dict[str, Any]]:
 async def _publish(
     bootstrap: str, topic: str, hostile: list[bytes], valid: bytes
 ) -> list[tuple[int, int]]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=2_000_000)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, **kafka_options(), acks="all", max_request_size=2_000_000
+    )
     await producer.start()
     try:
         positions = []

@@ -28,6 +28,7 @@ from stockpit_runtime.consumer import (
 )
 from stockpit_runtime.db import session_factory
 from stockpit_runtime.kafka import ensure_topics, reliable_producer
+from stockpit_runtime.kafka_security import kafka_options
 from stockpit_runtime.messaging_tables import dead_letters, outbox
 from stockpit_runtime.outbox import OutboxRelay, add_to_outbox
 from stockpit_testing.fixtures import read_topic
@@ -205,6 +206,7 @@ async def test_the_relay_keeps_each_keys_order_on_the_partition_of_its_key(
             sent[topic].append((key, event.event_id))
     producer = AIOKafkaProducer(
         bootstrap_servers=kafka_bootstrap_servers,
+        **kafka_options(),
         acks="all",
         enable_idempotence=True,
         max_batch_size=2048,

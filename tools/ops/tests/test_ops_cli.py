@@ -46,6 +46,8 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, Any]]:
         if path.endswith("/merge-into/orig-1"):
             product = {"name": "Chaise", "pennylane_id": 12}
             return httpx.Response(200, json={"original": product, "duplicate": product})
+        if path == "/operations/rotate-token-keys":
+            return httpx.Response(200, json={"rotated": 3, "keys_configured": 2})
         if path == "/operations/dead-letters/7/replay":
             return httpx.Response(202, json={"id": 7})
         return httpx.Response(404, json={"detail": f"no {path}"})
@@ -339,3 +341,25 @@ def test_ack_acknowledges_each_problem(inventory: list[httpx.Request]) -> None:
         "/tenants/acme/problems/9/acknowledge",
         "/tenants/acme/problems/10/acknowledge",
     ]
+
+
+def test_db_roles_says_which_passwords_are_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    for service in ("POLLER", "INVENTORY", "OUTBOUND"):
+        monkeypatch.delenv(f"STOCKPIT_DB_PASSWORD_{service}", raising=False)
+    monkeypatch.setenv("STOCKPIT_DB_PASSWORD_POLLER", "x")
+    result = runner.invoke(
+        cli.app, ["db-roles", "--admin-url", "postgresql+asyncpg://a:b@127.0.0.1:1/x"]
+    )
+    assert result.exit_code == 2
+    assert "STOCKPIT_DB_PASSWORD_INVENTORY" in result.output
+    assert "STOCKPIT_DB_PASSWORD_OUTBOUND" in result.output
+
+
+def test_rotate_token_keys_reports_what_the_poller_did(
+    calls: list[tuple[str, str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STOCKPIT_POLLER_URL", "http://poller.test")
+    result = runner.invoke(cli.app, ["rotate-token-keys"])
+    assert result.exit_code == 0, result.output
+    assert calls == [("POST", "http://poller.test/operations/rotate-token-keys", None)]
+    assert "re-encrypted 3 token(s) with the newest of 2 key(s)" in result.output

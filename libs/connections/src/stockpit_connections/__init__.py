@@ -2,21 +2,26 @@
 
 registry = ConnectionRegistry(engine, TokenCipher.from_env())
 await migrate(database_url)                     # once, at start-up (the poller does it)
-await registry.connect("tenant-a", token, ConnectionSettings())
+await registry.connect("tenant-a", token, ConnectionSettings(), company=proved_company)
 token = await registry.token_for("tenant-a")    # SecretStr, only while connected
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_runtime.migrations import upgrade_to_head
 
 from stockpit_connections.crypto import TOKEN_KEY_ENV, TokenCipher, TokenKeyError
 from stockpit_connections.registry import (
+    CompanyMismatch,
     Connection,
     ConnectionRegistry,
     ConnectionStatus,
+    PennylaneCompany,
     TenantNotConnected,
 )
 from stockpit_connections.tables import DEFAULT_SCHEMA
@@ -29,15 +34,55 @@ async def migrate(database_url: str, schema: str = DEFAULT_SCHEMA) -> None:
     await upgrade_to_head(MIGRATIONS, database_url, schema)
 
 
+async def migrate_or_wait(
+    database_url: str, schema: str = DEFAULT_SCHEMA, *, timeout_s: float = 120
+) -> None:
+    """For a reader of the registry (outbound): migrate it when this role may create tables in
+    its schema (one role for everything, in development), else wait until its owner (the
+    poller's role) has created the table, since a reader's role may only read it."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            may_create = await connection.scalar(
+                sa.text(
+                    "SELECT NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = :s) "
+                    "OR has_schema_privilege(:s, 'CREATE')"
+                ),
+                {"s": schema},
+            )
+        if may_create:
+            await migrate(database_url, schema)
+            return
+        async with asyncio.timeout(timeout_s):
+            while True:
+                async with engine.connect() as connection:
+                    if await connection.scalar(
+                        sa.text("SELECT to_regclass(format('%I.connections', CAST(:s AS text)))"),
+                        {"s": schema},
+                    ):
+                        return
+                await asyncio.sleep(0.5)
+    except TimeoutError:
+        raise RuntimeError(
+            f"the connection registry ({schema}.connections) was not created within "
+            f"{timeout_s:.0f} s: its owner, the poller, creates it at start"
+        ) from None
+    finally:
+        await engine.dispose()
+
+
 __all__ = [
     "DEFAULT_SCHEMA",
     "MIGRATIONS",
     "TOKEN_KEY_ENV",
+    "CompanyMismatch",
     "Connection",
     "ConnectionRegistry",
     "ConnectionStatus",
+    "PennylaneCompany",
     "TenantNotConnected",
     "TokenCipher",
     "TokenKeyError",
     "migrate",
+    "migrate_or_wait",
 ]

@@ -1,7 +1,9 @@
 """The connection registry: which tenants are connected to Pennylane, with which token and settings.
 
 The poller writes it (connect, disconnect, reconnect); the outbound service reads it. Tokens are
-stored encrypted and only ever leave as `SecretStr`, so reprs and logs show `**********`.
+stored encrypted, bound to their tenant, and only ever leave as `SecretStr`, so reprs and logs show
+`**********`. A tenant is pinned to the Pennylane company its first proved token belongs to: a
+token of another company is refused (`CompanyMismatch`) unless the operator re-points the tenant.
 """
 
 from __future__ import annotations
@@ -32,12 +34,38 @@ class TenantNotConnected(LookupError):
 
 
 @dataclass(frozen=True, slots=True)
+class PennylaneCompany:
+    """Who a token belongs to, as Pennylane's `GET /me` says."""
+
+    id: int
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.name})"
+
+
+class CompanyMismatch(ValueError):
+    """The token belongs to another Pennylane company than the one the tenant is pinned to."""
+
+    def __init__(self, tenant_id: str, pinned: PennylaneCompany, offered: PennylaneCompany) -> None:
+        super().__init__(
+            f"tenant {tenant_id} is connected to Pennylane company {pinned}; this token belongs "
+            f"to company {offered}. A tenant never changes company by a new token: to move it, "
+            "re-point it explicitly (its sync starts over)."
+        )
+        self.tenant_id = tenant_id
+        self.pinned = pinned
+        self.offered = offered
+
+
+@dataclass(frozen=True, slots=True)
 class Connection:
     """A tenant's connection, without its token (ask `token_for` when you must call Pennylane)."""
 
     tenant_id: str
     settings: ConnectionSettings
     status: ConnectionStatus
+    company: PennylaneCompany | None
     connected_at: datetime
     disconnected_at: datetime | None
     created_at: datetime
@@ -53,6 +81,9 @@ def _to_connection(row: Any) -> Connection:
         tenant_id=row.tenant_id,
         settings=ConnectionSettings.model_validate(row.settings),
         status=ConnectionStatus(row.status),
+        company=None
+        if row.pennylane_company_id is None
+        else PennylaneCompany(row.pennylane_company_id, row.pennylane_company_name or ""),
         connected_at=row.connected_at,
         disconnected_at=row.disconnected_at,
         created_at=row.created_at,
@@ -60,7 +91,7 @@ def _to_connection(row: Any) -> Connection:
     )
 
 
-_PUBLIC_COLUMNS = [c for c in connections.c if c.name != "token_ciphertext"]
+_PUBLIC_COLUMNS = [c for c in connections.c if c.name not in ("token_ciphertext", "token_binding")]
 
 
 class ConnectionRegistry:
@@ -85,33 +116,102 @@ class ConnectionRegistry:
     def __repr__(self) -> str:
         return f"ConnectionRegistry(schema={self.schema!r})"
 
+    @property
+    def key_count(self) -> int:
+        """How many token keys are configured (the first encrypts)."""
+        return self._cipher.key_count
+
     async def _run(self, statement: sa.Executable) -> sa.Result[Any]:
         async with self._sessions.begin() as session:
             return await session.execute(statement, execution_options=self._options)
 
     async def connect(
-        self, tenant_id: str, token: SecretStr | str, settings: ConnectionSettings
+        self,
+        tenant_id: str,
+        token: SecretStr | str,
+        settings: ConnectionSettings,
+        *,
+        company: PennylaneCompany,
+        repoint: bool = False,
     ) -> Connection:
-        """Connect the tenant, or replace its token and settings; it is connected afterwards."""
+        """Connect the tenant, or replace its token and settings; it is connected afterwards.
+
+        `company` is who the token proved to belong to. A tenant already pinned to another
+        company raises `CompanyMismatch`, unless `repoint` (the operator's explicit move)."""
         secret = token if isinstance(token, SecretStr) else SecretStr(token)
         if not secret.get_secret_value():
             raise ValueError("an empty Pennylane token")
+        async with self._sessions.begin() as session:
+            pinned = (
+                await session.execute(
+                    sa.select(
+                        connections.c.pennylane_company_id, connections.c.pennylane_company_name
+                    )
+                    .where(connections.c.tenant_id == tenant_id)
+                    .with_for_update(),
+                    execution_options=self._options,
+                )
+            ).one_or_none()
+            moves = pinned is not None and pinned.pennylane_company_id not in (None, company.id)
+            if moves and not repoint:
+                assert pinned is not None
+                raise CompanyMismatch(
+                    tenant_id,
+                    PennylaneCompany(pinned.pennylane_company_id, pinned.pennylane_company_name),
+                    company,
+                )
+            statement = self._upsert(tenant_id, secret, settings, company)
+            row = (await session.execute(statement, execution_options=self._options)).one()
+        return _to_connection(row)
+
+    def _upsert(
+        self,
+        tenant_id: str,
+        secret: SecretStr,
+        settings: ConnectionSettings,
+        company: PennylaneCompany,
+    ) -> sa.Executable:
         now = datetime.now(UTC)
         values = {
-            "token_ciphertext": self._cipher.encrypt(secret),
+            "token_ciphertext": self._cipher.encrypt(secret, tenant_id),
+            "token_binding": 1,
+            "pennylane_company_id": company.id,
+            "pennylane_company_name": company.name,
             "settings": settings.model_dump(mode="json"),
             "status": ConnectionStatus.CONNECTED.value,
             "connected_at": now,
             "disconnected_at": None,
             "updated_at": now,
         }
-        statement = (
+        return (
             insert(connections)
             .values(tenant_id=tenant_id, created_at=now, **values)
             .on_conflict_do_update(index_elements=[connections.c.tenant_id], set_=values)
             .returning(*_PUBLIC_COLUMNS)
         )
-        return _to_connection((await self._run(statement)).one())
+
+    async def pin(self, tenant_id: str, company: PennylaneCompany) -> Connection:
+        """Pin a tenant connected before tokens were proved; `CompanyMismatch` when it is
+        pinned to another company already."""
+        statement = (
+            sa.update(connections)
+            .where(
+                connections.c.tenant_id == tenant_id,
+                sa.or_(
+                    connections.c.pennylane_company_id.is_(None),
+                    connections.c.pennylane_company_id == company.id,
+                ),
+            )
+            .values(pennylane_company_id=company.id, pennylane_company_name=company.name)
+            .returning(*_PUBLIC_COLUMNS)
+        )
+        row = (await self._run(statement)).one_or_none()
+        if row is not None:
+            return _to_connection(row)
+        known = await self.get(tenant_id)
+        if known is None or known.company is None:
+            raise TenantNotConnected(tenant_id)
+        raise CompanyMismatch(tenant_id, known.company, company)
 
     async def _set_status(self, tenant_id: str, status: ConnectionStatus) -> Connection | None:
         now = datetime.now(UTC)
@@ -142,16 +242,47 @@ class ConnectionRegistry:
         row = (await self._run(statement)).one_or_none()
         return None if row is None else _to_connection(row)
 
-    async def token_for(self, tenant_id: str) -> SecretStr:
-        """The decrypted token of a connected tenant; raises TenantNotConnected otherwise."""
-        statement = sa.select(connections.c.token_ciphertext).where(
-            connections.c.tenant_id == tenant_id,
-            connections.c.status == ConnectionStatus.CONNECTED.value,
+    async def token_for(self, tenant_id: str, *, connected_only: bool = True) -> SecretStr:
+        """The decrypted token of a connected tenant (of any known one with `connected_only`
+        off); raises TenantNotConnected otherwise."""
+        statement = sa.select(connections.c.token_ciphertext, connections.c.token_binding).where(
+            connections.c.tenant_id == tenant_id
         )
-        ciphertext = (await self._run(statement)).scalar_one_or_none()
-        if ciphertext is None:
+        if connected_only:
+            statement = statement.where(connections.c.status == ConnectionStatus.CONNECTED.value)
+        row = (await self._run(statement)).one_or_none()
+        if row is None:
             raise TenantNotConnected(tenant_id)
-        return self._cipher.decrypt(ciphertext)
+        return self._cipher.decrypt(row.token_ciphertext, tenant_id, legacy=row.token_binding == 0)
+
+    async def rotate_keys(self) -> int:
+        """Re-encrypt every stored token with the newest key, bound to its tenant, in one
+        transaction; afterwards only the newest key is needed. Returns how many were rewritten.
+        A token that decrypts with none of the keys stops the whole rotation (nothing changes)."""
+        async with self._sessions.begin() as session:
+            rows = (
+                await session.execute(
+                    sa.select(
+                        connections.c.tenant_id,
+                        connections.c.token_ciphertext,
+                        connections.c.token_binding,
+                    )
+                    .order_by(connections.c.tenant_id)
+                    .with_for_update(),
+                    execution_options=self._options,
+                )
+            ).all()
+            for row in rows:
+                ciphertext = self._cipher.reencrypt(
+                    row.token_ciphertext, row.tenant_id, legacy=row.token_binding == 0
+                )
+                await session.execute(
+                    sa.update(connections)
+                    .where(connections.c.tenant_id == row.tenant_id)
+                    .values(token_ciphertext=ciphertext, token_binding=1),
+                    execution_options=self._options,
+                )
+        return len(rows)
 
     async def connected_tenants(self) -> list[str]:
         statement = (

@@ -18,6 +18,11 @@ connections = sa.Table(
     sa.Column("tenant_id", sa.Text, primary_key=True),
     # Fernet token: AES-128-CBC + HMAC-SHA256, with its own timestamp and version byte.
     sa.Column("token_ciphertext", sa.LargeBinary, nullable=False),
+    # 1: under the tenant's derived key; 0: under the key itself (written before binding).
+    sa.Column("token_binding", sa.SmallInteger, nullable=False, server_default="1"),
+    # The Pennylane company the token proved to belong to when connecting (NULL: not yet proved).
+    sa.Column("pennylane_company_id", sa.BigInteger, nullable=True),
+    sa.Column("pennylane_company_name", sa.Text, nullable=True),
     sa.Column("settings", postgresql.JSONB, nullable=False),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("connected_at", sa.DateTime(timezone=True), nullable=False),

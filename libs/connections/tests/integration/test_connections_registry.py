@@ -8,10 +8,13 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from stockpit_connections import (
+    CompanyMismatch,
     ConnectionRegistry,
     ConnectionStatus,
+    PennylaneCompany,
     TenantNotConnected,
     TokenCipher,
     migrate,
@@ -21,6 +24,8 @@ from stockpit_contracts.payloads.connections import ConnectionSettings
 pytestmark = pytest.mark.integration
 
 KEY = TokenCipher.generate_key()
+ACME = PennylaneCompany(1000, "Acme")
+GLOBEX = PennylaneCompany(1001, "Globex")
 
 
 @pytest.fixture
@@ -43,7 +48,7 @@ async def test_connect_disconnect_reconnect(registry: ConnectionRegistry) -> Non
     settings = ConnectionSettings(
         sync_interval_s=5, documents_since=date(2026, 1, 1), poller_rate_share=Decimal("0.5")
     )
-    connected = await registry.connect("tenant-a", "token-aaaaaaaa", settings)
+    connected = await registry.connect("tenant-a", "token-aaaaaaaa", settings, company=ACME)
     assert connected.status is ConnectionStatus.CONNECTED
     assert connected.settings == settings
     assert (await registry.token_for("tenant-a")).get_secret_value() == "token-aaaaaaaa"
@@ -66,10 +71,10 @@ async def test_connect_disconnect_reconnect(registry: ConnectionRegistry) -> Non
 
 
 async def test_connect_again_replaces_token_and_settings(registry: ConnectionRegistry) -> None:
-    await registry.connect("tenant-a", "token-one-1111", ConnectionSettings())
+    await registry.connect("tenant-a", "token-one-1111", ConnectionSettings(), company=ACME)
     await registry.disconnect("tenant-a")
     again = await registry.connect(
-        "tenant-a", "token-two-2222", ConnectionSettings(sync_interval_s=60)
+        "tenant-a", "token-two-2222", ConnectionSettings(sync_interval_s=60), company=ACME
     )
     assert again.is_connected
     assert again.settings.sync_interval_s == 60
@@ -87,7 +92,9 @@ async def test_unknown_tenants(registry: ConnectionRegistry) -> None:
 async def test_tokens_are_encrypted_at_rest_and_absent_from_reprs(
     registry: ConnectionRegistry, engine: AsyncEngine, db_schema: str
 ) -> None:
-    connection = await registry.connect("tenant-a", "plain-token-xyz", ConnectionSettings())
+    connection = await registry.connect(
+        "tenant-a", "plain-token-xyz", ConnectionSettings(), company=ACME
+    )
     assert "plain-token-xyz" not in repr(connection)
     assert "plain-token-xyz" not in repr(await registry.token_for("tenant-a"))
     assert "plain-token-xyz" not in repr(registry)
@@ -103,3 +110,89 @@ async def test_tokens_are_encrypted_at_rest_and_absent_from_reprs(
 async def test_migrations_are_idempotent(database_url: str, db_schema: str) -> None:
     await migrate(database_url, db_schema)
     await migrate(database_url, db_schema)
+
+
+async def test_a_tenant_is_pinned_to_its_company(registry: ConnectionRegistry) -> None:
+    connected = await registry.connect("alice", "alice-token-1", ConnectionSettings(), company=ACME)
+    assert connected.company == ACME
+    renewed = await registry.connect("alice", "alice-token-2", ConnectionSettings(), company=ACME)
+    assert renewed.company == ACME, "a new token of the same company is fine"
+    with pytest.raises(CompanyMismatch, match="connected to Pennylane company 1000 \\(Acme\\)"):
+        await registry.connect("alice", "globex-token", ConnectionSettings(), company=GLOBEX)
+    assert (await registry.token_for("alice")).get_secret_value() == "alice-token-2"
+    with pytest.raises(CompanyMismatch):
+        await registry.pin("alice", GLOBEX)
+
+    moved = await registry.connect(
+        "alice", "globex-token", ConnectionSettings(), company=GLOBEX, repoint=True
+    )
+    assert moved.company == GLOBEX
+    assert (await registry.token_for("alice")).get_secret_value() == "globex-token"
+
+
+async def test_a_ciphertext_copied_to_another_tenants_row_does_not_decrypt(
+    registry: ConnectionRegistry, engine: AsyncEngine, db_schema: str
+) -> None:
+    await registry.connect("alice", "alice-token-1", ConnectionSettings(), company=ACME)
+    await registry.connect("bob", "bob-token-22", ConnectionSettings(), company=GLOBEX)
+    async with engine.begin() as db:
+        await db.execute(
+            sa.text(
+                f'UPDATE "{db_schema}".connections SET token_ciphertext = '
+                f'(SELECT token_ciphertext FROM "{db_schema}".connections '
+                "WHERE tenant_id = 'alice') WHERE tenant_id = 'bob'"
+            )
+        )
+    with pytest.raises(ValueError, match="written for another tenant"):
+        await registry.token_for("bob")
+    assert (await registry.token_for("alice")).get_secret_value() == "alice-token-1"
+
+
+async def test_rotation_re_encrypts_every_token_with_the_newest_key(
+    engine: AsyncEngine, db_schema: str
+) -> None:
+    old, new = TokenCipher.generate_key(), TokenCipher.generate_key()
+    before = ConnectionRegistry(engine, old, schema=db_schema)
+    tokens = {f"tenant-{n}": f"token-{n}-secret" for n in range(5)}
+    for tenant, token in tokens.items():
+        await before.connect(tenant, token, ConnectionSettings(), company=ACME)
+    await before.disconnect("tenant-3")
+    # One row as written before tokens were bound to their tenant.
+    async with engine.begin() as db:
+        await db.execute(
+            sa.text(
+                f'UPDATE "{db_schema}".connections SET token_ciphertext = :c, token_binding = 0 '
+                "WHERE tenant_id = 'tenant-4'"
+            ),
+            {"c": Fernet(old.encode()).encrypt(b"token-4-secret")},
+        )
+
+    rotated = await ConnectionRegistry(engine, f"{new},{old}", schema=db_schema).rotate_keys()
+    assert rotated == 5
+
+    only_new = ConnectionRegistry(engine, new, schema=db_schema)
+    for tenant, token in tokens.items():
+        got = await only_new.token_for(tenant, connected_only=False)
+        assert got.get_secret_value() == token, tenant
+    with pytest.raises(ValueError, match="cannot be decrypted"):
+        await ConnectionRegistry(engine, old, schema=db_schema).token_for("tenant-0")
+    async with engine.connect() as db:
+        bindings = set(
+            (await db.execute(sa.text(f'SELECT token_binding FROM "{db_schema}".connections')))
+            .scalars()
+            .all()
+        )
+    assert bindings == {1}
+
+
+async def test_rotation_without_the_old_key_changes_nothing(
+    engine: AsyncEngine, db_schema: str
+) -> None:
+    old, new = TokenCipher.generate_key(), TokenCipher.generate_key()
+    await ConnectionRegistry(engine, old, schema=db_schema).connect(
+        "alice", "alice-token-1", ConnectionSettings(), company=ACME
+    )
+    with pytest.raises(ValueError, match="cannot be decrypted"):
+        await ConnectionRegistry(engine, new, schema=db_schema).rotate_keys()
+    still = ConnectionRegistry(engine, old, schema=db_schema)
+    assert (await still.token_for("alice")).get_secret_value() == "alice-token-1"

@@ -8,15 +8,23 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.conn import create_conn
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 from stockpit_contracts import ALL_TOPICS
 from stockpit_contracts.sizes import MAX_MESSAGE_BYTES
 
+from stockpit_runtime.kafka_security import KafkaSecurity, kafka_options
 
-def reliable_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
-    """acks=all with idempotence: a send that is retried is written once, in order."""
+
+def reliable_producer(
+    bootstrap_servers: str, client_id: str, security: KafkaSecurity | None = None
+) -> AIOKafkaProducer:
+    """acks=all with idempotence: a send that is retried is written once, in order.
+
+    `security`: the service's Kafka security settings (default: those of the environment)."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
+        **kafka_options(security),
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
@@ -27,6 +35,39 @@ def reliable_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProduce
         request_timeout_ms=30_000,
         max_request_size=MAX_MESSAGE_BYTES,
     )
+
+
+class KafkaAccessError(RuntimeError):
+    """The broker cannot be used with these settings (credentials, CA, protocol, address)."""
+
+
+async def check_kafka_access(
+    bootstrap_servers: str, security: KafkaSecurity | None = None, *, timeout_s: float = 15
+) -> None:
+    """Connect to the first bootstrap server as every client will, and raise `KafkaAccessError`
+    with the broker's own reason when it refuses (a client library only logs that reason and
+    then says it could not bootstrap)."""
+    security = security if security is not None else KafkaSecurity()
+    first = bootstrap_servers.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    options = security.client_options()
+    try:
+        async with asyncio.timeout(timeout_s):
+            connection = await create_conn(
+                host, int(port), request_timeout_ms=int(timeout_s * 1000), **options
+            )
+    except (KafkaError, OSError, TimeoutError) as exc:
+        who = (
+            f" as {security.sasl_username!r} ({security.sasl_mechanism})"
+            if security.uses_sasl
+            else ""
+        )
+        raise KafkaAccessError(
+            f"Kafka at {first} refused a {security.security_protocol} connection{who}: "
+            f"{exc or type(exc).__name__}; check KAFKA_BOOTSTRAP_SERVERS and the "
+            "STOCKPIT_KAFKA_* security settings"
+        ) from None
+    connection.close()
 
 
 def system_topic_names(prefix: str) -> list[str]:
@@ -44,6 +85,7 @@ async def ensure_topics(
     replication_factor: int = 1,
     min_insync_replicas: int = 1,
     timeout_s: float = 60,
+    security: KafkaSecurity | None = None,
 ) -> None:
     """Create the topics that do not exist yet (replication 1 by default: the local broker is one
     node), with `max.message.bytes` set explicitly: the size every message was checked against
@@ -54,9 +96,15 @@ async def ensure_topics(
             f"min.insync.replicas ({min_insync_replicas}) above the replication factor"
             f" ({replication_factor}): no write could ever be acknowledged"
         )
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000, **kafka_options(security)
+    )
     async with asyncio.timeout(timeout_s):
-        await admin.start()
+        try:
+            await admin.start()
+        except KafkaConnectionError:
+            await check_kafka_access(bootstrap_servers, security)  # raises with the reason
+            raise
         try:
             existing = set(await admin.list_topics())
             wanted = [
@@ -79,9 +127,17 @@ async def ensure_topics(
             await admin.close()
 
 
-async def delete_topics(bootstrap_servers: str, prefix: str, *, timeout_s: float = 30) -> None:
+async def delete_topics(
+    bootstrap_servers: str,
+    prefix: str,
+    *,
+    timeout_s: float = 30,
+    security: KafkaSecurity | None = None,
+) -> None:
     """Delete every topic whose name starts with `prefix` (a test's or a whole run's)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000, **kafka_options(security)
+    )
     async with asyncio.timeout(timeout_s):
         await admin.start()
         try:

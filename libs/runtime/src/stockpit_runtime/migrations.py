@@ -58,7 +58,14 @@ async def upgrade_to_head(
             await connection.execute(
                 text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": schema}
             )
-            await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            # Only when missing: even with IF NOT EXISTS, PostgreSQL asks for the right to
+            # create schemas in the database, which a service's own role does not have (its
+            # schema was made for it, owned by it).
+            exists = await connection.scalar(
+                text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}
+            )
+            if not exists:
+                await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
             await connection.run_sync(_upgrade, config, revision)
     finally:
         await engine.dispose()

@@ -29,6 +29,7 @@ from pydantic import BaseModel, SecretStr
 
 from stockpit_runtime.db import create_engine
 from stockpit_runtime.kafka import reliable_producer
+from stockpit_runtime.kafka_security import KafkaSecurity
 from stockpit_runtime.logging import configure_logging, get_logger
 from stockpit_runtime.outbox import OutboxRelay, RelayHealth
 from stockpit_runtime.settings import ServiceSettings
@@ -47,6 +48,7 @@ class RelayConfig(BaseModel):
     database_url: SecretStr
     schema_name: str
     kafka_bootstrap_servers: str
+    kafka_security: KafkaSecurity
     batch_size: int
     idle_poll_s: float
     report_fd: int = -1
@@ -59,15 +61,19 @@ class RelayConfig(BaseModel):
             database_url=settings.database_url,
             schema_name=settings.schema_name,
             kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
+            kafka_security=settings.kafka_security,
             batch_size=settings.outbox_batch_size,
             idle_poll_s=settings.outbox_idle_poll_s,
         )
 
     def line(self, report_fd: int) -> bytes:
-        """The config as one JSON line, with the database URL in clear: it goes to the child's
-        stdin, never to its command line."""
+        """The config as one JSON line, with the database URL and Kafka password in clear: it
+        goes to the child's stdin, never to its command line."""
         data = self.model_dump(mode="json")
         data["database_url"] = self.database_url.get_secret_value()
+        data["kafka_security"]["sasl_password"] = (
+            self.kafka_security.sasl_password.get_secret_value()
+        )
         data["report_fd"] = report_fd
         return json.dumps(data).encode() + b"\n"
 
@@ -202,7 +208,9 @@ async def _run_child() -> None:
     config = RelayConfig.model_validate_json(await stdin.readline())
     configure_logging(f"{config.service_name}.relay", config.log_level)
     engine = create_engine(config.database_url.get_secret_value(), config.schema_name, pool_size=2)
-    producer = reliable_producer(config.kafka_bootstrap_servers, f"{config.service_name}-relay")
+    producer = reliable_producer(
+        config.kafka_bootstrap_servers, f"{config.service_name}-relay", config.kafka_security
+    )
 
     relay = OutboxRelay(
         engine,

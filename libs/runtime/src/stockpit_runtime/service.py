@@ -288,6 +288,7 @@ def create_service_app(
         graceful_timeout=15,
         logger=library_logger("faststream.kafka"),
         middlewares=tracing.broker_middlewares(tracer_provider),
+        security=settings.kafka_security.faststream_security(),
     )
     runtime = ServiceRuntime(
         settings=settings, engine=engine, sessions=session_factory(engine), broker=broker
@@ -307,8 +308,11 @@ def create_service_app(
             partitions=settings.topic_partitions,
             replication_factor=settings.topic_replication_factor,
             min_insync_replicas=settings.topic_min_insync_replicas,
+            security=settings.kafka_security,
         )
-        producer = reliable_producer(settings.kafka_bootstrap_servers, settings.service_name)
+        producer = reliable_producer(
+            settings.kafka_bootstrap_servers, settings.service_name, settings.kafka_security
+        )
         await producer.start()
         runtime._producer = producer
         if settings.outbox_relay == "process":

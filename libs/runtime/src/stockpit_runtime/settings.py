@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stockpit_runtime.kafka_security import KafkaSecurity
+
 
 class ServiceSettings(BaseSettings):
     """Shared settings; a service subclasses it to add its own (prefix `STOCKPIT_`).
@@ -28,6 +30,8 @@ class ServiceSettings(BaseSettings):
         default=SecretStr("postgresql+asyncpg://stockpit:stockpit@127.0.0.1:15432/stockpit"),
         validation_alias=AliasChoices("DATABASE_URL", "STOCKPIT_DATABASE_URL"),
     )
+    # STOCKPIT_KAFKA_SECURITY_PROTOCOL, _SASL_*, _SSL_* (see stockpit_runtime.kafka_security).
+    kafka_security: KafkaSecurity = Field(default_factory=KafkaSecurity)
     db_schema: str = Field(default="", pattern=r"^[a-z_][a-z0-9_]*$|^$")
     topic_prefix: str = ""
     http_host: str = "127.0.0.1"

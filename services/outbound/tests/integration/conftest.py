@@ -24,6 +24,7 @@ from stockpit_contracts.payloads.outbound import (
     ReceiptSendRequested,
 )
 from stockpit_contracts.topics import OUTBOUND_REQUESTS
+from stockpit_runtime.kafka_security import kafka_options
 
 _tokens = itertools.count()
 
@@ -135,7 +136,7 @@ class Kit:
     @staticmethod
     async def publish(bootstrap: str, prefix: str, events: list[Envelope[Payload]]) -> None:
         producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+            bootstrap_servers=bootstrap, **kafka_options(), acks="all", enable_idempotence=True
         )
         await producer.start()
         try:

@@ -12,7 +12,7 @@ from outbound.adapters.tokens import RegistryTokenSource
 from outbound.entrypoints.app import OutboundSettings, create_app
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import create_async_engine
-from stockpit_connections import ConnectionRegistry, TokenCipher, migrate
+from stockpit_connections import ConnectionRegistry, PennylaneCompany, TokenCipher, migrate
 from stockpit_contracts import parse_event
 from stockpit_contracts.payloads.connections import ConnectionSettings
 from stockpit_contracts.payloads.outbound import PennylaneIdAssigned, ProductChangeRequested
@@ -45,7 +45,10 @@ async def test_registry_token_source_follows_connect_and_disconnect(
         assert await source.token_for("t1") is None
         assert await source.poller_share_for("t1") is None
         await registry.connect(
-            "t1", SecretStr("secret-token"), ConnectionSettings(poller_rate_share=Decimal("0.7"))
+            "t1",
+            SecretStr("secret-token"),
+            ConnectionSettings(poller_rate_share=Decimal("0.7")),
+            company=PennylaneCompany(1, "T1"),
         )
         token = await source.token_for("t1")
         assert token is not None
@@ -73,7 +76,12 @@ async def test_outbound_writes_with_the_registrys_token(
     key = TokenCipher.generate_key()
     engine = create_async_engine(database_url)
     registry = ConnectionRegistry(engine, TokenCipher(key), schema=connections_schema)
-    await registry.connect("acme", SecretStr(sandbox.tokens["acme"]), ConnectionSettings())
+    await registry.connect(
+        "acme",
+        SecretStr(sandbox.tokens["acme"]),
+        ConnectionSettings(),
+        company=PennylaneCompany(1000, "Acme"),
+    )
     settings = OutboundSettings(
         KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap_servers,
         DATABASE_URL=database_url,

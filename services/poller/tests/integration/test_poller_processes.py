@@ -1,5 +1,5 @@
 """The poller as real processes: SIGKILL mid-sync, restart, and a replica taking over another's
-tenants. Commands arrive over the Kafka command topic here."""
+tenants. Tenants connect over HTTP (connect is HTTP-only); disconnects arrive over Kafka."""
 
 from __future__ import annotations
 
@@ -21,18 +21,14 @@ import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pennylane_sandbox import SandboxConfig
 from pennylane_sandbox import create_app as sandbox_app
-from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
 from stockpit_contracts import Payload, new_event, parse_event, partition_key
-from stockpit_contracts.payloads.connections import (
-    ConnectionSettings,
-    ConnectTenant,
-    DisconnectTenant,
-)
+from stockpit_contracts.payloads.connections import DisconnectTenant
 from stockpit_contracts.payloads.documents import DocumentVersionRead
 from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
+from stockpit_runtime.kafka_security import kafka_options
 
 pytestmark = pytest.mark.integration
 
@@ -66,16 +62,18 @@ async def connections_schema(database_url: str, db_schema: str) -> AsyncIterator
 
 class Replicas:
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self._env = env
+        self.env = env
         self._log_dir = log_dir
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.ports: dict[str, int] = {}
 
     def start(self, name: str) -> None:
         port = socket.socket()
         port.bind(("127.0.0.1", 0))
         free = port.getsockname()[1]
         port.close()
-        env = {**self._env, "STOCKPIT_REPLICA_ID": name, "STOCKPIT_HTTP_PORT": str(free)}
+        self.ports[name] = free
+        env = {**self.env, "STOCKPIT_REPLICA_ID": name, "STOCKPIT_HTTP_PORT": str(free)}
         log = (self._log_dir / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", "poller.entrypoints.app"], env=env, stdout=log, stderr=log
@@ -138,7 +136,9 @@ async def _seed(sandbox_url: str, token: str, count: int, seed: int) -> set[int]
 
 async def _send_command(bootstrap: str, prefix: str, tenant: str, command: Payload) -> None:
     topic = command.TOPIC.name(prefix)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, **kafka_options(), acks="all", enable_idempotence=True
+    )
     await producer.start()
     try:
         await producer.send_and_wait(
@@ -150,23 +150,39 @@ async def _send_command(bootstrap: str, prefix: str, tenant: str, command: Paylo
         await producer.stop()
 
 
-async def _connect_over_kafka(
-    bootstrap: str, prefix: str, tenant: str, token: str, share: str, interval_s: int = 3600
+async def _connect(
+    replicas: Replicas, tenant: str, token: str, share: str, interval_s: int = 3600
 ) -> None:
-    """The interval is Stockpit's setting: sent as inventory would send it."""
-    command = ConnectTenant(
-        pennylane_token=SecretStr(token),
-        settings=ConnectionSettings(poller_rate_share=share),  # type: ignore[arg-type]
-    )
+    """The interval is Stockpit's setting, sent as inventory would send it; then PUT
+    /connections/{tenant} (connect is HTTP-only) on a running replica, once it is ready."""
+    env = replicas.env
     interval = TenantSettingsChanged(sync_interval_s=interval_s)
-    await _send_command(bootstrap, prefix, tenant, interval)
-    await _send_command(bootstrap, prefix, tenant, command)
+    await _send_command(
+        env["KAFKA_BOOTSTRAP_SERVERS"], env["STOCKPIT_TOPIC_PREFIX"], tenant, interval
+    )
+    name = sorted(replicas.processes)[0]
+    base_url = f"http://127.0.0.1:{replicas.ports[name]}"
+    body = {"pennylane_token": token, "settings": {"poller_rate_share": share}}
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client, asyncio.timeout(120):
+        while True:
+            try:
+                if (await client.get("/health/ready")).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.3)
+        response = await client.put(f"/connections/{tenant}", json=body)
+        assert response.status_code == 200, response.text
 
 
 class DocumentReader:
     def __init__(self, bootstrap: str, topic: str) -> None:
         self._consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+            topic,
+            bootstrap_servers=bootstrap,
+            **kafka_options(),
+            auto_offset_reset="earliest",
+            group_id=None,
         )
         self.seen: dict[str, set[int]] = {}
         self.count = 0
@@ -206,9 +222,7 @@ async def test_sigkill_mid_sync_then_restart_publishes_everything(
     topic = PENNYLANE_DOCUMENTS.name(topic_prefix)
     async with DocumentReader(kafka_bootstrap_servers, topic) as reader:
         # A small rate share makes the first sync slow enough to be killed in the middle.
-        await _connect_over_kafka(
-            kafka_bootstrap_servers, topic_prefix, "tenant-a", TOKENS[0], "0.2"
-        )
+        await _connect(replicas, "tenant-a", TOKENS[0], "0.2")
         await reader.until(lambda r: r.count >= 40)
         assert reader.count >= 40
         replicas.kill("first")
@@ -237,9 +251,7 @@ async def test_a_replica_takes_over_the_tenants_of_a_killed_one(
     topic = PENNYLANE_DOCUMENTS.name(topic_prefix)
     async with DocumentReader(kafka_bootstrap_servers, topic) as reader:
         for n, token in enumerate(TOKENS):
-            await _connect_over_kafka(
-                kafka_bootstrap_servers, topic_prefix, f"tenant-{n}", token, "0.2"
-            )
+            await _connect(replicas, f"tenant-{n}", token, "0.2")
         await reader.until(lambda r: r.count >= 30)
         engine = create_async_engine(database_url)
         async with engine.connect() as db:
@@ -286,9 +298,7 @@ async def test_two_replicas_never_sync_one_tenant_at_the_same_time(
     replicas.start("a")
     replicas.start("b")
     for n, token in enumerate(TOKENS):
-        await _connect_over_kafka(
-            kafka_bootstrap_servers, topic_prefix, f"tenant-{n}", token, "0.5", interval_s=5
-        )
+        await _connect(replicas, f"tenant-{n}", token, "0.5", interval_s=5)
     engine = create_async_engine(database_url)
     runs_table = f'"{db_schema}".sync_runs'
 

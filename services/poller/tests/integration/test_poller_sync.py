@@ -47,6 +47,7 @@ from stockpit_contracts.topics import (
 )
 from stockpit_pennylane.client import PennylaneClient
 from stockpit_pennylane.client.bodies import ProductUpdate
+from stockpit_runtime.kafka_security import kafka_options
 from stockpit_testing.fixtures import authorized_client, publish_raw
 
 pytestmark = pytest.mark.integration
@@ -152,7 +153,11 @@ class TopicReader:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self._consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+            topic,
+            bootstrap_servers=bootstrap,
+            **kafka_options(),
+            auto_offset_reset="earliest",
+            group_id=None,
         )
         self.events: list[Envelope[Payload]] = []
         self.keys: list[bytes] = []
@@ -823,3 +828,102 @@ async def test_each_run_tells_how_it_ended_and_a_refused_token_says_so(
         assert failed.error_kind == "token_rejected"
         assert failed.error is not None
         assert TOKEN not in failed.error
+
+
+async def test_a_connect_command_on_kafka_is_refused_and_its_token_never_kept(
+    poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    """Connect is HTTP-only: a valid connect command on Kafka is dead-lettered, redacted."""
+    command = new_event(ConnectTenant(pennylane_token=TOKEN), "tenant-k")
+    body = command.model_dump(mode="json")
+    body["payload"]["pennylane_token"] = TOKEN  # as a producer outside this system could
+    await publish_raw(
+        settings.kafka_bootstrap_servers,
+        CONNECTION_COMMANDS.name(settings.topic_prefix),
+        b"tenant-k",
+        json.dumps(body).encode(),
+    )
+
+    async def dead_lettered() -> bool:
+        return bool((await poller.get("/operations/dead-letters")).json())
+
+    assert await _wait(dead_lettered)
+    [dead] = (await poller.get("/operations/dead-letters")).json()
+    assert "HTTP-only" in dead["reason"]
+    assert TOKEN not in json.dumps(dead)
+    assert (await poller.get("/connections/tenant-k")).status_code == 404
+
+
+async def test_connecting_proves_the_token_and_pins_the_tenant_to_its_company(
+    sandbox: Sandbox, poller: httpx.AsyncClient
+) -> None:
+    me_a = await _me(sandbox, TOKEN)
+    me_b = await _me(sandbox, TOKEN_B)
+    assert me_a["company"]["id"] != me_b["company"]["id"]
+
+    refused = await poller.put("/connections/alice", json={"pennylane_token": "not-a-real-token"})
+    assert refused.status_code == 422, refused.text
+    assert "Pennylane refused this token" in refused.json()["detail"]
+    assert (await poller.get("/connections/alice")).status_code == 404
+
+    await _connect(poller, "alice", TOKEN, sync_interval_s=3600)
+    status = (await poller.get("/connections/alice")).json()
+    assert status["pennylane_company"] == {
+        "id": me_a["company"]["id"],
+        "name": me_a["company"]["name"],
+    }
+
+    stranger = await poller.put("/connections/alice", json={"pennylane_token": TOKEN_B})
+    assert stranger.status_code == 409, stranger.text
+    detail = stranger.json()["detail"]
+    assert f"connected to Pennylane company {me_a['company']['id']}" in detail
+    assert f"belongs to company {me_b['company']['id']}" in detail
+    assert "/connections/alice/repoint" in detail
+    assert TOKEN_B not in detail
+    assert (await poller.get("/connections/alice")).json()["pennylane_company"]["id"] == (
+        me_a["company"]["id"]
+    )
+    # The same token again (or a renewed one of the same company) is fine; reconnect proves it.
+    await _connect(poller, "alice", TOKEN, sync_interval_s=3600)
+    assert (await poller.post("/connections/alice/reconnect")).status_code == 200
+
+
+async def test_repointing_moves_the_tenant_and_its_sync_starts_over(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    # The new company's invoices are older, with lower ids, than the old one's: kept
+    # watermarks would skip them; only a sync started over reads them.
+    seeded_b = await sandbox.seed(TOKEN_B, count=12, seed=62)
+    seeded_a = await sandbox.seed(TOKEN, count=15, seed=61)
+    ids_a = set(range(seeded_a["first_id"], seeded_a["last_id"] + 1))
+    ids_b = set(range(seeded_b["first_id"], seeded_b["last_id"] + 1))
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
+        await _connect(poller, "alice", TOKEN, sync_interval_s=3600)
+        await reader.until(lambda events: ids_a <= documents(events).keys())
+        engine = create_async_engine(settings.database_url.get_secret_value())
+        streams_table = f'"{settings.db_schema}".streams'
+        try:
+            async with engine.connect() as db:
+                before = await db.scalar(
+                    sa.text(f"SELECT count(*) FROM {streams_table} WHERE tenant_id = 'alice'")
+                )
+            assert before, "the first sync kept watermarks"
+
+            moved = await poller.post(
+                "/connections/alice/repoint", json={"pennylane_token": TOKEN_B}
+            )
+            assert moved.status_code == 200, moved.text
+            me_b = await _me(sandbox, TOKEN_B)
+            assert moved.json()["pennylane_company"]["id"] == me_b["company"]["id"]
+            await reader.until(lambda events: ids_b <= documents(events).keys())
+        finally:
+            await engine.dispose()
+    assert ids_b <= documents(reader.events).keys(), "the new company is read from the start"
+
+
+async def _me(sandbox: Sandbox, token: str) -> Any:
+    async with httpx.AsyncClient(base_url=sandbox.url) as client:
+        response = await client.get(f"{API}/me", headers={"Authorization": f"Bearer {token}"})
+        response.raise_for_status()
+        return response.json()

@@ -3,6 +3,9 @@
     stockpit connect TENANT --token-file F [--interval 300]   connect a tenant to Pennylane
     stockpit interval TENANT SECONDS                            set its sync interval
     stockpit disconnect TENANT / reconnect TENANT
+    stockpit repoint TENANT --token-file F                      move TENANT to another company
+    stockpit rotate-token-keys                                  re-encrypt tokens, newest key
+    stockpit db-roles                                           PostgreSQL role per service
     stockpit import-now TENANT [--what invoices|purchase_orders|everything] [--wait]
     stockpit status TENANT                                      last sync, lag, errors
     stockpit stock TENANT [--csv]                               stock per product and location
@@ -176,6 +179,63 @@ def interval(tenant: str, seconds: Annotated[int, typer.Argument(help="5 to 8640
     """Set TENANT's sync interval (a Stockpit setting; the poller's next sync follows it)."""
     _set_interval(tenant, seconds)
     console.print(f"{tenant} syncs every {seconds} s")
+
+
+@app.command()
+def repoint(
+    tenant: str,
+    token_file: Annotated[Path, typer.Option(help="file holding the new company's API token")],
+    interval: Annotated[int, typer.Option(help="sync interval in seconds (≥ 5)")] = 1800,
+    since: Annotated[str | None, typer.Option(help="import documents from this day")] = None,
+) -> None:
+    """Move TENANT to the Pennylane company of this token. A tenant is pinned to the company of
+    its first token and `connect` refuses another company's; this is the explicit move: the
+    poller forgets the old company's watermarks and snapshots and reads the new one from the
+    start."""
+    token = token_file.read_text().strip()
+    settings: dict[str, Any] = {"sync_interval_s": interval}
+    if since:
+        settings["documents_since"] = since
+    body = {"pennylane_token": token, "settings": settings}
+    _show_status(_call("poller", "POST", f"/connections/{tenant}/repoint", json=body))
+
+
+@app.command("rotate-token-keys")
+def rotate_token_keys() -> None:
+    """Re-encrypt every stored Pennylane token with the newest key (the first of
+    STOCKPIT_TOKEN_KEY on the poller), so the older keys can then be removed."""
+    result = _call("poller", "POST", "/operations/rotate-token-keys")
+    console.print(
+        f"re-encrypted {result['rotated']} token(s) with the newest of "
+        f"{result['keys_configured']} key(s); the older keys can now be removed from "
+        "STOCKPIT_TOKEN_KEY (poller and outbound)"
+    )
+
+
+@app.command("db-roles")
+def db_roles(
+    admin_url: Annotated[
+        str,
+        typer.Option(
+            envvar="STOCKPIT_ADMIN_DATABASE_URL",
+            help="the administrator's database URL (used for this step only)",
+        ),
+    ],
+) -> None:
+    """Create or update the services' PostgreSQL roles, each owning its own schema only (the
+    poller's also the connection registry, which outbound may only read). Passwords come from
+    STOCKPIT_DB_PASSWORD_POLLER, _INVENTORY and _OUTBOUND."""
+    from stockpit_ops.db_roles import SERVICES, RolePlan, bootstrap_roles_sync
+
+    variables = {service: f"STOCKPIT_DB_PASSWORD_{service.upper()}" for service in SERVICES}
+    missing = [name for name in variables.values() if not os.environ.get(name)]
+    if missing:
+        console.print(f"[red]set {', '.join(missing)}[/red]")
+        raise typer.Exit(2)
+    plan = RolePlan(passwords={s: os.environ[v] for s, v in variables.items()})
+    bootstrap_roles_sync(admin_url, plan)
+    for service in SERVICES:
+        console.print(f"{service}: role {plan.roles[service]} owns schema {plan.schemas[service]}")
 
 
 @app.command()

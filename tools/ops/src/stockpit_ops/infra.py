@@ -8,6 +8,7 @@ touched. `private_infra()` always stops both, even when the drill failed.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -15,6 +16,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from stockpit_runtime.kafka_security import KafkaSecurity, SaslMechanism
 
 from stockpit_ops.processes import free_port
 
@@ -115,4 +118,66 @@ def private_infra(base_dir: Path | None = None) -> Iterator[PrivateInfra]:
                 failures.append(str(exc))  # the other one still has to stop
         if failures:
             raise RuntimeError("could not stop the private servers: " + "; ".join(failures))
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass
+class PrivateSecureKafka:
+    """A private broker with a SASL_SSL listener (and a PLAINTEXT one, for its own tools)."""
+
+    server: InfraServer
+    username: str
+    password: str
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The SASL_SSL listener."""
+        return f"127.0.0.1:{self.server.env['KAFKA_SASL_SSL_PORT']}"
+
+    @property
+    def ca_file(self) -> Path:
+        return Path(self.server.env["KAFKA_DIR"]) / "tls" / "ca.pem"
+
+    def security(
+        self, *, password: str | None = None, mechanism: SaslMechanism = "SCRAM-SHA-512"
+    ) -> KafkaSecurity:
+        return KafkaSecurity.model_validate(
+            {
+                "security_protocol": "SASL_SSL",
+                "sasl_mechanism": mechanism,
+                "sasl_username": self.username,
+                "sasl_password": self.password if password is None else password,
+                "ssl_cafile": self.ca_file,
+            }
+        )
+
+
+@contextmanager
+def private_secure_kafka(base_dir: Path | None = None) -> Iterator[PrivateSecureKafka]:
+    """Start a broker of our own with a SASL_SSL listener (`infra/kafka.sh` with
+    KAFKA_SASL_SSL_PORT) on free ports; stop it afterwards. The shared broker is never touched."""
+    base = Path(tempfile.mkdtemp(prefix="stockpit-secure-kafka-", dir=base_dir))
+    password = secrets.token_hex(16)
+    env = {
+        "KAFKA_DIR": str(base / "kafka"),
+        "KAFKA_HEAP": "384m",
+        "KAFKA_SASL_USERNAME": "stockpit",
+        "KAFKA_SASL_PASSWORD": password,
+    }
+    if SHARED_KAFKA_LIBS.is_dir():
+        env["KAFKA_LIBS_DIR"] = str(SHARED_KAFKA_LIBS)
+    elif os.environ.get("KAFKA_LIBS_DIR"):
+        env["KAFKA_LIBS_DIR"] = os.environ["KAFKA_LIBS_DIR"]
+    server = InfraServer(INFRA / "kafka.sh", env)
+    try:
+        server.start_on_free_ports(
+            lambda: {
+                "KAFKA_PORT": str(free_port()),
+                "KAFKA_CONTROLLER_PORT": str(free_port()),
+                "KAFKA_SASL_SSL_PORT": str(free_port()),
+            }
+        )
+        yield PrivateSecureKafka(server, "stockpit", password)
+    finally:
+        server.stop()
         shutil.rmtree(base, ignore_errors=True)

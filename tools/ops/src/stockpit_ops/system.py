@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import secrets
 import sys
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +28,11 @@ from stockpit_runtime.auth import LocalAuthority
 from stockpit_runtime.kafka import delete_topics
 
 from stockpit_ops import probes
+from stockpit_ops.db_roles import RolePlan, bootstrap_roles, drop_roles
 from stockpit_ops.processes import ManagedProcess, free_port, service_process
 
 SERVICES = ("inventory", "outbound", "poller")
+TOKEN_READERS = ("outbound", "poller")
 
 
 @dataclass
@@ -49,6 +53,12 @@ class SystemConfig:
     remove_data_afterwards: bool = True
     # Where the run's token-signing key pair is (made there if missing); default: log_dir/auth.
     auth_dir: Path | None = None
+    # Each service connects with a PostgreSQL role of its own owning only its schema (made
+    # first with `database_url`, the administrator's); False: every service uses database_url.
+    least_privilege: bool = True
+    role_passwords: Mapping[str, str] = field(
+        default_factory=lambda: {service: secrets.token_hex(16) for service in SERVICES}
+    )
 
     @property
     def authority(self) -> LocalAuthority:
@@ -66,14 +76,29 @@ class SystemConfig:
     def schemas(self) -> list[str]:
         return [self.schema(owner) for owner in (*SERVICES, "connections")]
 
+    @property
+    def roles(self) -> RolePlan:
+        """The run's roles: one per service, named after the run (roles are server-wide)."""
+        return RolePlan(
+            passwords=self.role_passwords,
+            schemas={owner: self.schema(owner) for owner in (*SERVICES, "connections")},
+            roles={service: f"stockpit_{service}_{self.run_id}" for service in SERVICES},
+        )
+
+    def database_url_of(self, service: str) -> str:
+        if not self.least_privilege:
+            return self.database_url
+        return self.roles.database_url(self.database_url, service)
+
     def service_env(self, service: str, sandbox_url: str) -> dict[str, str]:
         return {
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
-            "DATABASE_URL": self.database_url,
+            "DATABASE_URL": self.database_url_of(service),
             "STOCKPIT_TOPIC_PREFIX": self.topic_prefix,
             "STOCKPIT_DB_SCHEMA": self.schema(service),
             "STOCKPIT_CONNECTIONS_SCHEMA": self.schema("connections"),
-            "STOCKPIT_TOKEN_KEY": self.token_key,
+            # Only the services that decrypt tokens get the key.
+            **({"STOCKPIT_TOKEN_KEY": self.token_key} if service in TOKEN_READERS else {}),
             "STOCKPIT_PENNYLANE_BASE_URL": f"{sandbox_url}/api/external/v2",
             "STOCKPIT_LOG_LEVEL": "INFO",
             **self.authority.service_env(),
@@ -149,6 +174,8 @@ def running_system(config: SystemConfig) -> Iterator[RunningSystem]:
     services: dict[str, ManagedProcess] = {}
     system = RunningSystem(config, sandbox, services)
     try:
+        if config.least_privilege:
+            _run_blocking(bootstrap_roles(config.database_url, config.roles))
         sandbox.launch()
         for service in SERVICES:
             services[service] = service_process(
@@ -171,11 +198,23 @@ def running_system(config: SystemConfig) -> Iterator[RunningSystem]:
             remove_run_data(config)
 
 
+def _run_blocking(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` to completion, also when called from a test's running event loop (then in a
+    thread of its own)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(work)
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, work).result()
+
+
 def remove_run_data(config: SystemConfig) -> None:
     """Delete the run's topics and drop its schemas (a failure is reported, not raised: the
     run's own outcome matters more)."""
     try:
-        asyncio.run(_remove_run_data(config))
+        _run_blocking(_remove_run_data(config))
     except Exception as exc:
         print(
             f"could not remove run {config.run_id}'s topics and schemas: {exc!r}", file=sys.stderr
@@ -191,3 +230,5 @@ async def _remove_run_data(config: SystemConfig) -> None:
                 await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     finally:
         await engine.dispose()
+    if config.least_privilege:
+        await drop_roles(config.database_url, config.roles)

@@ -398,7 +398,7 @@ class Serializer:
     def me(company: Company, scopes: list[str]) -> JSON:
         return {
             "user": {
-                "id": company.id,
+                "id": 50_000_000 + company.id,
                 "first_name": "Sandbox",
                 "last_name": "User",
                 "email": f"sandbox-{company.id}@example.com",

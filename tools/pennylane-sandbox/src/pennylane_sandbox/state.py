@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from .config import SandboxConfig
 from .errors import error_status
@@ -29,14 +30,14 @@ class Sandbox:
         self.clock = Clock()
         self.ids = IdSequences()
         self.companies: dict[str, Company] = {}
-        self._company_ids = iter(range(1_000, 1_000_000))
+        self._taken_ids: set[int] = set()
         for token in config.tokens:
             self.add_company(token, config.token_scopes.get(token))
 
     def add_company(self, token: str, scopes: frozenset[str] | None = None) -> Company:
         if not token or token in self.companies:
             raise ValueError("company tokens must be non-empty and distinct")
-        company_id = next(self._company_ids)
+        company_id = self._stable_id(token)
         company = Company(
             id=company_id, token=token, name=f"Sandbox company {company_id}", scopes=scopes
         )
@@ -46,6 +47,17 @@ class Sandbox:
             company.ledger_accounts.add(account)
         self.companies[token] = company
         return company
+
+    def _stable_id(self, token: str) -> int:
+        """A company id that depends on the token only, so a restarted sandbox (or another one
+        given the same tokens in another order) names each company as before; distinct per
+        token within a sandbox."""
+        digest = hashlib.sha256(token.encode()).digest()
+        company_id = 1_000 + int.from_bytes(digest[:4], "big") % 9_000_000
+        while company_id in self._taken_ids:
+            company_id += 1
+        self._taken_ids.add(company_id)
+        return company_id
 
     def company(self, token: str) -> Company:
         company = self.companies.get(token)

@@ -157,3 +157,22 @@ def test_console_command_serves_the_api() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+async def test_each_token_is_a_company_of_its_own_on_me_stable_across_restarts(
+    served_factory: Start,
+) -> None:
+    identities = []
+    for tokens in (["a", "b", "c"], ["c", "b", "a"]):
+        served = served_factory(SandboxConfig(tokens=tokens))
+        seen = {}
+        for token in tokens:
+            async with _client(served.base_url, token) as http:
+                me = (await http.get(f"{API}/me")).json()
+            seen[token] = (me["company"]["id"], me["company"]["name"], me["company"]["reg_no"])
+            assert me["user"]["id"] != me["company"]["id"]
+        identities.append(seen)
+    first, restarted = identities
+    assert len({company[0] for company in first.values()}) == 3, "distinct companies"
+    assert len({company[1] for company in first.values()}) == 3
+    assert first == restarted, "a token names the same company after a restart"

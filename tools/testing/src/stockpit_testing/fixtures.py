@@ -22,6 +22,7 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_runtime.auth import LocalAuthority
 from stockpit_runtime.kafka import delete_topics
+from stockpit_runtime.kafka_security import KafkaSecurity, kafka_options
 
 HOW_TO_START = (
     'no {what}: set {var}, or run `make infra-up` and `eval "$(infra/env.sh)"` '
@@ -135,11 +136,13 @@ async def read_topic(
     *,
     expect: int,
     timeout_s: float = 30,
+    security: KafkaSecurity | None = None,
 ) -> list[Any]:
     """Read `topic` from the start until `expect` records arrived (or the timeout passed)."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap_servers,
+        **kafka_options(security),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
@@ -159,10 +162,20 @@ async def read_topic(
     return records
 
 
-async def publish_raw(bootstrap_servers: str, topic: str, key: bytes | None, value: bytes) -> None:
+async def publish_raw(
+    bootstrap_servers: str,
+    topic: str,
+    key: bytes | None,
+    value: bytes,
+    *,
+    security: KafkaSecurity | None = None,
+) -> None:
     """Publish bytes as any producer could (tests of what consumers do with them)."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        **kafka_options(security),
     )
     await producer.start()
     try:

@@ -22,6 +22,7 @@ from stockpit_contracts.payloads.documents import (
     ProductRef,
 )
 from stockpit_contracts.topics import Topic
+from stockpit_runtime.kafka_security import kafka_options
 
 T0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
@@ -84,7 +85,9 @@ async def publish(
     kafka: str, topic: Topic, prefix: str, events: Sequence[Envelope[Payload]]
 ) -> None:
     """Publish as the poller does: keyed by tenant, with the envelope headers."""
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka, **kafka_options(), acks="all", enable_idempotence=True
+    )
     await producer.start()
     try:
         for event in events:

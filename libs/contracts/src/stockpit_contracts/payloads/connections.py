@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
 from stockpit_contracts.payloads.base import Payload, register
 from stockpit_contracts.topics import CONNECTION_COMMANDS
 
+REDACTED = "**redacted**"
 MIN_SYNC_INTERVAL_S = 5
 DEFAULT_SYNC_INTERVAL_S = 30 * 60
 MAX_SYNC_INTERVAL_S = 86_400
@@ -41,7 +42,10 @@ class ConnectionSettings(BaseModel):
 
 @register
 class ConnectTenant(Payload):
-    """Connect a tenant to Pennylane, or replace its token and settings."""
+    """Kept only so that such a message is recognised and refused: connect is HTTP-only (the
+    poller's `PUT /connections/{tenant}`), so a Pennylane token never sits in a topic. Written
+    by this code, the token is replaced by `**redacted**`; a consumer dead-letters the command with
+    its token redacted."""
 
     EVENT_TYPE = "connection.connect"
     TOPIC = CONNECTION_COMMANDS
@@ -50,9 +54,8 @@ class ConnectTenant(Payload):
     settings: ConnectionSettings = ConnectionSettings()
 
     @field_serializer("pennylane_token", when_used="json")
-    def _reveal_on_the_wire(self, token: SecretStr) -> str:
-        # The command topic is the one place the token travels in clear; reprs still hide it.
-        return token.get_secret_value()
+    def _never_on_the_wire(self, token: SecretStr) -> str:
+        return REDACTED
 
 
 @register
@@ -79,9 +82,6 @@ class ImportNow(Payload):
     TOPIC = CONNECTION_COMMANDS
 
     what: Literal["invoices", "purchase_orders", "everything"] = "everything"
-
-
-REDACTED = "**redacted**"
 
 
 def redact_connection_command(raw: bytes) -> bytes:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from pydantic import Field, SecretStr
-from stockpit_connections import ConnectionRegistry, TokenCipher, migrate
+from stockpit_connections import ConnectionRegistry, TokenCipher, migrate_or_wait
 from stockpit_contracts.topics import OUTBOUND_REQUESTS, OUTBOUND_RESULTS
 from stockpit_pennylane.client import DEFAULT_BASE_URL, PennylaneClient, RetryPolicy
 from stockpit_runtime.operations import add_collector, pennylane_request_hook
@@ -122,9 +122,12 @@ def create_app(
 
     async def start_worker(runtime: ServiceRuntime) -> None:
         if uses_registry:
-            # The poller owns the registry; creating its schema here too (idempotent, locked)
-            # lets outbound start first without failing on a missing table.
-            await migrate(settings.database_url.get_secret_value(), settings.connections_schema)
+            # The poller owns the registry. With one role for everything, creating it here too
+            # (idempotent, locked) lets outbound start first; with a role of its own (read
+            # only), outbound waits for the poller to create it.
+            await migrate_or_wait(
+                settings.database_url.get_secret_value(), settings.connections_schema
+            )
         runtime.extras["write_worker"].start()
 
     async def stop_worker(runtime: ServiceRuntime) -> None:

@@ -8,7 +8,13 @@ being sent, and a request already in flight is the last one.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 import httpx
+
+# Set in a task whose requests are not part of a sync (proving a token when connecting): they
+# pass the client's gate, while a sync's requests in other tasks are still checked.
+UNGATED: ContextVar[bool] = ContextVar("poller_ungated_request", default=False)
 
 
 class SyncGate:
@@ -40,7 +46,8 @@ class GatedTransport(httpx.AsyncBaseTransport):
         self._inner = httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.gate.check()
+        if not UNGATED.get():
+            self.gate.check()
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:

@@ -53,6 +53,30 @@ async def activate_tenant(session: AsyncSession, tenant_id: str, now: dt.datetim
     )
 
 
+async def reset_tenant(session: AsyncSession, tenant_id: str) -> None:
+    """Forget what was read from the tenant's Pennylane company (watermarks, published
+    versions, product / customer / account snapshots), so the next sync starts over, and bump
+    the lease version so that a sync still running for it commits nothing more."""
+    for table in (
+        streams,
+        published_documents,
+        product_snapshots,
+        customer_snapshots,
+        ledger_accounts,
+    ):
+        await session.execute(sa.delete(table).where(table.c.tenant_id == tenant_id))
+    await session.execute(
+        sa.update(tenants)
+        .where(tenants.c.tenant_id == tenant_id)
+        .values(
+            lease_owner=None,
+            lease_expires_at=None,
+            lease_version=tenants.c.lease_version + 1,
+            last_error=None,
+        )
+    )
+
+
 async def deactivate_tenant(session: AsyncSession, tenant_id: str) -> None:
     await session.execute(
         sa.update(tenants)

@@ -9,11 +9,12 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from stockpit_connections import ConnectionRegistry
+from stockpit_connections import CompanyMismatch, ConnectionRegistry, TokenKeyError
 from stockpit_contracts.payloads.connections import DEFAULT_SYNC_INTERVAL_S, ConnectionSettings
 from stockpit_runtime.auth import Scope, SecureRouter
 from stockpit_runtime.service import ServiceRuntime
 
+from poller.adapters.clients import PennylaneUnavailable, TokenRefused
 from poller.adapters.orm import tenants
 from poller.service_layer import commands
 from poller.service_layer.commands import ImportWhat
@@ -40,6 +41,26 @@ def _parts(request: Request) -> tuple[ServiceRuntime, ConnectionRegistry, Schedu
     return runtime, runtime.extras["registry"], runtime.extras["scheduler"]
 
 
+def _identify(request: Request) -> commands.IdentifyToken:
+    identify: commands.IdentifyToken = request.app.state.runtime.extras["identify_token"]
+    return identify
+
+
+def _refusal(exc: Exception) -> HTTPException:
+    """Why a token was not accepted, as the operator must read it (never the token)."""
+    if isinstance(exc, CompanyMismatch):
+        return HTTPException(
+            409,
+            f"{exc} Use POST /connections/{exc.tenant_id}/repoint with the new token to do so.",
+        )
+    if isinstance(exc, TokenRefused):
+        return HTTPException(422, str(exc))
+    return HTTPException(503, str(exc))
+
+
+REFUSALS = (CompanyMismatch, TokenRefused, PennylaneUnavailable)
+
+
 async def _status(request: Request, tenant_id: str) -> dict[str, Any]:
     runtime, registry, scheduler = _parts(request)
     connection = await registry.get(tenant_id)
@@ -61,6 +82,9 @@ async def _status(request: Request, tenant_id: str) -> dict[str, Any]:
     return {
         "tenant_id": tenant_id,
         "status": connection.status.value,
+        "pennylane_company": None
+        if connection.company is None
+        else {"id": connection.company.id, "name": connection.company.name},
         # The connection's own interval is not acted on: the one followed is Stockpit's.
         "settings": connection.settings.model_dump(mode="json", exclude={"sync_interval_s"}),
         "sync_interval_s": (
@@ -86,11 +110,44 @@ def connections_router() -> SecureRouter:
 
     @router.put("/{tenant_id}", scope=ADMIN)
     async def connect(request: Request, tenant_id: TenantId, body: ConnectBody) -> dict[str, Any]:
+        """Connect (or give a new token and settings). The token is proved with Pennylane: 422
+        when Pennylane refuses it, 409 when it belongs to another company than the tenant's."""
         runtime, registry, scheduler = _parts(request)
-        async with runtime.sessions.begin() as session:
-            await commands.connect(
-                session, registry, tenant_id, body.pennylane_token, body.settings
-            )
+        try:
+            async with runtime.sessions.begin() as session:
+                await commands.connect(
+                    session,
+                    registry,
+                    _identify(request),
+                    tenant_id,
+                    body.pennylane_token,
+                    body.settings,
+                )
+        except REFUSALS as exc:
+            raise _refusal(exc) from None
+        scheduler.wake()
+        return await _status(request, tenant_id)
+
+    @router.post("/{tenant_id}/repoint", scope=ADMIN)
+    async def repoint(request: Request, tenant_id: TenantId, body: ConnectBody) -> dict[str, Any]:
+        """Move the tenant to the Pennylane company of this token (the operator's explicit
+        choice): the poller's watermarks, published versions and snapshots of the tenant are
+        reset, and its next sync reads the new company from the start."""
+        runtime, registry, scheduler = _parts(request)
+        # This replica's sync of the tenant stops first; another replica's is fenced off.
+        await scheduler.stop_tenant(tenant_id)
+        try:
+            async with runtime.sessions.begin() as session:
+                await commands.repoint(
+                    session,
+                    registry,
+                    _identify(request),
+                    tenant_id,
+                    body.pennylane_token,
+                    body.settings,
+                )
+        except REFUSALS as exc:
+            raise _refusal(exc) from None
         scheduler.wake()
         return await _status(request, tenant_id)
 
@@ -108,9 +165,11 @@ def connections_router() -> SecureRouter:
         runtime, registry, scheduler = _parts(request)
         try:
             async with runtime.sessions.begin() as session:
-                await commands.reconnect(session, registry, tenant_id)
+                await commands.reconnect(session, registry, _identify(request), tenant_id)
         except commands.UnknownTenant:
             raise HTTPException(404, f"tenant {tenant_id} never connected") from None
+        except REFUSALS as exc:
+            raise _refusal(exc) from None
         scheduler.wake()
         return await _status(request, tenant_id)
 
@@ -131,5 +190,23 @@ def connections_router() -> SecureRouter:
     @router.get("/{tenant_id}", scope=ADMIN)
     async def status(request: Request, tenant_id: TenantId) -> dict[str, Any]:
         return await _status(request, tenant_id)
+
+    return router
+
+
+def token_keys_router() -> SecureRouter:
+    router = SecureRouter(prefix="/operations", tags=["operations"])
+
+    @router.post("/rotate-token-keys", scope=Scope.OPERATIONS_ADMIN)
+    async def rotate_token_keys(request: Request) -> dict[str, Any]:
+        """Re-encrypt every stored Pennylane token with the newest key of STOCKPIT_TOKEN_KEY
+        (the first), bound to its tenant; afterwards the older keys can be removed. All or
+        nothing: a token that none of the keys decrypts leaves every row as it was (409)."""
+        _, registry, _ = _parts(request)
+        try:
+            rotated = await registry.rotate_keys()
+        except TokenKeyError as exc:
+            raise HTTPException(409, str(exc)) from None
+        return {"rotated": rotated, "keys_configured": registry.key_count}
 
     return router

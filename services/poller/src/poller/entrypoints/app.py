@@ -1,5 +1,5 @@
-"""The poller process: connection commands (Kafka and HTTP), tenant settings from Stockpit, the
-sync scheduler, outbox relay."""
+"""The poller process: connection commands (HTTP; disconnect, reconnect and import-now also on
+Kafka), tenant settings from Stockpit, the sync scheduler, outbox relay."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from pydantic import Field, SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_connections import ConnectionRegistry, TokenCipher, migrate
@@ -31,7 +31,7 @@ from stockpit_runtime.service import ServiceRuntime, create_service_app, serve
 from stockpit_runtime.settings import ServiceSettings
 
 from poller.adapters.metrics import collect_sync_lag
-from poller.entrypoints.api import connections_router
+from poller.entrypoints.api import connections_router, token_keys_router
 from poller.service_layer import commands
 from poller.service_layer.scheduler import Scheduler, SchedulerConfig
 from poller.service_layer.sync import SyncLimits
@@ -82,10 +82,12 @@ def create_app(settings: PollerSettings | None = None) -> FastAPI:
         runtime.extras["registry"] = registry
         runtime.extras["scheduler"] = scheduler
         add_collector(runtime, collect_sync_lag)
+        identify_token = scheduler.identify_token
+        runtime.extras["identify_token"] = identify_token
 
         async def on_command(session: AsyncSession, event: Envelope[Payload]) -> None:
             try:
-                await commands.handle_command(session, registry, event)
+                await commands.handle_command(session, registry, identify_token, event)
             except commands.UnknownTenant as exc:
                 raise PermanentError(f"tenant {exc} never connected") from None
             if isinstance(event.payload, DisconnectTenant):
@@ -123,7 +125,7 @@ def create_app(settings: PollerSettings | None = None) -> FastAPI:
         description="Reads Pennylane per tenant, on schedule and on demand, and publishes events.",
         migrations=MIGRATIONS,
         setup=setup,
-        api=connections_router(),
+        api=_routes(),
         on_started=on_started,
         on_stopping=on_stopping,
     )
@@ -138,6 +140,13 @@ def create_app(settings: PollerSettings | None = None) -> FastAPI:
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def _routes() -> APIRouter:
+    router = APIRouter()
+    router.include_router(connections_router())
+    router.include_router(token_keys_router())
+    return router
 
 
 def main() -> None:

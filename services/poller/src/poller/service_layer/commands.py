@@ -2,16 +2,31 @@
 
 The registry (its own schema) holds the token and settings; the poller's `tenants` row holds the
 schedule. Both writes are idempotent, so a command applied twice (a redelivery) changes nothing.
+
+Connecting proves the token: connect, reconnect and re-point ask Pennylane who the token belongs
+to (`GET /me`) and the tenant is pinned to that company; a token of another company is refused
+(`CompanyMismatch`) unless the operator re-points the tenant, which also resets what the poller
+kept of the old company (watermarks, published versions, snapshots).
+
+Connect and re-point carry a token, so they are HTTP-only: a `connection.connect` command on
+Kafka is refused (its token, redacted, goes to the dead letters), so no token ever sits in a
+topic.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
-from stockpit_connections import ConnectionRegistry
+from stockpit_connections import (
+    CompanyMismatch,
+    ConnectionRegistry,
+    PennylaneCompany,
+)
 from stockpit_contracts import Envelope, Payload
 from stockpit_contracts.payloads.connections import (
     ConnectionSettings,
@@ -24,9 +39,20 @@ from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_runtime.consumer import PermanentError
 
 from poller.adapters import state
+from poller.adapters.clients import TokenRefused
 from poller.domain.schedule import IMPORT_NOW_STREAMS
 
 ImportWhat = Literal["invoices", "purchase_orders", "everything"]
+
+
+# Who a token belongs to, as Pennylane says: (tenant, token, the poller's rate share) -> company;
+# raises TokenRefused or PennylaneUnavailable.
+IdentifyToken = Callable[[str, SecretStr, Decimal], Awaitable[PennylaneCompany]]
+
+KAFKA_CONNECT_REFUSED = (
+    "connect is HTTP-only (PUT /connections/{tenant}) so that no Pennylane token is ever kept in "
+    "a Kafka topic; this command was not applied and its token was not stored"
+)
 
 
 class UnknownTenant(LookupError):
@@ -36,12 +62,34 @@ class UnknownTenant(LookupError):
 async def connect(
     session: AsyncSession,
     registry: ConnectionRegistry,
+    identify: IdentifyToken,
     tenant_id: str,
     token: SecretStr,
     settings: ConnectionSettings,
-) -> None:
-    await registry.connect(tenant_id, token, settings)
+) -> PennylaneCompany:
+    """Raises CompanyMismatch when the tenant is pinned to another company than the token's."""
+    company = await identify(tenant_id, token, settings.poller_rate_share)
+    await registry.connect(tenant_id, token, settings, company=company)
     await state.activate_tenant(session, tenant_id, dt.datetime.now(dt.UTC))
+    return company
+
+
+async def repoint(
+    session: AsyncSession,
+    registry: ConnectionRegistry,
+    identify: IdentifyToken,
+    tenant_id: str,
+    token: SecretStr,
+    settings: ConnectionSettings,
+) -> PennylaneCompany:
+    """Move the tenant to the token's company, whatever it was pinned to, and start its sync
+    over: the poller forgets the old company's watermarks, published versions and snapshots
+    (any running sync of it is fenced off by the lease version)."""
+    company = await identify(tenant_id, token, settings.poller_rate_share)
+    await state.reset_tenant(session, tenant_id)
+    await registry.connect(tenant_id, token, settings, company=company, repoint=True)
+    await state.activate_tenant(session, tenant_id, dt.datetime.now(dt.UTC))
+    return company
 
 
 async def disconnect(session: AsyncSession, registry: ConnectionRegistry, tenant_id: str) -> None:
@@ -50,7 +98,17 @@ async def disconnect(session: AsyncSession, registry: ConnectionRegistry, tenant
     await state.deactivate_tenant(session, tenant_id)
 
 
-async def reconnect(session: AsyncSession, registry: ConnectionRegistry, tenant_id: str) -> None:
+async def reconnect(
+    session: AsyncSession, registry: ConnectionRegistry, identify: IdentifyToken, tenant_id: str
+) -> None:
+    """The stored token is proved again (it may have been revoked, or the tenant connected
+    before tokens were proved: then it is pinned now)."""
+    known = await registry.get(tenant_id)
+    if known is None:
+        raise UnknownTenant(tenant_id)
+    token = await registry.token_for(tenant_id, connected_only=False)
+    share = known.settings.poller_rate_share
+    await registry.pin(tenant_id, await identify(tenant_id, token, share))
     if await registry.reconnect(tenant_id) is None:
         raise UnknownTenant(tenant_id)
     # The watermarks were kept: the sync resumes from them (or re-scans if they expired).
@@ -74,16 +132,22 @@ async def follow_settings(
 
 
 async def handle_command(
-    session: AsyncSession, registry: ConnectionRegistry, event: Envelope[Payload]
+    session: AsyncSession,
+    registry: ConnectionRegistry,
+    identify: IdentifyToken,
+    event: Envelope[Payload],
 ) -> None:
     payload = event.payload
     tenant_id = event.tenant_id
     if isinstance(payload, ConnectTenant):
-        await connect(session, registry, tenant_id, payload.pennylane_token, payload.settings)
-    elif isinstance(payload, DisconnectTenant):
+        raise PermanentError(KAFKA_CONNECT_REFUSED)
+    if isinstance(payload, DisconnectTenant):
         await disconnect(session, registry, tenant_id)
     elif isinstance(payload, ReconnectTenant):
-        await reconnect(session, registry, tenant_id)
+        try:
+            await reconnect(session, registry, identify, tenant_id)
+        except (CompanyMismatch, TokenRefused) as exc:
+            raise PermanentError(str(exc)) from None
     elif isinstance(payload, ImportNow):
         await import_now(session, tenant_id, payload.what)
     else:

@@ -35,9 +35,11 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from stockpit_connections import ConnectionRegistry, TenantNotConnected
+from stockpit_connections import ConnectionRegistry, PennylaneCompany, TenantNotConnected
 from stockpit_runtime.logging import bind_to_task, get_logger
 
 from poller.adapters import state
@@ -98,6 +100,12 @@ class Scheduler:
     def wake(self) -> None:
         """Look for due tenants now (after an import-now or a connect) instead of at next tick."""
         self._wake.set()
+
+    async def identify_token(
+        self, tenant_id: str, token: SecretStr, share: Decimal
+    ) -> PennylaneCompany:
+        """Who the token belongs to, asked within the poller's share of that token."""
+        return await self._clients.identify(tenant_id, token, share)
 
     def close_gate(self, tenant_id: str) -> None:
         """No request for the tenant leaves this replica any more (one in flight may finish).
