@@ -4,11 +4,12 @@ Every route needs the `connections:admin` scope for the path's tenant."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import HTTPException, Path, Request
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from stockpit_connections import CompanyMismatch, ConnectionRegistry, TokenKeyError
 from stockpit_contracts.payloads.connections import DEFAULT_SYNC_INTERVAL_S, ConnectionSettings
 from stockpit_runtime.auth import Scope, SecureRouter
@@ -23,11 +24,22 @@ from poller.service_layer.scheduler import Scheduler
 TenantId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
+BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
 class ConnectBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pennylane_token: SecretStr = Field(min_length=8, max_length=500)
     settings: ConnectionSettings = ConnectionSettings()
+
+    @field_validator("pennylane_token")
+    @classmethod
+    def _bearer_token_characters(cls, token: SecretStr) -> SecretStr:
+        # It travels in an Authorization header: RFC 6750's token68 characters only.
+        if not BEARER_TOKEN.fullmatch(token.get_secret_value()):
+            raise ValueError("a Pennylane token holds only letters, digits and -._~+/ (then =)")
+        return token
 
 
 class ImportNowBody(BaseModel):
