@@ -21,6 +21,7 @@ from starlette.routing import Route
 from .api import build_line
 from .config import FaultSettings
 from .errors import ApiError, bad_request, not_found, schema_violation, unprocessable
+from .money import ZERO, format_plain
 from .ratelimit import max_in_window
 from .seed import seed_customer, seed_invoice, seed_invoice_lines, seed_product
 from .serializers import JSON, Serializer
@@ -199,6 +200,40 @@ class Admin:
         if render is None:
             raise bad_request(f"Unknown resource {resource!r}; known: {sorted(renderers)}")
         return JSONResponse({"items": render()})
+
+    async def product_quantities(self, request: Request) -> Response:
+        """Per product, the summed line quantities of the company's finalized invoices, of its
+        credit notes and of its draft invoices: what `records/customer_invoices` would give once
+        aggregated, without sending every invoice (a large company's records run to hundreds of
+        MB). Lines without a product are left out; quantities keep their sign."""
+        company = self._company(request)
+        sums: dict[int, dict[str, Decimal]] = {}
+        for invoice in company.invoices:
+            if invoice.draft:
+                bucket = "drafts"
+            elif invoice.is_credit_note:
+                bucket = "credit_notes"
+            else:
+                bucket = "finalized_invoices"
+            for line in invoice.lines:
+                if line.product_id is None:
+                    continue
+                totals = sums.setdefault(
+                    line.product_id,
+                    dict.fromkeys(("finalized_invoices", "credit_notes", "drafts"), ZERO),
+                )
+                totals[bucket] += line.quantity
+        return JSONResponse(
+            {
+                "items": [
+                    {
+                        "product_id": product_id,
+                        **{name: format_plain(value) for name, value in totals.items()},
+                    }
+                    for product_id, totals in sorted(sums.items())
+                ]
+            }
+        )
 
     async def writes(self, request: Request) -> Response:
         company = self._company(request)
@@ -435,6 +470,7 @@ def admin_routes(app: SandboxApp) -> list[Route]:
         ("PUT", "/_sandbox/{token}/scopes", admin.set_scopes),
         ("GET", "/_sandbox/{token}/state", admin.state),
         ("GET", "/_sandbox/{token}/records/{resource}", admin.records),
+        ("GET", "/_sandbox/{token}/product_quantities", admin.product_quantities),
         ("GET", "/_sandbox/{token}/writes", admin.writes),
         ("GET", "/_sandbox/{token}/requests", admin.requests),
         ("DELETE", "/_sandbox/{token}/requests", admin.clear_requests),
