@@ -134,6 +134,25 @@ class SandboxAdmin:
             self.records(token, "products"), self.records(token, "ledger_accounts")
         )
 
+    def product_quantities(self, token: str) -> dict[int, dict[str, Decimal]]:
+        """Per product id, the summed line quantities of the company's `finalized_invoices`,
+        `credit_notes` and `drafts` (the sandbox aggregates; a large company's records are
+        too heavy to list)."""
+        items = http("GET", f"{self.url}/{token}/product_quantities")["items"]
+        return {
+            int(item.pop("product_id")): {kind: Decimal(value) for kind, value in item.items()}
+            for item in items
+        }
+
+    def expected_stock_from_quantities(self, token: str) -> dict[int, Decimal]:
+        """`expected_stock` computed from the sandbox's per-product quantities."""
+        services = self.service_products(token)
+        return {
+            product: -quantities["finalized_invoices"]
+            for product, quantities in self.product_quantities(token).items()
+            if product not in services and quantities["finalized_invoices"] != 0
+        }
+
     def expected_stock(self, token: str) -> dict[int, Decimal]:
         """Real stock per Pennylane product id that the company's documents imply, with the
         default settings: finalized invoices take stock, credit notes give none back, drafts
@@ -218,15 +237,19 @@ def connect(
     *,
     sync_interval_s: int = 5,
     documents_since: dt.date | None = None,
+    poller_rate_share: Decimal | None = None,
 ) -> None:
     """The sync interval is a tenant setting in Stockpit (inventory), its one home: the poller
-    follows it through inventory's settings events."""
+    follows it through inventory's settings events. `poller_rate_share` None: the default."""
     since = documents_since or dt.datetime.now(dt.UTC).date() - dt.timedelta(days=365)
     set_sync_interval(system, tenant, sync_interval_s)
+    settings = {"documents_since": since.isoformat()}
+    if poller_rate_share is not None:
+        settings["poller_rate_share"] = str(poller_rate_share)
     http(
         "PUT",
         system.url("poller") + f"/connections/{tenant}",
-        {"pennylane_token": token, "settings": {"documents_since": since.isoformat()}},
+        {"pennylane_token": token, "settings": settings},
     )
 
 

@@ -1,0 +1,214 @@
+"""A large tenant's first sync: seconds from connecting to the exact stock.
+
+The sandbox company holds BENCH_BACKFILL_INVOICES (100,000) finalized invoices of 1-20 lines on
+500 products (about 10 % services, which hold no stock) when the tenant connects with an
+explicit `documents_since` before the first of them. Every process is real (sandbox with
+Pennylane's 25 requests / 5 s, Kafka, PostgreSQL, the three services as their console
+scripts). The figure runs from the connection until the tenant's real stock equals, product by
+product, minus the quantities on the company's finalized invoices (the sandbox's per-product
+aggregate; services excluded).
+
+What bounds it: invoices come 100 a request (`include=invoice_lines`, 20 lines at most), so
+Pennylane's whole budget (5 requests/s) gives 500 invoices/s; the poller takes only its
+`poller_rate_share` of it (0.6 by default, BENCH_BACKFILL_POLLER_RATE_SHARE to try another),
+the rest is kept for outbound's writes.
+
+Prints:
+  system.backfill_100k_s                 connect -> exact stock, scaled to 100,000 invoices
+                                         when fewer were run (target <= 300)
+  system.backfill_s                      the measured seconds for the invoices run
+  system.backfill_pennylane_bound_s      invoices / 500 per s (the whole token's budget)
+  system.backfill_poller_share_bound_s   invoices / (500 x poller_rate_share)
+  system.backfill_pennylane_requests     API requests the poller made (and how many got 429)
+  system.backfill_poller_read_s          connect -> the first sync's last invoice page, with the
+                                         poller's request rate against its share
+  system.backfill_after_read_s           last page read -> exact stock (the pipeline behind)
+  system.peak_rss_mb.<process>           peak RSS of each service (its children included)
+  system.backfill_cpu_s.<process>        CPU seconds of each process during the backfill
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import psutil
+from stockpit_contracts.payloads.connections import ConnectionSettings
+from stockpit_ops.probes import Inventory, SandboxAdmin, connect, http, stock_matches, wait_until
+from stockpit_ops.system import SERVICES, SystemConfig, running_system
+
+TOKEN = "bench-backfill-token"
+TENANT = "bench-backfill"
+TARGET_INVOICES = 100_000
+INVOICES = int(os.environ.get("BENCH_BACKFILL_INVOICES", str(TARGET_INVOICES)))
+PRODUCTS = 500
+SEED_CHUNK = 5_000  # invoices per seeding request (each well under the admin client's timeout)
+INVOICES_PER_REQUEST = 100  # Pennylane's largest list page
+PENNYLANE_REQUESTS_PER_S = 25 / 5
+SYNC_INTERVAL_S = 5
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def _rss(pid: int) -> int:
+    total = 0
+    for process in _tree(pid):
+        try:
+            total += process.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def _cpu_s(pid: int) -> float:
+    total = 0.0
+    for process in _tree(pid):
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+class PeakRss:
+    """Samples the RSS of each named process tree twice a second; keeps the peak."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.peak = dict.fromkeys(pids, 0)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            for name, pid in self.pids.items():
+                try:
+                    self.peak[name] = max(self.peak[name], _rss(pid))
+                except psutil.NoSuchProcess:
+                    continue
+            self._done.wait(0.5)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def seed(sandbox: SandboxAdmin, first_day: dt.date) -> None:
+    """INVOICES invoices from `first_day` on (50 a day), in chunks; the first chunk creates the
+    products and customers, the others use them."""
+    for first in range(0, INVOICES, SEED_CHUNK):
+        count = min(SEED_CHUNK, INVOICES - first)
+        body: dict[str, object] = {
+            "count": count,
+            "seed": 2026 + first,
+            "min_lines": 1,
+            "max_lines": 20,
+        }
+        if first == 0:
+            body |= {"products": PRODUCTS, "customers": 50, "service_share": 0.1}
+            body["start_date"] = first_day.isoformat()
+        else:
+            body |= {"products": 0, "customers": 0}
+        sandbox.seed_invoices(TOKEN, **body)
+
+
+def main() -> None:
+    config = SystemConfig(
+        kafka_bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
+        database_url=os.environ["DATABASE_URL"],
+        log_dir=Path(tempfile.mkdtemp(prefix="stockpit-bench-backfill-")),
+        tokens=(TOKEN,),
+        extra_env={"STOCKPIT_LOG_LEVEL": "WARNING"},
+    )
+    share = Decimal(
+        os.environ.get("BENCH_BACKFILL_POLLER_RATE_SHARE") or ConnectionSettings().poller_rate_share
+    )
+    with running_system(config) as system:
+        sandbox = SandboxAdmin(system.sandbox_url)
+        today = dt.datetime.now(dt.UTC).date()
+        first_day = today - dt.timedelta(days=max(INVOICES // 50, 1))
+        seed(sandbox, first_day)
+        expected = sandbox.expected_stock_from_quantities(TOKEN)
+        if not expected or not sandbox.service_products(TOKEN):
+            raise RuntimeError("the company must sell stocked products and services")
+        inventory = Inventory(system, TENANT)
+        http("DELETE", f"{sandbox.url}/{TOKEN}/requests")
+        pids = {
+            name: process.process.pid
+            for name, process in system.services.items()
+            if process.process
+        }
+        assert system.sandbox.process is not None
+        pids["pennylane-sandbox"] = system.sandbox.process.pid
+        cpu_before = {name: _cpu_s(pid) for name, pid in pids.items()}
+        with PeakRss(pids) as rss:
+            started, connected_at = time.monotonic(), time.time()
+            connect(
+                system,
+                TENANT,
+                TOKEN,
+                sync_interval_s=SYNC_INTERVAL_S,
+                documents_since=first_day - dt.timedelta(days=7),
+                poller_rate_share=share,
+            )
+            wait_until(
+                f"the stock of {INVOICES} invoices",
+                lambda: stock_matches(inventory, expected),
+                timeout_s=max(1800.0, INVOICES / 20),
+            )
+            elapsed = time.monotonic() - started
+        cpu = {name: _cpu_s(pid) - cpu_before[name] for name, pid in pids.items()}
+        log = http("GET", f"{sandbox.url}/{TOKEN}/requests")
+    requests = log["requests"]
+    rate_limited = sum(1 for entry in requests if entry["outcome"] == "rate_limited")
+    # The first sync reads every invoice page by page; later syncs read the changelog instead.
+    last_page_at = max(
+        entry["at"] for entry in requests if entry["path"].endswith("/customer_invoices")
+    )
+    read_s = last_page_at - connected_at
+    read_requests = sum(1 for entry in requests if entry["at"] <= last_page_at)
+    budget = INVOICES_PER_REQUEST * PENNYLANE_REQUESTS_PER_S
+    scale = TARGET_INVOICES / INVOICES
+    print(
+        f"system.backfill_100k_s: {elapsed * scale:.0f} s (target <= 300; "
+        + ("measured)" if scale == 1 else f"extrapolated linearly from {INVOICES} invoices)")
+    )
+    print(f"system.backfill_s: {elapsed:.1f} s for {INVOICES} invoices")
+    print(f"system.backfill_invoices_per_s: {INVOICES / elapsed:.0f} invoices/s")
+    print(f"system.backfill_pennylane_bound_s: {INVOICES / budget:.0f} s ({budget:.0f} invoices/s)")
+    print(
+        f"system.backfill_poller_share_bound_s: {INVOICES / (budget * float(share)):.0f} s "
+        f"(poller_rate_share {share:g}: {budget * float(share):.0f} invoices/s)"
+    )
+    print(
+        f"system.backfill_pennylane_requests: {len(requests)} requests "
+        f"({rate_limited} rate-limited, at most {log['max_admitted_in_any_window']} "
+        f"admitted in {log['window_seconds']:g} s)"
+    )
+    print(
+        f"system.backfill_poller_read_s: {read_s:.1f} s (connect -> last invoice page read; "
+        f"{read_requests / read_s:.2f} requests/s against a share of "
+        f"{PENNYLANE_REQUESTS_PER_S * float(share):.1f})"
+    )
+    print(f"system.backfill_after_read_s: {elapsed - read_s:.1f} s (last page read -> stock exact)")
+    for name in (*SERVICES, "pennylane-sandbox"):
+        print(f"system.peak_rss_mb.{name}: {rss.peak[name] / 2**20:.0f} MB")
+    for name in (*SERVICES, "pennylane-sandbox"):
+        print(f"system.backfill_cpu_s.{name}: {cpu[name]:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
