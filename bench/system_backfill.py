@@ -47,7 +47,7 @@ TENANT = "bench-backfill"
 TARGET_INVOICES = 100_000
 INVOICES = int(os.environ.get("BENCH_BACKFILL_INVOICES", str(TARGET_INVOICES)))
 PRODUCTS = 500
-SEED_CHUNK = 5_000  # invoices per seeding request (each well under the admin client's timeout)
+SEED_CHUNK = 2_000  # invoices per seeding request (each well under the admin client's timeout)
 INVOICES_PER_REQUEST = 100  # Pennylane's largest list page
 PENNYLANE_REQUESTS_PER_S = 25 / 5
 SYNC_INTERVAL_S = 5
@@ -116,10 +116,12 @@ def seed(sandbox: SandboxAdmin, first_day: dt.date) -> None:
             "seed": 2026 + first,
             "min_lines": 1,
             "max_lines": 20,
+            # Each chunk carries on where the previous one ended (the sandbox spreads a chunk
+            # over count / 50 days from its start).
+            "start_date": (first_day + dt.timedelta(days=first // 50)).isoformat(),
         }
         if first == 0:
             body |= {"products": PRODUCTS, "customers": 50, "service_share": 0.1}
-            body["start_date"] = first_day.isoformat()
         else:
             body |= {"products": 0, "customers": 0}
         sandbox.seed_invoices(TOKEN, **body)
