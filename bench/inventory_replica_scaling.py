@@ -55,7 +55,9 @@ from stockpit_contracts.payloads.documents import (
 )
 from stockpit_contracts.topics import PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS, Topic
 from stockpit_ops.processes import ManagedProcess, service_process
+from stockpit_runtime.auth import LocalAuthority
 from stockpit_runtime.kafka import delete_topics
+from stockpit_runtime.kafka_security import kafka_options
 
 PARTITIONS = int(os.environ.get("BENCH_SCALING_PARTITIONS", "6"))
 TENANTS = int(os.environ.get("BENCH_SCALING_TENANTS", "24"))
@@ -138,7 +140,11 @@ async def _publish(
 ) -> Counter[int]:
     """Publish keyed by tenant; return the events per partition they landed on."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+        bootstrap_servers=bootstrap,
+        **kafka_options(),
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
     )
     await producer.start()
     try:
@@ -196,7 +202,7 @@ async def _wait_inbox(connection: asyncpg.Connection, schema: str, group: str, c
 async def _assignments(bootstrap: str, group: str, replicas: int) -> list[int]:
     """Wait until the group is stable with one member per replica, each holding partitions;
     return how many partitions each member holds."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_options())
     await admin.start()
     try:
         async with asyncio.timeout(120):
@@ -221,6 +227,11 @@ class Bench:
     database_url: str
     tenants: list[str]
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    authority: LocalAuthority = field(
+        default_factory=lambda: LocalAuthority.create(
+            Path(tempfile.mkdtemp(prefix="bench-scaling-auth-"))
+        )
+    )
 
     @property
     def prefix(self) -> str:
@@ -242,6 +253,7 @@ class Bench:
             "STOCKPIT_DB_SCHEMA": self.schema,
             "STOCKPIT_TOPIC_PARTITIONS": str(PARTITIONS),
             "STOCKPIT_LOG_LEVEL": "WARNING",
+            **self.authority.service_env(),
         }
         log_dir = Path(tempfile.mkdtemp(prefix=f"bench-scaling-replica-{number}-"))
         return service_process("inventory", env=env, log_dir=log_dir)
@@ -249,9 +261,12 @@ class Bench:
     async def set_up(self, connection: asyncpg.Connection, replica: ManagedProcess) -> None:
         """Every tenant's settings (and default location) and products, stocked."""
         base_url = replica.ready_url.rsplit("/health", 1)[0]
-        async with httpx.AsyncClient(base_url=base_url, timeout=60) as api:
+        async with httpx.AsyncClient(
+            base_url=base_url, timeout=60, headers=self.authority.headers()
+        ) as api:
             for tenant in self.tenants:
-                (await api.get(f"/tenants/{tenant}/settings")).raise_for_status()
+                # The tenant's first change creates its settings and default location.
+                (await api.put(f"/tenants/{tenant}/settings", json={})).raise_for_status()
         catalog: list[Envelope[Payload]] = [
             new_event(
                 ProductUpserted(
