@@ -20,7 +20,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from stockpit_runtime.auth import (
     AuthConfigError,
     InvalidToken,
@@ -265,6 +265,10 @@ async def service(local: LocalAuthority) -> AsyncIterator[httpx.AsyncClient]:
     async def note(tenant_id: str, body: list[int]) -> int:
         return len(body)
 
+    @api.post("/tenants/{tenant_id}/files", scope=Scope.STOCK_WRITE, max_body_bytes=50_000)
+    async def file(tenant_id: str, request: Request) -> int:
+        return len(await request.body())
+
     app = create_service_app(
         _settings(
             auth_public_key_file=str(local.public_key_file),
@@ -322,3 +326,18 @@ async def test_a_body_over_the_cap_is_413_whether_declared_or_streamed(
     assert streamed.status_code == 413
     unauthenticated = await service.post("/tenants/acme/notes", content=big)
     assert unauthenticated.status_code == 413, "refused before anything reads it"
+
+
+async def test_a_route_may_declare_its_own_body_cap_and_the_openapi_tells_it(
+    service: httpx.AsyncClient, local: LocalAuthority
+) -> None:
+    file = await service.post("/tenants/acme/files", content=b"x" * 40_000, headers=local.headers())
+    assert file.json() == 40_000, "over the global cap, under the route's"
+    over = await service.post("/tenants/acme/files", content=b"x" * 50_001, headers=local.headers())
+    assert over.status_code == 413
+    assert "larger than 50000 bytes" in over.json()["detail"]
+    note = await service.post("/tenants/acme/notes", content=b"x" * 40_000, headers=local.headers())
+    assert note.status_code == 413, "other routes keep the global cap"
+    assert "larger than 10000 bytes" in note.json()["detail"]
+    openapi = (await service.get("/openapi.json")).json()
+    assert openapi["paths"]["/tenants/{tenant_id}/files"]["post"]["x-max-body-bytes"] == 50_000

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from fastapi.params import Depends
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 from pydantic import BaseModel
-from starlette.routing import Route
+from starlette.routing import Route, compile_path
 
 if TYPE_CHECKING:
     from stockpit_runtime.settings import ServiceSettings
@@ -337,10 +338,19 @@ class SecureRouter(APIRouter):
         self.public_reasons = {}
 
     def _access(
-        self, path: str, scope: Scope | None, public: str | None, kwargs: dict[str, Any]
+        self,
+        path: str,
+        scope: Scope | None,
+        public: str | None,
+        kwargs: dict[str, Any],
+        max_body_bytes: int | None = None,
     ) -> dict[str, Any]:
         if (scope is None) == (public is None):
             raise TypeError(f"route {path}: give exactly one of scope= or public=")
+        if max_body_bytes is not None:
+            # Documented in the OpenAPI and read back by the service's body cap (413).
+            extra = kwargs.get("openapi_extra") or {}
+            kwargs = {**kwargs, "openapi_extra": {**extra, MAX_BODY_EXTENSION: max_body_bytes}}
         access = require(scope) if scope is not None else PUBLIC
         if public is not None:
             self.public_reasons[self.prefix + path] = public
@@ -357,24 +367,74 @@ class SecureRouter(APIRouter):
         return super().get(path, **self._access(path, scope, public, kwargs))
 
     def post(
-        self, path: str, *, scope: Scope | None = None, public: str | None = None, **kwargs: Any
+        self,
+        path: str,
+        *,
+        scope: Scope | None = None,
+        public: str | None = None,
+        max_body_bytes: int | None = None,
+        **kwargs: Any,
     ) -> Callable[[Any], Any]:
-        return super().post(path, **self._access(path, scope, public, kwargs))
+        """`max_body_bytes`: this route's body cap instead of the service's global one."""
+        return super().post(path, **self._access(path, scope, public, kwargs, max_body_bytes))
 
     def put(
-        self, path: str, *, scope: Scope | None = None, public: str | None = None, **kwargs: Any
+        self,
+        path: str,
+        *,
+        scope: Scope | None = None,
+        public: str | None = None,
+        max_body_bytes: int | None = None,
+        **kwargs: Any,
     ) -> Callable[[Any], Any]:
-        return super().put(path, **self._access(path, scope, public, kwargs))
+        """`max_body_bytes`: this route's body cap instead of the service's global one."""
+        return super().put(path, **self._access(path, scope, public, kwargs, max_body_bytes))
 
     def patch(
-        self, path: str, *, scope: Scope | None = None, public: str | None = None, **kwargs: Any
+        self,
+        path: str,
+        *,
+        scope: Scope | None = None,
+        public: str | None = None,
+        max_body_bytes: int | None = None,
+        **kwargs: Any,
     ) -> Callable[[Any], Any]:
-        return super().patch(path, **self._access(path, scope, public, kwargs))
+        """`max_body_bytes`: this route's body cap instead of the service's global one."""
+        return super().patch(path, **self._access(path, scope, public, kwargs, max_body_bytes))
 
     def delete(
         self, path: str, *, scope: Scope | None = None, public: str | None = None, **kwargs: Any
     ) -> Callable[[Any], Any]:
         return super().delete(path, **self._access(path, scope, public, kwargs))
+
+
+MAX_BODY_EXTENSION = "x-max-body-bytes"
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    """A route's own body cap: its full path (as a regex) and methods, and the bytes allowed."""
+
+    path: re.Pattern[str]
+    methods: frozenset[str]
+    max_bytes: int
+
+    def applies(self, method: str, path: str) -> bool:
+        return method in self.methods and self.path.match(path) is not None
+
+
+def route_body_limits(app: FastAPI) -> list[BodyLimit]:
+    """The routes that declared their own body cap (`max_body_bytes=`), with it."""
+    return [
+        BodyLimit(
+            compile_path(str(context.path))[0],
+            frozenset(context.methods or ()),
+            int(route.openapi_extra[MAX_BODY_EXTENSION]),
+        )
+        for context in iter_route_contexts(app.routes)
+        if isinstance(route := context.original_route, APIRoute)
+        and MAX_BODY_EXTENSION in (route.openapi_extra or {})
+    ]
 
 
 def route_access(app: FastAPI) -> dict[tuple[str, str], str | None]:

@@ -359,26 +359,45 @@ def create_service_app(
     if api is not None:
         app.include_router(api)
     check_routes_declare_access(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.http_max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.http_max_body_bytes,
+        # Read when the app first serves: routes included after this call count too.
+        route_limits=lambda: auth.route_body_limits(app),
+    )
     return app
 
 
 class BodySizeLimit:
-    """413 for a request body over `max_bytes`: at once when its Content-Length says so, else
-    as soon as the bytes read pass it (a chunked body); the route then reads a disconnect and
-    whatever it would answer is dropped."""
+    """413 for a request body over `max_bytes` (or the cap its route declared, see
+    `SecureRouter`'s `max_body_bytes`): at once when its Content-Length says so, else as soon
+    as the bytes read pass it (a chunked body); the route then reads a disconnect and whatever
+    it would answer is dropped."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        route_limits: Callable[[], Sequence[auth.BodyLimit]] = tuple,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.route_limits = route_limits()
+
+    def _limit(self, scope: Scope) -> int:
+        for limit in self.route_limits:
+            if limit.applies(scope["method"], scope["path"]):
+                return limit.max_bytes
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self._limit(scope)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+            await self._refuse(send, max_bytes)
             return
         received = 0
         started = refused = False
@@ -390,9 +409,9 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes and not started:
+                if received > max_bytes and not started:
                     refused = True
-                    await self._refuse(send)
+                    await self._refuse(send, max_bytes)
                     return {"type": "http.disconnect"}
             return message
 
@@ -405,9 +424,11 @@ class BodySizeLimit:
 
         await self.app(scope, limited_receive, watched_send)
 
-    async def _refuse(self, send: Send) -> None:
+    @staticmethod
+    async def _refuse(send: Send, max_bytes: int) -> None:
         response = JSONResponse(
-            {"detail": f"request body larger than {self.max_bytes} bytes"}, status_code=413
+            {"detail": f"request body larger than {max_bytes} bytes, the most this route takes"},
+            status_code=413,
         )
         await response({"type": "http"}, _no_body, send)
 

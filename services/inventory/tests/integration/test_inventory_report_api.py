@@ -24,13 +24,17 @@ from stockpit_contracts.topics import (
     PENNYLANE_DOCUMENTS,
     POLLER_SYNC_RUNS,
 )
+from stockpit_runtime.settings import ServiceSettings
 from stockpit_testing.inventory import T0, document, publish, wait_handled
+
+from inventory.domain.stock_count import MAX_COUNT_BYTES, MAX_COUNT_ROWS
 
 pytestmark = pytest.mark.integration
 
 TENANT = "boutique"
 BASE = f"/tenants/{TENANT}"
 D = Decimal
+GLOBAL_CAP = ServiceSettings.model_fields["http_max_body_bytes"].default
 
 
 async def _ok(response: httpx.Response, status: int = 200) -> Any:
@@ -169,7 +173,8 @@ async def test_count_then_an_invoice_making_stock_negative_is_reported_with_its_
     assert report["status"]["open_problems_by_kind"] == {"negative_stock": 1}
 
     # Document numbers wherever a person reads: ledger, orders, returns.
-    invoice_entry = (await _ledger(api, chair))[-1]
+    invoice_entry, count_entry = await _ledger(api, chair)  # newest first
+    assert count_entry["cause_kind"] == "count"
     assert invoice_entry["document"]["label"] == "invoice F-2026-0042 of 2026-11-02"
     [order] = await _ok(await api.get(f"{BASE}/orders"))
     assert [(d["reference"], d["number"]) for d in order["document_details"]] == [
@@ -330,10 +335,19 @@ async def test_sync_runs_and_write_failures_reach_the_report_over_kafka(
 
 
 async def test_bad_requests_answer_4xx_with_reasons(api: httpx.AsyncClient) -> None:
+    # A count file has its own body cap, above the service's global one (256 KiB).
     too_large = "sku;location;counted\n" + "CH-1;Principal;1\n" * 200_000
     response = await _count(api, too_large)
     assert response.status_code == 413
-    assert "at most" in response.json()["detail"]
+    assert f"larger than {MAX_COUNT_BYTES} bytes" in response.json()["detail"]
+    count_sized = "sku;location;counted\n" + "NO-SUCH-SKU;Principal;1\n" * MAX_COUNT_ROWS
+    assert GLOBAL_CAP < len(count_sized) < MAX_COUNT_BYTES
+    read = await _count(api, count_sized)
+    assert read.status_code == 422, read.text
+    assert read.json()["bad_rows"][0]["line"] == 2
+    json_too_large = await api.put(f"{BASE}/settings", content=b" " * (MAX_COUNT_BYTES - 1))
+    assert json_too_large.status_code == 413
+    assert f"larger than {GLOBAL_CAP} bytes" in json_too_large.json()["detail"]
     assert (await _count(api, "")).json()["bad_rows"] == [
         {"line": 0, "reason": "the file is empty"}
     ]
