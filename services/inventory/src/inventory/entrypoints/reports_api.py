@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from fastapi import Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from stockpit_runtime.auth import Scope, SecureRouter
+from stockpit_runtime.auth import Problem, Scope, SecureRouter
 
 from inventory.domain.report import ProblemView
 from inventory.domain.stock_count import MAX_COUNT_BYTES, CountLine, CountRefused
@@ -343,9 +343,16 @@ async def sync_report(
     response_model=CountOut,
     responses={
         201: {"model": CountOut, "description": "applied"},
-        413: {"description": f"the file is larger than {MAX_COUNT_BYTES} bytes"},
-        415: {"description": "the body is not the CSV file itself (e.g. a multipart form)"},
-        422: {"model": CountRefusedOut, "description": "refused whole: every bad row listed"},
+        413: {"model": Problem, "description": f"the file is larger than {MAX_COUNT_BYTES} bytes"},
+        415: {
+            "model": Problem,
+            "description": "the body is not the CSV file itself (e.g. a multipart form)",
+        },
+        422: {
+            # a bad row refuses the file (every one listed); bad parameters answer as anywhere
+            "model": CountRefusedOut | Problem,
+            "description": "refused whole with every bad row listed, or malformed parameters",
+        },
     },
     openapi_extra={
         "requestBody": {
