@@ -15,6 +15,7 @@ from rich.console import Console
 from stockpit_ops import cli
 from stockpit_ops.probes import Inventory, SandboxAdmin, connect, http, stock_matches, wait_until
 from stockpit_ops.system import SystemConfig, running_system
+from stockpit_runtime.auth import Scope
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.e2e
@@ -56,6 +57,11 @@ def test_first_day_count_then_a_negative_stock_reported_by_invoice_number_then_t
 
         # The count, as a French spreadsheet saves it: semicolons, decimal commas.
         monkeypatch.setenv("STOCKPIT_INVENTORY_URL", system.url("inventory"))
+        # The CLI calls with the shop owner's token: this tenant only, stock read and write.
+        monkeypatch.setenv(
+            "STOCKPIT_TOKEN",
+            system.token(tenants=[TENANT], scopes=[Scope.STOCK_READ, Scope.STOCK_WRITE]),
+        )
         count_file = tmp_path / "inventaire.csv"
         rows = [f"{p['sku']};Principal;{index},5" for index, p in enumerate(products)]
         count_file.write_text("sku;location;counted\n" + "\n".join(rows) + "\n", encoding="utf-8")

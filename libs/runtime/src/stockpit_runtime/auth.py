@@ -425,16 +425,19 @@ class BodyLimit:
 
 def route_body_limits(app: FastAPI) -> list[BodyLimit]:
     """The routes that declared their own body cap (`max_body_bytes=`), with it."""
-    return [
-        BodyLimit(
-            compile_path(str(context.path))[0],
-            frozenset(context.methods or ()),
-            int(route.openapi_extra[MAX_BODY_EXTENSION]),
-        )
-        for context in iter_route_contexts(app.routes)
-        if isinstance(route := context.original_route, APIRoute)
-        and MAX_BODY_EXTENSION in (route.openapi_extra or {})
-    ]
+    limits = []
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        extra = (route.openapi_extra if isinstance(route, APIRoute) else None) or {}
+        if MAX_BODY_EXTENSION in extra:
+            limits.append(
+                BodyLimit(
+                    compile_path(str(context.path))[0],
+                    frozenset(context.methods or ()),
+                    int(extra[MAX_BODY_EXTENSION]),
+                )
+            )
+    return limits
 
 
 def route_access(app: FastAPI) -> dict[tuple[str, str], str | None]:

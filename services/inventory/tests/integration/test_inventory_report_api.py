@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from inventory.domain.stock_count import MAX_COUNT_BYTES, MAX_COUNT_ROWS
 from stockpit_contracts import new_event
 from stockpit_contracts.payloads.catalog import ProductUpserted
 from stockpit_contracts.payloads.documents import DocumentKind
@@ -26,8 +27,6 @@ from stockpit_contracts.topics import (
 )
 from stockpit_runtime.settings import ServiceSettings
 from stockpit_testing.inventory import T0, document, publish, wait_handled
-
-from inventory.domain.stock_count import MAX_COUNT_BYTES, MAX_COUNT_ROWS
 
 pytestmark = pytest.mark.integration
 
