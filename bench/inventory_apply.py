@@ -198,7 +198,7 @@ async def _service_run(
                     for row in (await api.get(f"/tenants/{TENANT}/locations")).json()
                 ]
                 assert len(locations) == LOCATIONS
-                products = [
+                products: list[Envelope[Payload]] = [
                     new_event(
                         ProductUpserted(
                             pennylane_id=product,

@@ -107,7 +107,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None  # another --dist asked for explicitly: xdist's own scheduler
     from xdist.scheduler import LoadScopeScheduling
 
-    class LongestFirst(LoadScopeScheduling):
+    class LongestFirst(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no types
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]
             return module if module in ONE_WORKER_MODULES else nodeid

@@ -183,7 +183,7 @@ async def test_every_route_answers_only_the_right_token(
                 continue
             operation = openapi["paths"].get(path, {}).get(method.lower(), {})
             url = _concrete(path, operation.get("parameters", []))
-            body = {} if "requestBody" in operation else None
+            body: dict[str, Any] | None = {} if "requestBody" in operation else None
 
             async def call(
                 headers: dict[str, str], method: str = method, url: str = url, body: Any = body

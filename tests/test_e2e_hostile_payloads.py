@@ -149,7 +149,8 @@ class Victim:
 
     def connection_applied(self) -> bool:
         url = self.system.url("poller") + f"/connections/{self.last_connected}"
-        return http("GET", url)["status"] == "disconnected"
+        status: str = http("GET", url)["status"]
+        return status == "disconnected"
 
     def rename_request(self) -> Payload:
         self.last_label = f"Renommé {next(counter)}"
@@ -553,11 +554,11 @@ def test_messages_naming_another_tenants_records_never_touch_that_tenant(victim:
                 system.config.kafka_bootstrap_servers, topic.name(prefix), [hostile_message], valid
             )
         )
-        wait_until(
-            f"the valid event after it on {topic.base_name}",
-            lambda t=target: t.applied() or None,
-            60,
-        )  # type: ignore[misc]
+
+        def valid_event_applied(t: Target = target) -> bool | None:
+            return t.applied() or None
+
+        wait_until(f"the valid event after it on {topic.base_name}", valid_event_applied, 60)
 
     def write_dead_lettered() -> list[dict[str, Any]] | None:
         rows: list[dict[str, Any]] = http(

@@ -72,7 +72,9 @@ def test_inventory_stopped_mid_stream_catches_up_with_nothing_lost(
         lag_while_down = wait_until(
             "the stream grew while inventory was down",
             lambda: (
-                lag if (lag := consumer_lag(kafka_bootstrap_servers, group, topic)) > 0 else None
+                grown
+                if (grown := consumer_lag(kafka_bootstrap_servers, group, topic)) > 0
+                else None
             ),
         )
         time.sleep(5)

@@ -13,7 +13,7 @@ three services in-process, their spans in one in-memory exporter).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -66,7 +66,13 @@ async def _until(check: Callable[[], Awaitable[Any]], timeout_s: float = 90) -> 
 
 def _trace_of(span: ReadableSpan) -> int:
     assert span.context is not None
-    return span.context.trace_id
+    trace_id: int = span.context.trace_id
+    return trace_id
+
+
+def _attributes(span: ReadableSpan) -> Mapping[str, Any]:
+    assert span.attributes is not None
+    return span.attributes
 
 
 def _service(span: ReadableSpan) -> str:
@@ -173,7 +179,7 @@ async def test_one_trace_follows_a_document_and_one_a_write_across_the_services(
                 for s in same_trace
                 if s.kind is SpanKind.CLIENT
                 and "/customer_invoices"
-                in str(s.attributes.get("url.full", s.attributes.get("http.url")))
+                in str(_attributes(s).get("url.full", _attributes(s).get("http.url")))
             ]
             assert pennylane_requests, "the sync's requests to Pennylane are in its trace"
             assert all(s.parent is not None for s in same_trace if s is not sync_spans[0])
@@ -204,9 +210,11 @@ async def test_one_trace_follows_a_document_and_one_a_write_across_the_services(
                 for span in spans.get_finished_spans()
                 if span.kind is SpanKind.SERVER
                 and _service(span) == "inventory"
-                and span.attributes.get("http.route")
+                and _attributes(span).get("http.route")
                 == "/tenants/{tenant_id}/products/{product_id}"
-                and span.attributes.get("http.request.method", span.attributes.get("http.method"))
+                and _attributes(span).get(
+                    "http.request.method", _attributes(span).get("http.method")
+                )
                 == "PATCH"
             )
             requests_topic = f"{topic_prefix}stockpit.outbound.requests process"

@@ -142,7 +142,7 @@ async def test_a_row_the_broker_refuses_is_set_aside_and_the_others_go_on(
         emails=tuple("x" * 1_000 for _ in range(20)),
         changed_at=datetime.now(UTC),
     )
-    events = [
+    events: list[Envelope[Payload]] = [
         _deleted("tenant-a", 1),
         new_event(large, "tenant-a"),
         _deleted("tenant-a", 2),

@@ -36,7 +36,7 @@ def _settings(kafka: str, database_url: str, schema: str, prefix: str, relay: st
         database_url=database_url,
         db_schema=schema,
         topic_prefix=prefix,
-        outbox_relay=relay,  # type: ignore[arg-type]
+        outbox_relay=relay,
         topic_partitions=1,
         relay_max_failures=2,
         log_level="WARNING",

@@ -57,8 +57,6 @@ def test_a_caused_event_continues_the_trace_of_its_cause_through_a_span_of_its_o
     assert message_span.name == "documents process"
     assert message_span.parent is not None
     assert f"{message_span.parent.trace_id:032x}" == TRACE
-    assert caused["traceparent"] == (
-        f"00-{TRACE}-{message_span.context.span_id:016x}-01"  # type: ignore[union-attr]
-    )
+    assert caused["traceparent"] == (f"00-{TRACE}-{message_span.context.span_id:016x}-01")
     assert "traceparent" not in uncaused
     assert not tracing.ACTIVE

@@ -146,7 +146,8 @@ async def test_negative_stock_and_a_conflict_are_reported_as_problems(
         if isinstance(p.payload, ProblemReported) and p.payload.kind == "conflict"
     )
     assert conflict.causation_id == order_v2.event_id
-    assert "delivered_exceeds_order" in conflict.payload.reason  # type: ignore[union-attr]
+    assert isinstance(conflict.payload, ProblemReported)
+    assert "delivered_exceeds_order" in conflict.payload.reason
 
 
 async def test_an_event_on_the_wrong_topic_is_dead_lettered_and_the_stream_goes_on(

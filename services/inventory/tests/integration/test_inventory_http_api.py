@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from stockpit_contracts import new_event, parse_event
+from stockpit_contracts import Envelope, Payload, new_event, parse_event
 from stockpit_contracts.payloads.catalog import ProductUpserted
 from stockpit_contracts.payloads.documents import DocumentKind
 from stockpit_contracts.payloads.inventory import ProblemReported, TenantSettingsChanged
@@ -314,7 +314,7 @@ async def test_outbound_requests_only_for_stockpit_changes_and_results_are_shown
     assert f"{TENANT}:receipt:{receipt_id}".encode() in keys
 
     # Outbound results: the customer gets its Pennylane id; the receipt fails, then succeeds.
-    results = [
+    results: list[Envelope[Payload]] = [
         new_event(
             PennylaneIdAssigned(
                 entity_kind="customer", entity_id=customer["customer_id"], pennylane_id=901
@@ -557,7 +557,8 @@ async def test_every_list_is_paged_by_cursor_and_reachable_whole(api: httpx.Asyn
         await _ok(await api.post(f"{base}/products", json={"name": name}), 201)
     first = await api.get(f"{base}/products", params={"limit": 3})
     assert [p["name"] for p in await _ok(first)] == names[:3]
-    walked, url = [], first.links["next"]["url"]
+    walked: list[str] = []
+    url: str | None = first.links["next"]["url"]
     while url:
         page = await api.get(url)
         walked += [p["name"] for p in await _ok(page)]

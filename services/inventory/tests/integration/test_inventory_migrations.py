@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 from inventory.adapters.repository import InventoryRepository
+from inventory.domain import documents as domain
 from inventory.entrypoints.app import MIGRATIONS, _apply_document, event_handler
 from stockpit_contracts import new_event
 from stockpit_contracts.payloads.documents import DocumentKind
@@ -50,7 +51,9 @@ async def test_orders_kept_as_jsonb_read_back_the_same_as_json_text(
                 sa.text("SELECT pg_typeof(doc)::text FROM orders LIMIT 1")
             )
             [after] = await InventoryRepository(session, TENANT).orders()
-            held = await InventoryRepository(session, TENANT).order_holding(DocumentKind.INVOICE, 7)
+            held = await InventoryRepository(session, TENANT).order_holding(
+                domain.DocumentKind.INVOICE, 7
+            )
         assert doc_type == "text"
         assert after == before
         assert held == before

@@ -243,8 +243,8 @@ async def test_sync_runs_and_write_failures_reach_the_report_over_kafka(
             finished_at=start + timedelta(hours=hour, seconds=12),
             streams=("customer_invoices", "products"),
             documents_published=documents,
-            outcome=outcome,  # type: ignore[arg-type]
-            error_kind=kind,  # type: ignore[arg-type]
+            outcome=outcome,
+            error_kind=kind,
             error=error,
         )
         for hour, documents, outcome, kind, error in [
@@ -297,7 +297,10 @@ async def test_sync_runs_and_write_failures_reach_the_report_over_kafka(
     )
     assert [r["documents"] for r in in_range["items"]] == [3]
     # Days without a zone are UTC days.
-    days = {"since": start.date().isoformat(), "until": (start + timedelta(days=2)).date()}
+    days = {
+        "since": start.date().isoformat(),
+        "until": (start + timedelta(days=2)).date().isoformat(),
+    }
     by_day = await _ok(await api.get(f"{BASE}/sync-runs", params=days))
     assert [r["documents"] for r in by_day["items"]] == [0, 3, 40]
 

@@ -153,7 +153,7 @@ def small_order() -> Order:
     )
 
 
-SMALL_ORDER_DOC = {
+SMALL_ORDER_DOC: dict[str, Any] = {
     "order_id": "00000000-0000-4000-8000-000000000003",
     "tenant_id": "t",
     "from_pennylane": True,

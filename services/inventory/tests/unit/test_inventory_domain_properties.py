@@ -478,7 +478,8 @@ def _check_credit_settlement(
         real: dict[UUID, Decimal] = {}
         reserved: dict[UUID, Decimal] = {}
         own_returns = [r for r in returns.values() if r.order_id == order.order_id]
-        for subject in [order, *own_returns]:
+        own: list[Order | Return] = [order, *own_returns]
+        for subject in own:
             for key, effect in subject.applied.items():
                 real[key.product_id] = real.get(key.product_id, Decimal(0)) + effect.real
                 reserved[key.product_id] = (

@@ -84,7 +84,7 @@ def doc(
     built = []
     for index, spec in enumerate(lines):
         product_id, quantity = spec[0], spec[1]
-        is_service = len(spec) == 3 and bool(spec[2])  # type: ignore[misc]
+        is_service = len(spec) == 3 and bool(spec[2])
         product = (
             PennylaneProduct(product_id, f"Product {product_id}", f"SKU-{product_id}", is_service)
             if product_id is not None

@@ -210,7 +210,7 @@ async def _connect(client: httpx.AsyncClient, tenant: str, token: str, **setting
     assert response.status_code == 200, response.text
 
 
-async def _wait(predicate: Callable[[], Awaitable[bool]], timeout_s: float = 60) -> bool:
+async def _wait(predicate: Callable[[], Awaitable[object]], timeout_s: float = 60) -> bool:
     try:
         async with asyncio.timeout(timeout_s):
             while not await predicate():
@@ -269,8 +269,9 @@ async def test_first_sync_then_import_now_and_schedule_and_credit_notes(
         line = read[seeded["first_id"]][-1].lines[0]
         assert line.product is not None
         assert line.product.ledger_account_number in ("706000", "707000")
-        assert read[seeded["first_id"]][-1].customer is not None
-        assert read[seeded["first_id"]][-1].customer.name.startswith("Client")
+        customer = read[seeded["first_id"]][-1].customer
+        assert customer is not None
+        assert customer.name.startswith("Client")
         assert set(reader.keys) == {b"tenant-a", b"tenant-b"} or set(reader.keys) == {b"tenant-a"}
 
         # Manual trigger: tenant-a waits an hour between syncs (Stockpit's setting, not the

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -27,7 +27,7 @@ class Served:
     base_url: str
 
 
-def serve(app: SandboxApp) -> Iterator[Served]:
+def serve(app: SandboxApp) -> Generator[Served, None, None]:
     with serve_in_thread(app) as base_url:
         yield Served(app, base_url)
 
@@ -51,7 +51,7 @@ async def client(app: SandboxApp) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def served_factory() -> Iterator[Callable[[SandboxConfig], Served]]:
     """Call `served_factory(config)` to get a Served sandbox; all are stopped at teardown."""
-    generators: list[Iterator[Served]] = []
+    generators: list[Generator[Served, None, None]] = []
 
     def start(config: SandboxConfig) -> Served:
         generator = serve(create_app(config))

@@ -81,9 +81,7 @@ def document(
     )
 
 
-async def publish(
-    kafka: str, topic: Topic, prefix: str, events: Sequence[Envelope[Payload]]
-) -> None:
+async def publish(kafka: str, topic: Topic, prefix: str, events: Sequence[Envelope[Any]]) -> None:
     """Publish as the poller does: keyed by tenant, with the envelope headers."""
     producer = AIOKafkaProducer(
         bootstrap_servers=kafka, **kafka_options(), acks="all", enable_idempotence=True

@@ -2,7 +2,6 @@ from decimal import Decimal
 
 import pytest
 from stockpit_pennylane.client import RateLimit
-from stockpit_pennylane.client import ratelimit as rl
 from stockpit_pennylane.client.ratelimit import (
     TOKEN_WINDOWS,
     ClientBudget,
@@ -25,13 +24,13 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(rl.time, "monotonic", fake.monotonic)
+    monkeypatch.setattr("stockpit_pennylane.client.ratelimit.time.monotonic", fake.monotonic)
     return fake
 
 
 def _drain(budget: ClientBudget, clock: FakeClock, sends: int) -> list[float]:
     """Send `sends` requests as fast as the budget allows, jumping the clock over every wait."""
-    times = []
+    times: list[float] = []
     while len(times) < sends:
         wait = budget._reserve_or_wait()
         if wait > 0:

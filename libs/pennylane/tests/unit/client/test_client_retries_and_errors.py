@@ -12,6 +12,7 @@ from stockpit_pennylane.client import (
     NotFound,
     PennylaneError,
     RateLimited,
+    RequestRecord,
     RetryPolicy,
     ServerError,
     TransportError,
@@ -53,7 +54,11 @@ def _product_json() -> dict[str, object]:
     }
 
 
-ME = {"user": None, "company": {"id": 1, "name": "Acme", "reg_no": "sandbox-1"}, "scopes": []}
+ME: dict[str, object] = {
+    "user": None,
+    "company": {"id": 1, "name": "Acme", "reg_no": "sandbox-1"},
+    "scopes": [],
+}
 NEW_PRODUCT = ProductCreate(label="Chair", price_before_tax=Decimal("10.5"), vat_rate="FR_200")
 
 
@@ -240,7 +245,7 @@ async def test_token_never_appears_in_reprs_errors_tracebacks_or_logs(  # type: 
 
 
 async def test_metrics_hook_sees_every_attempt(make_client) -> None:  # type: ignore[no-untyped-def]
-    records = []
+    records: list[RequestRecord] = []
     mocked = make_client(
         _sequence(httpx.ReadTimeout("slow"), httpx.Response(200, json=ME)),
         on_request=records.append,
