@@ -12,17 +12,18 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_contracts import Envelope, Payload, new_event, partition_key
 from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind
 from stockpit_contracts.payloads.outbound import CustomerWriteRequested
 from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
+from stockpit_runtime.auth import Scope, SecureRouter
 from stockpit_runtime.db import create_engine
 from stockpit_runtime.outbox import add_to_outbox
 from stockpit_runtime.service import ServiceRuntime, create_service_app
 from stockpit_runtime.settings import ServiceSettings
-from stockpit_testing.fixtures import publish_raw
+from stockpit_testing.fixtures import authorized_client, publish_raw
 
 from .conftest import MIGRATIONS
 
@@ -40,11 +41,13 @@ def _settings(kafka: str, database_url: str, schema: str, prefix: str, relay: st
         topic_partitions=1,
         relay_max_failures=2,
         log_level="WARNING",
+        # Above a message's limit, so a request can reach the check of the message it makes.
+        http_max_body_bytes=4 * 1024 * 1024,
     )
 
 
 def _app(settings: ServiceSettings) -> FastAPI:
-    api = APIRouter()
+    api = SecureRouter()
 
     def setup(runtime: ServiceRuntime) -> None:
         async def handler(session: AsyncSession, event: Envelope[Payload]) -> None:
@@ -52,7 +55,7 @@ def _app(settings: ServiceSettings) -> FastAPI:
 
         runtime.subscribe(PENNYLANE_DOCUMENTS, handler)
 
-        @api.post("/customers")
+        @api.post("/customers", scope=Scope.STOCK_WRITE)
         async def create(body: dict[str, Any]) -> dict[str, str]:
             """Stages a customer write, as inventory's API does."""
             customer = CustomerWriteRequested(
@@ -94,10 +97,11 @@ async def service(
         kafka_bootstrap_servers, database_url, db_schema, topic_prefix, request.param
     )
     app = _app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ops") as client:
-            yield client
+    async with (
+        app.router.lifespan_context(app),
+        authorized_client(app, base_url="http://ops") as client,
+    ):
+        yield client
 
 
 async def _until(check: Callable[[], Awaitable[bool]], timeout_s: float = 60) -> None:
