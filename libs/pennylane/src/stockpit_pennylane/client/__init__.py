@@ -8,6 +8,7 @@ from stockpit_pennylane.client.client import (
     MAX_PAGE_SIZE,
     ChangelogResource,
     PennylaneClient,
+    shared_http_client,
 )
 from stockpit_pennylane.client.errors import (
     AmbiguousWriteError,
@@ -57,4 +58,5 @@ __all__ = [
     "Unauthorized",
     "UnexpectedStatus",
     "Unprocessable",
+    "shared_http_client",
 ]

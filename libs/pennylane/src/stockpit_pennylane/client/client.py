@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from enum import StrEnum
 from types import TracebackType
@@ -91,6 +91,12 @@ MAX_CHANGELOG_PAGE_SIZE = 1000
 # `include=invoice_lines` embeds at most this many lines per invoice.
 INCLUDED_LINES_LIMIT = 20
 
+COMMON_HEADERS = {
+    "Accept": "application/json",
+    API_CHANGES_HEADER: "true",
+    "User-Agent": "stockpit-sync",
+}
+
 T = TypeVar("T")
 
 _ID_SORT = frozenset({"id"})
@@ -109,6 +115,23 @@ class ChangelogResource(StrEnum):
     SUPPLIERS = "suppliers"
     PRODUCTS = "products"
     QUOTES = "quotes"
+
+
+def shared_http_client(
+    *,
+    timeout_s: float = 30.0,
+    max_connections: int = 100,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """One connection pool (one transport, one TLS context) for many `PennylaneClient`s, each
+    passing it as `http=`: a process serving many tenants then holds one pool, not one per
+    tenant. It carries no token and no base URL; the caller closes it after its clients."""
+    return httpx.AsyncClient(
+        headers=COMMON_HEADERS,
+        timeout=httpx.Timeout(timeout_s),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
+        transport=transport,
+    )
 
 
 def _rfc3339(moment: dt.datetime) -> str:
@@ -141,7 +164,12 @@ class PennylaneClient:
         timeout_s: float = 30.0,
         on_request: RequestHook | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        http: httpx.AsyncClient | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> None:
+        """`http`: a pool shared with other clients (see `shared_http_client`), which this
+        client neither configures nor closes; its token then travels on each request.
+        `before_send`: called before every attempt; what it raises stops the request."""
         secret = token if isinstance(token, SecretStr) else SecretStr(token)
         raw_token = secret.get_secret_value()
         if not raw_token:
@@ -149,17 +177,19 @@ class PennylaneClient:
         self._token_fingerprint = token_key(raw_token)[:8]
         self.base_url = base_url.rstrip("/")
         self.metrics = ClientMetrics()
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url + "/",
-            headers={
-                "Authorization": f"Bearer {raw_token}",
-                "Accept": "application/json",
-                API_CHANGES_HEADER: "true",
-                "User-Agent": "stockpit-sync",
-            },
-            timeout=httpx.Timeout(timeout_s),
-            transport=transport,
-        )
+        authorization = {"Authorization": f"Bearer {raw_token}"}
+        self._owns_http = http is None
+        if http is None:
+            self._http = httpx.AsyncClient(
+                base_url=self.base_url + "/",
+                headers={**authorization, **COMMON_HEADERS},
+                timeout=httpx.Timeout(timeout_s),
+                transport=transport,
+            )
+        else:
+            if transport is not None:
+                raise ValueError("a shared pool already has its transport")
+            self._http = http
         window = TOKEN_WINDOWS.window_for(raw_token, rate_limit)
         budget = ClientBudget(window, share_to_requests(rate_limit, budget_share))
         self.requests_per_window = budget.requests_per_window
@@ -170,6 +200,9 @@ class PennylaneClient:
             retry_ambiguous_writes=retry_ambiguous_writes,
             metrics=self.metrics,
             on_request=on_request,
+            url_prefix="" if self._owns_http else self.base_url + "/",
+            headers=None if self._owns_http else authorization,
+            before_send=before_send,
         )
 
     def __repr__(self) -> str:
@@ -189,7 +222,8 @@ class PennylaneClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owns_http:
+            await self._http.aclose()
 
     # --- plumbing -----------------------------------------------------------------------------
 

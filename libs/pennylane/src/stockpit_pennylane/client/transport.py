@@ -128,8 +128,16 @@ class PennylaneTransport:
         retry_ambiguous_writes: bool,
         metrics: ClientMetrics,
         on_request: RequestHook | None,
+        url_prefix: str = "",
+        headers: Mapping[str, str] | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> None:
         self._http = http
+        # A shared pool (see `shared_http_client`) has no base URL and no token of its own: each
+        # request carries its client's absolute URL and Authorization header.
+        self._url_prefix = url_prefix
+        self._headers = headers
+        self._before_send = before_send
         self._budget = budget
         self._policy = retry_policy
         self._retry_ambiguous_writes = retry_ambiguous_writes
@@ -173,10 +181,18 @@ class PennylaneTransport:
         while True:
             attempt += 1
             await self._budget.acquire()
+            if self._before_send is not None:
+                self._before_send()
             t0 = time.monotonic()
             try:
                 response = await self._http.request(
-                    method, path, params=params, json=json, files=files, data=data
+                    method,
+                    self._url_prefix + path,
+                    params=params,
+                    json=json,
+                    files=files,
+                    data=data,
+                    headers=self._headers,
                 )
             except _RETRYABLE_TRANSPORT_ERRORS as exc:
                 self._record(method, path, None, attempt, t0)
