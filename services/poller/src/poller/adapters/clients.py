@@ -8,6 +8,12 @@ the tenant's client across syncs keeps the log, so the poller never takes more t
 replaced (and its log with it) only when the tenant's token or share changes.
 (Another replica taking a tenant over starts with an empty log: its first window may add to the
 dead replica's last one; the outbound service's share absorbs that rare overlap.)
+
+Every tenant's client borrows the replica's one HTTP pool (`shared_http_client`): a transport
+and TLS context per tenant would cost memory per connected tenant for nothing, since all of them
+talk to the same host. The pool holds no token; each client sends its own tenant's token on each
+of its requests, so a connection may carry several tenants' requests one after another but a
+request never carries another tenant's token.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+import httpx
 from pydantic import SecretStr
 from stockpit_connections import PennylaneCompany
 from stockpit_pennylane.client import (
@@ -22,10 +29,11 @@ from stockpit_pennylane.client import (
     PennylaneClient,
     PennylaneError,
     Unauthorized,
+    shared_http_client,
 )
 from stockpit_runtime.operations import pennylane_request_hook
 
-from poller.adapters.gate import UNGATED, GatedTransport, SyncGate
+from poller.adapters.gate import UNGATED, SyncGate
 
 
 class TokenRefused(ValueError):
@@ -36,10 +44,22 @@ class PennylaneUnavailable(RuntimeError):
     """Pennylane could not be asked who the token belongs to (try again later)."""
 
 
+class _CurrentGate:
+    """Each sync puts its own gate here; the client asks it before every request (retries too),
+    except in a task marked `UNGATED` (proving a token when connecting)."""
+
+    def __init__(self, gate: SyncGate) -> None:
+        self.gate = gate
+
+    def check(self) -> None:
+        if not UNGATED.get():
+            self.gate.check()
+
+
 @dataclass(slots=True)
 class _TenantClient:
     client: PennylaneClient
-    transport: GatedTransport
+    current: _CurrentGate
     token: SecretStr
     share: Decimal
 
@@ -48,16 +68,23 @@ _METRICS_HOOK = pennylane_request_hook("poller")
 
 
 class TenantClients:
-    def __init__(self, base_url: str) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        max_connections: int = 100,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._base_url = base_url
         self._clients: dict[str, _TenantClient] = {}
+        self._http = shared_http_client(max_connections=max_connections, transport=transport)
 
     async def for_sync(
         self, tenant_id: str, token: SecretStr, share: Decimal, gate: SyncGate
     ) -> PennylaneClient:
         """The tenant's client, its requests now guarded by this sync's gate."""
         known = await self._client(tenant_id, token, share, gate)
-        known.transport.gate = gate
+        known.current.gate = gate
         return known.client
 
     async def identify(self, tenant_id: str, token: SecretStr, share: Decimal) -> PennylaneCompany:
@@ -69,7 +96,9 @@ class TenantClients:
         if known is None or self._matches(known, token, share):
             known = await self._client(tenant_id, token, share, SyncGate())
             return await _identify(known.client)
-        async with PennylaneClient(token, base_url=self._base_url, budget_share=share) as client:
+        async with PennylaneClient(
+            token, base_url=self._base_url, budget_share=share, http=self._http
+        ) as client:
             return await _identify(client)
 
     @staticmethod
@@ -84,21 +113,23 @@ class TenantClients:
             await known.client.aclose()
             known = None
         if known is None:
-            transport = GatedTransport(gate)
+            current = _CurrentGate(gate)
             client = PennylaneClient(
                 token,
                 base_url=self._base_url,
                 budget_share=share,
                 on_request=_METRICS_HOOK,
-                transport=transport,
+                http=self._http,
+                before_send=current.check,
             )
-            known = self._clients[tenant_id] = _TenantClient(client, transport, token, share)
+            known = self._clients[tenant_id] = _TenantClient(client, current, token, share)
         return known
 
     async def aclose(self) -> None:
         for known in self._clients.values():
             await known.client.aclose()
         self._clients.clear()
+        await self._http.aclose()
 
 
 async def _identify(client: PennylaneClient) -> PennylaneCompany:

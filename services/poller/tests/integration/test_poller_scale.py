@@ -1,0 +1,220 @@
+"""What lets one replica serve thousands of tenants: claims in priority order that read only the
+rows they claim, and one HTTP pool shared by every tenant's client (without mixing tokens).
+Real PostgreSQL, the Pennylane sandbox over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import socket
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import httpx
+import pytest
+import sqlalchemy as sa
+import uvicorn
+from pennylane_sandbox import SandboxConfig
+from pennylane_sandbox import create_app as sandbox_app
+from poller.adapters import state
+from poller.adapters.clients import TenantClients
+from poller.adapters.gate import SyncGate
+from poller.adapters.orm import sync_runs, tenants
+from poller.entrypoints.app import MIGRATIONS
+from poller.service_layer.sync import SyncStopped
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from stockpit_pennylane.client import PennylaneClient
+from stockpit_runtime.db import create_engine, session_factory
+from stockpit_runtime.migrations import upgrade_to_head
+
+pytestmark = pytest.mark.integration
+
+TOKEN_A = "scale-tenant-a-token"
+TOKEN_B = "scale-tenant-b-token"
+API = "/api/external/v2"
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+async def sessions(
+    database_url: str, db_schema: str
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    await upgrade_to_head(MIGRATIONS, database_url, db_schema)
+    engine = create_engine(database_url, db_schema, pool_size=2)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+async def _add_tenant(
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    late: dt.timedelta,
+    synced: bool = True,
+    active: bool = True,
+    lease_owner: str | None = None,
+) -> None:
+    await session.execute(
+        sa.insert(tenants).values(
+            tenant_id=tenant_id,
+            active=active,
+            next_due_at=NOW - late,
+            requested_at=None if synced else NOW - late,
+            last_started_at=NOW - dt.timedelta(hours=1) if synced else None,
+            lease_owner=lease_owner,
+            lease_expires_at=NOW + dt.timedelta(minutes=1) if lease_owner else None,
+        )
+    )
+
+
+async def _claim(sessions: async_sessionmaker[AsyncSession], owner: str, limit: int) -> list[str]:
+    async with sessions.begin() as session:
+        claimed = await state.claim_due(
+            session, owner, NOW, NOW + dt.timedelta(seconds=30), limit=limit
+        )
+    return [c.tenant_id for c in claimed]
+
+
+async def test_claims_take_first_syncs_then_the_most_overdue(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        for minutes in (1, 7, 3, 5):
+            await _add_tenant(session, f"late-{minutes}m", late=dt.timedelta(minutes=minutes))
+        await _add_tenant(session, "new", late=dt.timedelta(0), synced=False)
+        await _add_tenant(session, "not-due", late=-dt.timedelta(minutes=1))
+        await _add_tenant(session, "disconnected", late=dt.timedelta(hours=1), active=False)
+        await _add_tenant(session, "held", late=dt.timedelta(hours=1), lease_owner="other")
+
+    assert await _claim(sessions, "replica-1", 3) == ["new", "late-7m", "late-5m"]
+    assert await _claim(sessions, "replica-1", 10) == ["late-3m", "late-1m"], (
+        "claimed tenants are held; not due, disconnected and held by another are left"
+    )
+    async with sessions() as session:
+        runs = (await session.execute(sa.select(sync_runs.c.tenant_id))).scalars().all()
+        row = (
+            await session.execute(
+                sa.select(tenants.c.lease_owner, tenants.c.lease_version).where(
+                    tenants.c.tenant_id == "new"
+                )
+            )
+        ).one()
+    assert sorted(runs) == sorted(["new", "late-7m", "late-5m", "late-3m", "late-1m"])
+    assert row.lease_owner == "replica-1"
+    assert row.lease_version == 1
+
+
+async def test_replicas_claiming_together_take_different_tenants(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        for i in range(6):
+            await _add_tenant(session, f"t{i}", late=dt.timedelta(minutes=i))
+    async with sessions.begin() as first:
+        mine = await state.claim_due(
+            first, "replica-1", NOW, NOW + dt.timedelta(seconds=30), limit=3
+        )
+        # The second replica claims while the first one's claim is not committed yet.
+        theirs = await _claim(sessions, "replica-2", 3)
+    assert [c.tenant_id for c in mine] == ["t5", "t4", "t3"]
+    assert theirs == ["t2", "t1", "t0"]
+
+
+@pytest.fixture
+async def sandbox_url() -> AsyncIterator[str]:
+    app = sandbox_app(SandboxConfig(tokens=[TOKEN_A, TOKEN_B]))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """The real HTTP transport, noting the token each request left with."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.tokens: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.tokens.append(request.headers["authorization"].removeprefix("Bearer "))
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def _sandbox_log(sandbox_url: str, token: str) -> list[dict[str, object]]:
+    async with httpx.AsyncClient(base_url=sandbox_url) as admin:
+        response = await admin.get(f"/_sandbox/{token}/requests")
+        response.raise_for_status()
+        entries: list[dict[str, object]] = response.json()["requests"]
+        return entries
+
+
+async def test_tenants_share_one_pool_and_each_request_carries_its_own_token(
+    sandbox_url: str,
+) -> None:
+    async with httpx.AsyncClient(base_url=sandbox_url) as admin:
+        for token, products in ((TOKEN_A, 3), (TOKEN_B, 5)):
+            response = await admin.post(
+                f"/_sandbox/{token}/seed/customer_invoices",
+                json={"count": 0, "customers": 1, "products": products},
+            )
+            response.raise_for_status()
+    transport = RecordingTransport()
+    pool = TenantClients(sandbox_url + API, max_connections=2, transport=transport)
+    try:
+        client_a = await pool.for_sync("a", SecretStr(TOKEN_A), Decimal("0.6"), SyncGate())
+        client_b = await pool.for_sync("b", SecretStr(TOKEN_B), Decimal("0.6"), SyncGate())
+
+        async def products(client: PennylaneClient) -> list[int]:
+            return sorted([p.id async for p in client.iter_products(page_size=2)])
+
+        # Interleaved on two pooled connections: connections pass from one tenant to the other.
+        answers = await asyncio.gather(*(products(c) for c in (client_a, client_b) * 3))
+        me_a, me_b = await asyncio.gather(client_a.get_me(), client_b.get_me())
+    finally:
+        await pool.aclose()
+
+    a_products, b_products = answers[0], answers[1]
+    assert len(a_products) == 3
+    assert len(b_products) == 5
+    assert not set(a_products) & set(b_products)
+    assert answers == [a_products, b_products] * 3, "each tenant always saw its own company"
+    assert me_a.company.id != me_b.company.id
+    sent_a = client_a.metrics.requests
+    sent_b = client_b.metrics.requests
+    assert transport.tokens.count(TOKEN_A) == sent_a
+    assert transport.tokens.count(TOKEN_B) == sent_b
+    assert len(transport.tokens) == sent_a + sent_b, "one pool carried every tenant's requests"
+    # And the sandbox saw each company's requests under that company's token only.
+    assert len(await _sandbox_log(sandbox_url, TOKEN_A)) == sent_a
+    assert len(await _sandbox_log(sandbox_url, TOKEN_B)) == sent_b
+
+
+async def test_a_closed_gate_stops_only_its_tenant_on_the_shared_pool(sandbox_url: str) -> None:
+    pool = TenantClients(sandbox_url + API)
+    try:
+        gate_a = SyncGate()
+        client_a = await pool.for_sync("a", SecretStr(TOKEN_A), Decimal("0.6"), gate_a)
+        client_b = await pool.for_sync("b", SecretStr(TOKEN_B), Decimal("0.6"), SyncGate())
+        await client_a.get_me()
+        gate_a.close(SyncStopped, "a")
+        with pytest.raises(SyncStopped):
+            await client_a.get_me()
+        await client_b.get_me()
+        # The next sync brings an open gate: the same client reads again.
+        client_a_again = await pool.for_sync("a", SecretStr(TOKEN_A), Decimal("0.6"), SyncGate())
+        assert client_a_again is client_a
+        await client_a.get_me()
+    finally:
+        await pool.aclose()
+    assert len(await _sandbox_log(sandbox_url, TOKEN_A)) == 2
