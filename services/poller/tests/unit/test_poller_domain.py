@@ -17,6 +17,7 @@ from poller.domain.mapping import (
 )
 from poller.domain.schedule import (
     TenantSchedule,
+    claim_priority,
     is_due,
     lease_is_free,
     next_run_after_failure,
@@ -338,6 +339,46 @@ def test_scheduling_decisions() -> None:
     assert lease_is_free(held, T0), "a dead replica's lease expires"
     assert should_claim(held, after, frozenset())
     assert not should_claim(_schedule(), after, frozenset({"t"})), "already running here"
+
+
+def test_claim_order_is_most_overdue_first() -> None:
+    synced = T0 - dt.timedelta(minutes=10)
+    schedules = [
+        _schedule(
+            tenant_id="late-1s", next_due_at=T0 - dt.timedelta(seconds=1), last_started_at=synced
+        ),
+        _schedule(
+            tenant_id="late-5m", next_due_at=T0 - dt.timedelta(minutes=5), last_started_at=synced
+        ),
+        _schedule(
+            tenant_id="late-1m", next_due_at=T0 - dt.timedelta(minutes=1), last_started_at=synced
+        ),
+        _schedule(
+            tenant_id="import-now-2m",
+            next_due_at=T0 + dt.timedelta(minutes=20),
+            requested_at=T0 - dt.timedelta(minutes=2),
+            last_started_at=synced,
+        ),
+    ]
+    ordered = [s.tenant_id for s in sorted(schedules, key=claim_priority)]
+    assert ordered == ["late-5m", "import-now-2m", "late-1m", "late-1s"]
+
+
+def test_a_first_sync_never_waits_behind_tenants_already_synced() -> None:
+    synced = T0 - dt.timedelta(hours=1)
+    overdue = [
+        _schedule(
+            tenant_id=f"old-{i:04d}",
+            next_due_at=T0 - dt.timedelta(minutes=30, seconds=i),
+            last_started_at=synced,
+        )
+        for i in range(1000)
+    ]
+    # Connected just now (due now), while a thousand tenants are half an hour late.
+    new = _schedule(tenant_id="new", next_due_at=T0, requested_at=T0)
+    first_slots = sorted([*overdue, new], key=claim_priority)[:2]
+    assert first_slots[0].tenant_id == "new"
+    assert first_slots[1].tenant_id == "old-0999", "then the most overdue"
 
 
 def test_next_runs() -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +25,13 @@ from poller.adapters.orm import (
 )
 from poller.domain.mapping import CustomerSnapshot, ProductSnapshot
 from poller.domain.recheck import RecheckCursor
-from poller.domain.schedule import TenantSchedule, interval_after_change
+from poller.domain.schedule import (
+    TenantSchedule,
+    claim_priority,
+    interval_after_change,
+    should_claim,
+    streams_to_sync,
+)
 from poller.domain.watermarks import Phase, Stream, StreamState
 
 
@@ -150,82 +157,145 @@ async def sync_interval_of(
     """`for_update`: a change of the interval waits until this transaction has used it."""
     statement = sa.select(tenants.c.sync_interval_s).where(tenants.c.tenant_id == tenant_id)
     value = await session.scalar(statement.with_for_update() if for_update else statement)
+    return _interval_or_default(value)
+
+
+def _interval_or_default(value: int | None) -> int:
     return DEFAULT_SYNC_INTERVAL_S if value is None else int(value)
 
 
-async def load_schedules(session: AsyncSession) -> list[TenantSchedule]:
-    rows = await session.execute(
-        sa.select(
-            tenants.c.tenant_id,
-            tenants.c.active,
-            tenants.c.next_due_at,
-            tenants.c.requested_at,
-            tenants.c.lease_owner,
-            tenants.c.lease_expires_at,
-            tenants.c.lease_version,
-            tenants.c.requested_streams,
-        ).where(tenants.c.active.is_(True))
-    )
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A tenant this replica now holds: the lease version, the streams its sync reads and the
+    interval that sync runs under."""
+
+    tenant_id: str
+    version: int
+    streams: frozenset[Stream]
+    sync_interval_s: int
+
+
+def _claim_order() -> list[sa.ColumnElement[Any]]:
+    """`poller.domain.schedule.claim_priority` in SQL, so the LIMIT keeps the right rows."""
     return [
-        TenantSchedule(
-            *row[:-1],
-            requested_streams=None if row[-1] is None else frozenset(Stream(s) for s in row[-1]),
-        )
-        for row in rows
+        tenants.c.last_started_at.is_not(None),
+        sa.func.least(tenants.c.next_due_at, tenants.c.requested_at),
+        tenants.c.tenant_id,
     ]
 
 
-async def claim_lease(
+async def claim_due(
     session: AsyncSession,
-    schedule: TenantSchedule,
     owner: str,
     now: dt.datetime,
     expires_at: dt.datetime,
-) -> int | None:
-    """Compare-and-set on the version read: the new version, or None if someone else won."""
-    result = await session.execute(
-        sa.update(tenants)
-        .where(
-            tenants.c.tenant_id == schedule.tenant_id,
-            tenants.c.lease_version == schedule.lease_version,
-            tenants.c.active.is_(True),
+    *,
+    limit: int,
+    running: Collection[str] = (),
+) -> list[Claimed]:
+    """Claim up to `limit` due tenants whose lease is free, in claim priority, and record a run
+    for each. Reads only the rows it claims, however many tenants there are. `SKIP LOCKED`:
+    replicas claiming at the same time take different tenants instead of queueing on one
+    another's rows (the lease version stays the fencing token)."""
+    if limit <= 0:
+        return []
+    t = tenants
+    candidates = (
+        sa.select(
+            t.c.tenant_id,
+            t.c.active,
+            t.c.next_due_at,
+            t.c.requested_at,
+            t.c.lease_owner,
+            t.c.lease_expires_at,
+            t.c.lease_version,
+            t.c.requested_streams,
+            t.c.last_started_at,
         )
+        .where(
+            t.c.active.is_(True),
+            sa.or_(t.c.requested_at.is_not(None), t.c.next_due_at <= now),
+            sa.or_(t.c.lease_owner.is_(None), t.c.lease_expires_at <= now),
+        )
+        .order_by(*_claim_order())
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if running:
+        candidates = candidates.where(t.c.tenant_id.not_in(list(running)))
+    schedules = [
+        TenantSchedule(
+            *row[:7],
+            requested_streams=None if row[7] is None else frozenset(Stream(s) for s in row[7]),
+            last_started_at=row[8],
+        )
+        for row in await session.execute(candidates)
+    ]
+    running_now = frozenset(running)
+    schedules = sorted(
+        (s for s in schedules if should_claim(s, now, running_now)), key=claim_priority
+    )
+    if not schedules:
+        return []
+    claimed = await session.execute(
+        sa.update(t)
+        .where(t.c.tenant_id.in_([s.tenant_id for s in schedules]))
         .values(
             lease_owner=owner,
             lease_expires_at=expires_at,
-            lease_version=tenants.c.lease_version + 1,
+            lease_version=t.c.lease_version + 1,
             last_started_at=now,
         )
-        .returning(tenants.c.lease_version)
+        .returning(t.c.tenant_id, t.c.lease_version, t.c.sync_interval_s)
     )
-    version: int | None = result.scalar_one_or_none()
-    return version
+    held = {row.tenant_id: row for row in claimed}
+    result = [
+        Claimed(
+            s.tenant_id,
+            int(held[s.tenant_id].lease_version),
+            streams_to_sync(s, now),
+            _interval_or_default(held[s.tenant_id].sync_interval_s),
+        )
+        for s in schedules
+    ]
+    # The database clock, so runs of all replicas compare.
+    await session.execute(
+        sa.insert(sync_runs).values(started_at=sa.func.clock_timestamp()),
+        [
+            {
+                "tenant_id": c.tenant_id,
+                "replica_id": owner,
+                "lease_version": c.version,
+                "streams": sorted(x.value for x in c.streams),
+            }
+            for c in result
+        ],
+    )
+    return result
+
+
+async def inactive_among(session: AsyncSession, tenant_ids: Collection[str]) -> set[str]:
+    """Which of these tenants are disconnected (or unknown)."""
+    if not tenant_ids:
+        return set()
+    active = await session.scalars(
+        sa.select(tenants.c.tenant_id).where(
+            tenants.c.tenant_id.in_(list(tenant_ids)), tenants.c.active.is_(True)
+        )
+    )
+    return set(tenant_ids) - set(active)
 
 
 # Sync runs older than this are deleted when the tenant's next run ends.
 SYNC_RUNS_KEPT_DAYS = 7
 
 
-async def start_run(
-    session: AsyncSession, tenant_id: str, owner: str, version: int, streams: Iterable[Stream]
-) -> None:
-    """In the claim's transaction; the database clock, so runs of all replicas compare."""
-    await session.execute(
-        sa.insert(sync_runs).values(
-            tenant_id=tenant_id,
-            replica_id=owner,
-            lease_version=version,
-            streams=sorted(s.value for s in streams),
-            started_at=sa.func.clock_timestamp(),
-        )
-    )
-
-
 async def finish_run(
     session: AsyncSession, tenant_id: str, owner: str, version: int, outcome: str
 ) -> None:
-    """After the run's last request; in the lease release's transaction when there is one."""
-    await session.execute(
+    """After the run's last request; in the lease release's transaction when there is one.
+    One statement: the run's end, and the tenant's runs past their keeping time deleted."""
+    done = (
         sa.update(sync_runs)
         .where(
             sync_runs.c.tenant_id == tenant_id,
@@ -233,13 +303,17 @@ async def finish_run(
             sync_runs.c.lease_version == version,
         )
         .values(finished_at=sa.func.clock_timestamp(), outcome=outcome)
+        .returning(sync_runs.c.id)
+        .cte("done")
     )
     await session.execute(
-        sa.delete(sync_runs).where(
+        sa.delete(sync_runs)
+        .where(
             sync_runs.c.tenant_id == tenant_id,
             sync_runs.c.started_at
             < sa.func.now() - sa.text(f"interval '{SYNC_RUNS_KEPT_DAYS} days'"),
         )
+        .add_cte(done)
     )
 
 
@@ -263,20 +337,28 @@ async def renew_lease(
     return result.first() is not None
 
 
+class TenantDisconnected(Exception):
+    """The tenant was disconnected: its sync commits nothing more."""
+
+
 async def hold_lease(
     session: AsyncSession, tenant_id: str, owner: str, version: int, now: dt.datetime
 ) -> None:
-    """Lock the tenant's row while this transaction commits its page, or raise LeaseLost.
+    """Lock the tenant's row while this transaction commits its page, or raise LeaseLost (or
+    TenantDisconnected once a disconnect committed).
 
-    The row lock makes a competing claim wait until this commit is over, so a page is committed
-    either before another replica takes the tenant over or not at all."""
-    held = await session.scalar(
-        sa.select(tenants.c.tenant_id)
+    The row lock makes a competing claim (and a disconnect) wait until this commit is over, so a
+    page is committed either before another replica takes the tenant over, or before the
+    disconnect, or not at all."""
+    active = await session.scalar(
+        sa.select(tenants.c.active)
         .where(_held(tenant_id, owner, version), tenants.c.lease_expires_at > now)
         .with_for_update()
     )
-    if held is None:
+    if active is None:
         raise LeaseLost(tenant_id)
+    if not active:
+        raise TenantDisconnected(tenant_id)
 
 
 async def release_lease(
@@ -314,22 +396,24 @@ async def release_lease(
 # --- streams ------------------------------------------------------------------------------------
 
 
-async def load_stream(session: AsyncSession, tenant_id: str, stream: Stream) -> StreamState:
-    row = (
-        await session.execute(
-            sa.select(
-                streams.c.phase,
-                streams.c.after_id,
-                streams.c.changelog_from,
-                streams.c.changelog_seen_ids,
-            ).where(streams.c.tenant_id == tenant_id, streams.c.stream == stream.value)
-        )
-    ).first()
-    if row is None:
-        return StreamState()
-    return StreamState(
-        Phase(row.phase), row.after_id, row.changelog_from, frozenset(row.changelog_seen_ids)
+async def load_streams(session: AsyncSession, tenant_id: str) -> dict[Stream, StreamState]:
+    """Every stream's watermark in one query; a stream never read is new."""
+    rows = await session.execute(
+        sa.select(
+            streams.c.stream,
+            streams.c.phase,
+            streams.c.after_id,
+            streams.c.changelog_from,
+            streams.c.changelog_seen_ids,
+        ).where(streams.c.tenant_id == tenant_id)
     )
+    found = {
+        Stream(row.stream): StreamState(
+            Phase(row.phase), row.after_id, row.changelog_from, frozenset(row.changelog_seen_ids)
+        )
+        for row in rows
+    }
+    return {stream: found.get(stream, StreamState()) for stream in Stream}
 
 
 async def save_stream(

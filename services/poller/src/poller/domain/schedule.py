@@ -30,6 +30,8 @@ class TenantSchedule:
     lease_version: int
     # What the pending import-now asked for; None = every stream.
     requested_streams: frozenset[Stream] | None = None
+    # None: never synced.
+    last_started_at: dt.datetime | None = None
 
 
 EVERY_STREAM = frozenset(Stream)
@@ -61,6 +63,17 @@ def should_claim(schedule: TenantSchedule, now: dt.datetime, running: frozenset[
     return (
         schedule.tenant_id not in running and is_due(schedule, now) and lease_is_free(schedule, now)
     )
+
+
+def claim_priority(schedule: TenantSchedule) -> tuple[bool, dt.datetime, str]:
+    """Sort key of the tenants due at once (more due than free sync slots): those never synced
+    first, so a new tenant's first sync never waits behind tenants already served; then the most
+    overdue (the earlier of its due time and a pending import-now), so under overload every
+    tenant's wait grows alike instead of some waiting minutes in table order."""
+    due = schedule.next_due_at
+    if schedule.requested_at is not None:
+        due = min(due, schedule.requested_at)
+    return (schedule.last_started_at is not None, due, schedule.tenant_id)
 
 
 def streams_to_sync(schedule: TenantSchedule, now: dt.datetime) -> frozenset[Stream]:

@@ -50,10 +50,7 @@ from poller.domain.schedule import (
     EVERY_STREAM,
     next_run_after_failure,
     next_run_after_success,
-    should_claim,
-    streams_to_sync,
 )
-from poller.domain.watermarks import Stream
 from poller.service_layer import run_report
 from poller.service_layer.sync import Lease, SyncLimits, SyncStopped, TenantSync
 
@@ -89,6 +86,7 @@ class Scheduler:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._gates: dict[str, SyncGate] = {}
         self._loop_task: asyncio.Task[None] | None = None
+        self._next_gate_check = dt.datetime.min.replace(tzinfo=dt.UTC)
 
     @property
     def running_tenants(self) -> frozenset[str]:
@@ -148,34 +146,37 @@ class Scheduler:
         return now + dt.timedelta(seconds=self._config.lease_ttl_s)
 
     async def tick(self) -> None:
+        """Close the gates of tenants disconnected elsewhere, then claim as many due tenants as
+        there are free sync slots. Both read only the rows concerned (the running tenants, the
+        claimed ones), so a tick costs the same with 10 tenants or 10,000."""
         now = dt.datetime.now(dt.UTC)
-        async with self._sessions() as session:
-            schedules = await state.load_schedules(session)
-        active = {schedule.tenant_id for schedule in schedules}
-        for tenant_id, gate in self._gates.items():
-            if tenant_id not in active:
-                gate.close(SyncStopped, tenant_id)
-        for schedule in schedules:
-            if len(self._running) >= self._config.max_concurrent_syncs:
-                return
-            if not should_claim(schedule, now, self.running_tenants):
-                continue
-            streams = streams_to_sync(schedule, now)
-            async with self._sessions.begin() as session:
-                version = await state.claim_lease(
-                    session, schedule, self._config.replica_id, now, self._expiry(now)
-                )
-                if version is not None:
-                    await state.start_run(
-                        session, schedule.tenant_id, self._config.replica_id, version, streams
-                    )
-            if version is None:
-                continue
-            lease = Lease(schedule.tenant_id, self._config.replica_id, version)
+        # Once per tick period, not on every wake (one after each finished sync).
+        if self._gates and now >= self._next_gate_check:
+            self._next_gate_check = now + dt.timedelta(seconds=self._config.tick_s)
+            async with self._sessions() as session:
+                gone = await state.inactive_among(session, list(self._gates))
+            for tenant_id in gone:
+                gate = self._gates.get(tenant_id)
+                if gate is not None:
+                    gate.close(SyncStopped, tenant_id)
+        free = self._config.max_concurrent_syncs - len(self._running)
+        if free <= 0:
+            return
+        async with self._sessions.begin() as session:
+            claimed = await state.claim_due(
+                session,
+                self._config.replica_id,
+                now,
+                self._expiry(now),
+                limit=free,
+                running=list(self._running),
+            )
+        for claim in claimed:
+            lease = Lease(claim.tenant_id, self._config.replica_id, claim.version)
             # The gate exists before the task starts, so a disconnect can close it at any time.
             gate = self._gates[lease.tenant_id] = SyncGate()
             self._running[lease.tenant_id] = asyncio.create_task(
-                self._sync(lease, now, streams, gate),
+                self._sync(lease, now, claim, gate),
                 name=f"sync-{lease.tenant_id}",
             )
 
@@ -195,12 +196,13 @@ class Scheduler:
         self,
         lease: Lease,
         started_at: dt.datetime,
-        streams: frozenset[Stream],
+        claim: state.Claimed,
         gate: SyncGate,
     ) -> None:
         tenant = lease.tenant_id
         # This task's logs (the Pennylane client's, httpx's) name the tenant.
         bind_to_task(tenant_id=tenant)
+        streams = claim.streams
         heartbeat = asyncio.create_task(self._heartbeat(lease, gate))
         outcome, error = "failed", None
         sync: TenantSync | None = None
@@ -209,19 +211,16 @@ class Scheduler:
             connection = await self._registry.get(tenant)
             if connection is None or not connection.is_connected:
                 raise SyncStopped(tenant)
-            async with self._sessions() as session:
-                interval_s = await state.sync_interval_of(session, tenant)
             token = await self._registry.token_for(tenant)
             client = await self._clients.for_sync(
                 tenant, token, connection.settings.poller_rate_share, gate
             )
             sync = TenantSync(
                 sessions=self._sessions,
-                registry=self._registry,
                 client=client,
                 lease=lease,
                 settings=connection.settings,
-                interval=dt.timedelta(seconds=interval_s),
+                interval=dt.timedelta(seconds=claim.sync_interval_s),
                 topic_prefix=self._config.topic_prefix,
                 limits=self._config.limits,
                 after_commit=self._after_commit,
@@ -229,7 +228,7 @@ class Scheduler:
             )
             await sync.run(streams)
             outcome = "succeeded"
-        except (SyncStopped, TenantNotConnected):
+        except (SyncStopped, TenantNotConnected, state.TenantDisconnected):
             outcome = "stopped"
         except state.LeaseLost:
             outcome = "lease_lost"

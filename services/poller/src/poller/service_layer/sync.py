@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from stockpit_connections import ConnectionRegistry
 from stockpit_contracts import Envelope, Payload, new_event, partition_key
 from stockpit_contracts.payloads.catalog import CustomerDeleted, ProductDeleted
 from stockpit_contracts.payloads.connections import ConnectionSettings
@@ -128,7 +127,6 @@ class TenantSync:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
-        registry: ConnectionRegistry,
         client: PennylaneClient,
         lease: Lease,
         settings: ConnectionSettings,
@@ -139,7 +137,6 @@ class TenantSync:
         gate: SyncGate,
     ) -> None:
         self._sessions = sessions
-        self._registry = registry
         self._client = client
         self._lease = lease
         self._tenant = lease.tenant_id
@@ -151,10 +148,14 @@ class TenantSync:
         self._gate = gate
         # Document events committed by this run (told to inventory for the tenant's report).
         self.documents_published = 0
+        # Every stream's watermark, read once per sync and kept current by `_commit`.
+        self._streams: dict[Stream, StreamState] = {}
 
     async def run(self, streams: frozenset[Stream] = frozenset(Stream)) -> None:
         """Read `streams` (every one on schedule; import-now may name fewer), catalog first so
         document lines find their products and customers already known."""
+        async with self._sessions() as session:
+            self._streams = await state.load_streams(session, self._tenant)
         changelogs = (
             (Stream.PRODUCTS, ChangelogResource.PRODUCTS),
             (Stream.CUSTOMERS, ChangelogResource.CUSTOMERS),
@@ -175,12 +176,12 @@ class TenantSync:
     # --- plumbing -------------------------------------------------------------------------------
 
     async def _checkpoint(self) -> None:
-        """Between pages: a disconnect or a lost lease stops the sync before the next commit.
-        (The gate also stops it before any request, see `poller.adapters.gate`.)"""
+        """Between pages: a closed gate (a disconnect, a lost lease) stops the sync here; it also
+        stops it before any request (see `poller.adapters.gate`). No database read: every commit
+        checks the lease and the tenant's `active` under the row lock (`state.hold_lease`), so a
+        disconnect that another replica handled stops this sync at its next commit at the latest,
+        and its gate at the next scheduler tick."""
         self._gate.check()
-        connection = await self._registry.get(self._tenant)
-        if connection is None or not connection.is_connected:
-            raise SyncStopped(self._tenant)
 
     def _event(self, payload: Payload) -> Envelope[Payload]:
         return new_event(payload, self._tenant)
@@ -205,6 +206,8 @@ class TenantSync:
                 await state.save_recheck(session, self._tenant, page.recheck)
         if page.topic is PENNYLANE_DOCUMENTS:
             self.documents_published += len(page.events)
+        if page.stream_state is not None:
+            self._streams[page.stream] = page.stream_state
         if page.events:
             self._after_commit()
             EVENTS_PUBLISHED.labels(page.stream.value).inc(len(page.events))
@@ -252,14 +255,13 @@ class TenantSync:
                 kept.append(event)
         return kept
 
-    async def _load_stream(self, stream: Stream) -> StreamState:
-        async with self._sessions() as session:
-            return await state.load_stream(session, self._tenant, stream)
+    def _load_stream(self, stream: Stream) -> StreamState:
+        return self._streams.get(stream, StreamState())
 
     # --- generic changelog stream ----------------------------------------------------------------
 
     async def _changelog_stream(self, stream: Stream, resource: ChangelogResource) -> None:
-        current = await self._load_stream(stream)
+        current = self._load_stream(stream)
         if current.phase is Phase.NEW:
             resume_from, changed_then = await self._changelog_head(resource)
             current = current.scan_started(resume_from, changed_then)
@@ -397,11 +399,9 @@ class TenantSync:
             for i in invoices
             if i.invoice.id not in already or already[i.invoice.id][1] != i.invoice.updated_at
         ]
-        products = await self._products_named(
-            line.product.id for i in fresh for line in i.lines if line.product
-        )
-        customers = await self._customers_named(
-            i.invoice.customer.id for i in fresh if i.invoice.customer
+        products, customers = await self._named(
+            (line.product.id for i in fresh for line in i.lines if line.product),
+            (i.invoice.customer.id for i in fresh if i.invoice.customer),
         )
         for item in fresh:
             version = invoice_version(item.invoice, item.lines, products, customers)
@@ -449,13 +449,20 @@ class TenantSync:
             numbers = {i: every[i] for i in account_ids if i in every}
         return numbers
 
-    async def _products_named(self, ids: Iterable[int]) -> dict[int, ProductSnapshot]:
-        wanted = set(ids)
+    async def _named(
+        self, product_ids: Iterable[int], customer_ids: Iterable[int]
+    ) -> tuple[dict[int, ProductSnapshot], dict[int, CustomerSnapshot]]:
+        """The snapshots of the products and customers that documents name, read in one
+        session; those not seen yet are fetched from Pennylane and kept."""
+        wanted_products, wanted_customers = set(product_ids), set(customer_ids)
+        if not wanted_products and not wanted_customers:
+            return {}, {}
         async with self._sessions() as session:
-            known = await state.load_products(session, self._tenant, wanted)
-        missing = sorted(wanted - known.keys())
-        if missing:
-            fetched: list[Product] = await self._fetch(Stream.PRODUCTS, missing)
+            products = await state.load_products(session, self._tenant, wanted_products)
+            customers = await state.load_customers(session, self._tenant, wanted_customers)
+        missing_products = sorted(wanted_products - products.keys())
+        if missing_products:
+            fetched: list[Product] = await self._fetch(Stream.PRODUCTS, missing_products)
             numbers = await self._ledger_numbers(
                 {p.ledger_account.id for p in fetched if p.ledger_account}
             )
@@ -464,27 +471,21 @@ class TenantSync:
                 for p in fetched
             ]
             await self._save_snapshots(products=snapshots)
-            known.update({s.pennylane_id: s for s in snapshots})
-        return known
-
-    async def _customers_named(self, ids: Iterable[int]) -> dict[int, CustomerSnapshot]:
-        wanted = set(ids)
-        async with self._sessions() as session:
-            known = await state.load_customers(session, self._tenant, wanted)
-        missing = sorted(wanted - known.keys())
-        if missing:
-            fetched: list[Customer] = await self._fetch(Stream.CUSTOMERS, missing)
-            snapshots = [customer_snapshot(c) for c in fetched]
-            await self._save_snapshots(customers=snapshots)
-            known.update({s.pennylane_id: s for s in snapshots})
-        return known
+            products.update({s.pennylane_id: s for s in snapshots})
+        missing_customers = sorted(wanted_customers - customers.keys())
+        if missing_customers:
+            found: list[Customer] = await self._fetch(Stream.CUSTOMERS, missing_customers)
+            customer_snapshots = [customer_snapshot(c) for c in found]
+            await self._save_snapshots(customers=customer_snapshots)
+            customers.update({s.pennylane_id: s for s in customer_snapshots})
+        return products, customers
 
     # --- purchase orders ------------------------------------------------------------------------
 
     async def _purchase_orders(self) -> None:
         """New ones by id watermark (ascending, restartable), then a bounded re-scan of the newest
         ones for changes and deletions (NOTES §7: no changelog, no updated_at filter)."""
-        current = await self._load_stream(Stream.PURCHASE_ORDERS)
+        current = self._load_stream(Stream.PURCHASE_ORDERS)
         first_sync = current.phase is Phase.NEW
         since = self._settings.documents_since
         size = self._limits.page_size
@@ -559,10 +560,9 @@ class TenantSync:
         async with self._sessions() as session:
             cursor = await state.load_recheck(session, self._tenant)
             count = await state.count_published(session, self._tenant, PURCHASE_ORDER_SOURCE)
-        plan = plan_recheck(cursor, count, dt.datetime.now(dt.UTC), self._interval, size)
-        if plan.quota == 0:
-            return
-        async with self._sessions() as session:
+            plan = plan_recheck(cursor, count, dt.datetime.now(dt.UTC), self._interval, size)
+            if plan.quota == 0:
+                return
             known = await state.published_below(
                 session, self._tenant, PURCHASE_ORDER_SOURCE, plan.below_id, plan.quota
             )
@@ -614,10 +614,10 @@ class TenantSync:
             d.id: [line async for line in self._client.iter_commercial_document_lines(d.id)]
             for d in documents
         }
-        products = await self._products_named(
-            line.product.id for ls in lines.values() for line in ls if line.product
+        products, customers = await self._named(
+            (line.product.id for ls in lines.values() for line in ls if line.product),
+            (d.customer.id for d in documents if d.customer),
         )
-        customers = await self._customers_named(d.customer.id for d in documents if d.customer)
         for document in documents:
             version = purchase_order_version(document, lines[document.id], products, customers)
             page.events.append(self._event(version))
