@@ -108,10 +108,16 @@ class Replica:
         port = _free_port()
         # BENCH_PROFILE=path: the first replica runs under cProfile (stats written at its exit).
         profile = os.environ.get("BENCH_PROFILE")
-        profiled = ["-m", "cProfile", "-o", profile] if profile and not _PROFILED else []
-        _PROFILED.extend(profiled)
+        command = ["-m", "poller.entrypoints.app"]
+        if profile and not _PROFILED:
+            _PROFILED.append(profile)
+            command = [
+                "-c",
+                "import cProfile; from poller.entrypoints.app import main; "
+                f"cProfile.run('main()', {profile!r})",
+            ]
         process = subprocess.Popen(  # noqa: ASYNC220 (started once, not awaited on)
-            [sys.executable, *profiled, "-m", "poller.entrypoints.app"],
+            [sys.executable, *command],
             env={**env, "STOCKPIT_HTTP_PORT": str(port)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

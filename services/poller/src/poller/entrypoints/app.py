@@ -53,7 +53,8 @@ class PollerSettings(ServiceSettings):
     replica_id: str = Field(default_factory=_replica_id)
     lease_ttl_s: float = Field(default=30.0, gt=0.5, le=3600)
     scheduler_tick_s: float = Field(default=1.0, gt=0, le=60)
-    max_concurrent_syncs: int = Field(default=8, ge=1, le=1000)
+    # Syncs mostly wait on Pennylane (each token paced on its own), so many run at once.
+    max_concurrent_syncs: int = Field(default=32, ge=1, le=1000)
     page_size: int = Field(default=100, ge=1, le=100)
     changelog_page_size: int = Field(default=1000, ge=1, le=1000)
     purchase_order_window: int = Field(default=200, ge=1, le=10_000)

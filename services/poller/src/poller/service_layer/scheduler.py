@@ -64,7 +64,7 @@ class SchedulerConfig:
     topic_prefix: str
     lease_ttl_s: float = 30.0
     tick_s: float = 1.0
-    max_concurrent_syncs: int = 8
+    max_concurrent_syncs: int = 32
     limits: SyncLimits = field(default_factory=SyncLimits)
 
 
