@@ -94,9 +94,6 @@ def _cpu_s(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-_PROFILED: list[str] = []
-
-
 @dataclass
 class Replica:
     process: subprocess.Popen[bytes]
@@ -106,16 +103,7 @@ class Replica:
     @classmethod
     async def start(cls, env: dict[str, str]) -> Replica:
         port = _free_port()
-        # BENCH_PROFILE=path: the first replica runs under cProfile (stats written at its exit).
-        profile = os.environ.get("BENCH_PROFILE")
         command = ["-m", "poller.entrypoints.app"]
-        if profile and not _PROFILED:
-            _PROFILED.append(profile)
-            command = [
-                "-c",
-                "import cProfile; from poller.entrypoints.app import main; "
-                f"cProfile.run('main()', {profile!r})",
-            ]
         process = subprocess.Popen(  # noqa: ASYNC220 (started once, not awaited on)
             [sys.executable, *command],
             env={**env, "STOCKPIT_HTTP_PORT": str(port)},
