@@ -87,6 +87,7 @@ class Scheduler:
         self._gates: dict[str, SyncGate] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._next_gate_check = dt.datetime.min.replace(tzinfo=dt.UTC)
+        self._backlog = False
 
     @property
     def running_tenants(self) -> frozenset[str]:
@@ -171,6 +172,7 @@ class Scheduler:
                 limit=free,
                 running=list(self._running),
             )
+        self._backlog = len(claimed) == free
         for claim in claimed:
             lease = Lease(claim.tenant_id, self._config.replica_id, claim.version)
             # The gate exists before the task starts, so a disconnect can close it at any time.
@@ -258,7 +260,8 @@ class Scheduler:
             elif outcome != "cancelled":
                 full = streams == EVERY_STREAM
                 await self._release(lease, started_at, outcome, error, full=full, ended=ended)
-        if outcome == "succeeded":
+        if outcome == "succeeded" and self._backlog:
+            # Other tenants were due when the slots ran out: fill this one now, not at the tick.
             self.wake()
 
     async def _release(
