@@ -3,7 +3,8 @@
 Each tenant is its own sandbox company with its own token (added at run time through the
 sandbox admin), a few invoices to start with and a few new ones per interval (a feeder seeds
 `BENCH_DOCS_PER_SYNC` invoices per tenant per interval, spread over the interval). The interval
-is set the way Stockpit sets it: `inventory.settings.changed` on `stockpit.inventory.settings`.
+is set the way Stockpit sets it: `inventory.settings.changed` on `stockpit.inventory.settings`;
+each tenant connects through the first replica's HTTP API (which proves the token with `/me`).
 
 Steps of N tenants (`BENCH_TENANT_STEPS`, default 500,1000,2000,3000): the tenants missing for N
 are added, the bench waits until every one had its first sync (at most `BENCH_SETTLE_S`), then
@@ -35,22 +36,25 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import psutil
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from stockpit_connections import TokenCipher
 from stockpit_contracts import new_event, partition_key
-from stockpit_contracts.payloads.connections import MIN_SYNC_INTERVAL_S, ConnectTenant
+from stockpit_contracts.payloads.connections import MIN_SYNC_INTERVAL_S
 from stockpit_contracts.payloads.inventory import TenantSettingsChanged
-from stockpit_contracts.topics import CONNECTION_COMMANDS, INVENTORY_SETTINGS
+from stockpit_contracts.topics import INVENTORY_SETTINGS
+from stockpit_runtime.auth import LocalAuthority
+from stockpit_runtime.kafka_security import kafka_options
 
 
 def _ints(name: str, default: str) -> list[int]:
@@ -131,13 +135,16 @@ class Tenants:
     producer: AIOKafkaProducer
     prefix: str
     run: str
+    # The first replica's HTTP API (connect is HTTP-only: it proves the token) and its operator.
+    poller: httpx.AsyncClient
+    authority: LocalAuthority
     ids: list[str] = field(default_factory=list)
     connected_at: dict[str, dt.datetime] = field(default_factory=dict)
 
     def token(self, tenant: str) -> str:
         return f"bench-token-{tenant}"
 
-    async def _add_one(self, tenant: str, gate: asyncio.Semaphore) -> None:
+    async def _add_one(self, tenant: str, gate: asyncio.Semaphore, auth: dict[str, str]) -> None:
         token = self.token(tenant)
         async with gate:
             response = await self.sandbox.post("/_sandbox/companies", json={"token": token})
@@ -147,11 +154,15 @@ class Tenants:
                 json={"count": 3, "customers": 2, "products": 3, "max_lines": 3, "seed": 1},
             )
             response.raise_for_status()
+            response = await self.poller.put(
+                f"/connections/{tenant}", json={"pennylane_token": token}, headers=auth
+            )
+            response.raise_for_status()
+            self.connected_at[tenant] = dt.datetime.now(dt.UTC)
 
     async def add(self, count: int) -> None:
         new = [f"{self.run}-{i:05d}" for i in range(len(self.ids), len(self.ids) + count)]
-        gate = asyncio.Semaphore(16)
-        await asyncio.gather(*(self._add_one(t, gate) for t in new))
+        # The interval first, as Stockpit would have it before the tenant connects.
         for tenant in new:
             settings = TenantSettingsChanged(sync_interval_s=INTERVAL_S)
             await self.producer.send(
@@ -159,16 +170,10 @@ class Tenants:
                 value=new_event(settings, tenant).to_json(),
                 key=partition_key(tenant),
             )
-            connect = ConnectTenant(pennylane_token=SecretStr(self.token(tenant)))
-            await self.producer.send(
-                CONNECTION_COMMANDS.name(self.prefix),
-                value=new_event(connect, tenant).to_json(),
-                key=partition_key(tenant),
-            )
         await self.producer.flush()
-        now = dt.datetime.now(dt.UTC)
-        for tenant in new:
-            self.connected_at[tenant] = now
+        gate = asyncio.Semaphore(16)
+        auth = self.authority.headers()
+        await asyncio.gather(*(self._add_one(t, gate, auth) for t in new))
         self.ids += new
 
     async def feed(self) -> None:
@@ -438,17 +443,24 @@ async def main() -> None:
         "STOCKPIT_MAX_CONCURRENT_SYNCS": MAX_CONCURRENT_SYNCS,
         "STOCKPIT_LOG_LEVEL": "WARNING",
     }
+    authority = LocalAuthority.create(Path(tempfile.mkdtemp(prefix="bench-auth-")))
+    env.update(authority.service_env())
     engine = create_async_engine(database_url)
     replicas: list[Replica] = []
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, **kafka_options())
     try:
         await _wait_http(sandbox_url + "/_sandbox/health")
         await producer.start()
         replicas.append(await Replica.start(env))
         await asyncio.sleep(3)
         idle_rss_mb = replicas[0].stats.memory_info().rss / 1e6
-        async with httpx.AsyncClient(base_url=sandbox_url, timeout=60) as sandbox:
-            tenants = Tenants(sandbox, producer, prefix, suffix)
+        async with (
+            httpx.AsyncClient(base_url=sandbox_url, timeout=60) as sandbox,
+            httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{replicas[0].port}", timeout=120
+            ) as poller,
+        ):
+            tenants = Tenants(sandbox, producer, prefix, suffix, poller, authority)
             feeder = asyncio.create_task(tenants.feed())
             sandbox_stats = psutil.Process(sandbox_process.pid)
             one = await _series(STEPS, replicas, tenants, engine, schema, sandbox_stats)
