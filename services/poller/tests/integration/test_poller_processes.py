@@ -29,6 +29,7 @@ from stockpit_contracts.payloads.documents import DocumentVersionRead
 from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
 from stockpit_runtime.kafka_security import kafka_options
+from stockpit_testing.fixtures import operator_headers
 
 pytestmark = pytest.mark.integration
 
@@ -171,7 +172,7 @@ async def _connect(
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(0.3)
-        response = await client.put(f"/connections/{tenant}", json=body)
+        response = await client.put(f"/connections/{tenant}", json=body, headers=operator_headers())
         assert response.status_code == 200, response.text
 
 
