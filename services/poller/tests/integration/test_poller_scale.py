@@ -163,10 +163,10 @@ async def test_tenants_share_one_pool_and_each_request_carries_its_own_token(
     sandbox_url: str,
 ) -> None:
     async with httpx.AsyncClient(base_url=sandbox_url) as admin:
-        for token, products in ((TOKEN_A, 3), (TOKEN_B, 5)):
+        for token, count in ((TOKEN_A, 3), (TOKEN_B, 5)):
             response = await admin.post(
                 f"/_sandbox/{token}/seed/customer_invoices",
-                json={"count": 0, "customers": 1, "products": products},
+                json={"count": 0, "customers": 1, "products": count},
             )
             response.raise_for_status()
     transport = RecordingTransport()
