@@ -34,12 +34,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
 from stockpit_contracts import Envelope, Payload, new_event, parse_event, partition_key
 from stockpit_contracts.payloads.catalog import ProductUpserted
-from stockpit_contracts.payloads.connections import ConnectTenant
+from stockpit_contracts.payloads.connections import ConnectionRepointed, ConnectTenant
 from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind, DocumentVersionRead
 from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_contracts.payloads.poller import SyncRunFinished
 from stockpit_contracts.topics import (
     CONNECTION_COMMANDS,
+    CONNECTION_EVENTS,
     INVENTORY_SETTINGS,
     PENNYLANE_CATALOG,
     PENNYLANE_DOCUMENTS,
@@ -48,7 +49,7 @@ from stockpit_contracts.topics import (
 from stockpit_pennylane.client import PennylaneClient
 from stockpit_pennylane.client.bodies import ProductUpdate
 from stockpit_runtime.kafka_security import kafka_options
-from stockpit_testing.fixtures import authorized_client, publish_raw
+from stockpit_testing.fixtures import authorized_client, publish_raw, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -921,6 +922,18 @@ async def test_repointing_moves_the_tenant_and_its_sync_starts_over(
         finally:
             await engine.dispose()
     assert ids_b <= documents(reader.events).keys(), "the new company is read from the start"
+    # Inventory and outbound are told, so that they forget the old company's ids too.
+    me_a = await _me(sandbox, TOKEN)
+    [record] = await read_topic(
+        settings.kafka_bootstrap_servers, CONNECTION_EVENTS.name(settings.topic_prefix), expect=1
+    )
+    assert record.key == partition_key("alice")
+    event = parse_event(record.value)
+    assert event.tenant_id == "alice"
+    assert event.payload == ConnectionRepointed(
+        pennylane_company_id=me_b["company"]["id"],
+        previous_pennylane_company_id=me_a["company"]["id"],
+    )
 
 
 async def _me(sandbox: Sandbox, token: str) -> Any:
