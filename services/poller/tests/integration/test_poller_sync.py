@@ -204,7 +204,12 @@ async def _set_interval(settings: PollerSettings, tenant: str, interval_s: int) 
     )
 
 
+# The sandbox dates its seeded invoices in the past: these tests read all of them.
+ALL_HISTORY = "2000-01-01"
+
+
 async def _connect(client: httpx.AsyncClient, tenant: str, token: str, **settings: Any) -> None:
+    settings.setdefault("documents_since", ALL_HISTORY)
     response = await client.put(
         f"/connections/{tenant}", json={"pennylane_token": token, "settings": settings}
     )
@@ -913,7 +918,8 @@ async def test_repointing_moves_the_tenant_and_its_sync_starts_over(
             assert before, "the first sync kept watermarks"
 
             moved = await poller.post(
-                "/connections/alice/repoint", json={"pennylane_token": TOKEN_B}
+                "/connections/alice/repoint",
+                json={"pennylane_token": TOKEN_B, "settings": {"documents_since": ALL_HISTORY}},
             )
             assert moved.status_code == 200, moved.text
             me_b = await _me(sandbox, TOKEN_B)
@@ -941,3 +947,33 @@ async def _me(sandbox: Sandbox, token: str) -> Any:
         response = await client.get(f"{API}/me", headers={"Authorization": f"Bearer {token}"})
         response.raise_for_status()
         return response.json()
+
+
+async def test_connecting_imports_documents_from_the_connection_day_unless_told_otherwise(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    past = await sandbox.seed(TOKEN, count=5, seed=81)  # dated yesterday
+    todays = await sandbox.seed(TOKEN, count=2, seed=82, start_date=today.isoformat())
+    ids_past = set(range(past["first_id"], past["last_id"] + 1))
+    ids_today = set(range(todays["first_id"], todays["last_id"] + 1))
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
+        connected = await poller.put("/connections/alice", json={"pennylane_token": TOKEN})
+        assert connected.status_code == 200, connected.text
+        assert connected.json()["settings"]["documents_since"] == today.isoformat()
+        await reader.until(lambda events: ids_today <= documents(events).keys())
+
+        async def synced() -> bool:
+            status = (await poller.get("/connections/alice")).json()
+            return status["last_successful_sync_at"] is not None
+
+        assert await _wait(synced)
+    assert not ids_past & documents(reader.events).keys(), "history before today is not read"
+
+    # An earlier day, given, is kept and shown; a new token without one keeps it.
+    await _connect(poller, "alice", TOKEN, documents_since="2025-01-31")
+    again = await poller.put("/connections/alice", json={"pennylane_token": TOKEN})
+    assert again.json()["settings"]["documents_since"] == "2025-01-31"
+    shown = (await poller.get("/connections/alice")).json()
+    assert shown["settings"]["documents_since"] == "2025-01-31"

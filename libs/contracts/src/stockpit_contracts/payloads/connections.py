@@ -30,7 +30,11 @@ class ConnectionSettings(BaseModel):
         description="ignored: the sync interval is set in Stockpit's tenant settings",
     )
     documents_since: date | None = Field(
-        default=None, description="first sync imports documents dated from this day on"
+        default=None,
+        description=(
+            "first sync imports documents dated from this day on; connecting without it stores"
+            " the connection day (UTC)"
+        ),
     )
     poller_rate_share: Decimal = Field(
         default=Decimal("0.6"),

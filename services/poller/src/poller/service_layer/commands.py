@@ -63,6 +63,16 @@ class UnknownTenant(LookupError):
     """Reconnect or import-now for a tenant that never connected (or is disconnected)."""
 
 
+def with_documents_since(settings: ConnectionSettings, kept: dt.date | None) -> ConnectionSettings:
+    """Documents count from the day the tenant connected (UTC), unless an earlier (or later)
+    day is given (rule 17: opening stock comes from a count, not from all of history). A new
+    token for a connected tenant keeps the day it first connected."""
+    if settings.documents_since is not None:
+        return settings
+    since = kept if kept is not None else dt.datetime.now(dt.UTC).date()
+    return settings.model_copy(update={"documents_since": since})
+
+
 async def connect(
     session: AsyncSession,
     registry: ConnectionRegistry,
@@ -73,6 +83,9 @@ async def connect(
 ) -> PennylaneCompany:
     """Raises CompanyMismatch when the tenant is pinned to another company than the token's."""
     company = await identify(tenant_id, token, settings.poller_rate_share)
+    known = await registry.get(tenant_id)
+    kept = None if known is None else known.settings.documents_since
+    settings = with_documents_since(settings, kept)
     await registry.connect(tenant_id, token, settings, company=company)
     await state.activate_tenant(session, tenant_id, dt.datetime.now(dt.UTC))
     return company
@@ -96,6 +109,8 @@ async def repoint(
     known = await registry.get(tenant_id)
     previous = None if known is None or known.company is None else known.company.id
     await state.reset_tenant(session, tenant_id)
+    # The new company's documents count from the day it was connected, as on a first connect.
+    settings = with_documents_since(settings, None)
     repointed = ConnectionRepointed(
         pennylane_company_id=company.id, previous_pennylane_company_id=previous
     )
