@@ -118,7 +118,11 @@ async def _backfill(env: dict[str, str], prefix: str, sandbox: str) -> tuple[flo
         ) as http:
             response = await http.put(
                 "/connections/bench",
-                json={"pennylane_token": TOKEN, "settings": {"sync_interval_s": 3600}},
+                json={
+                    "pennylane_token": TOKEN,
+                    # A backfill: the whole (past-dated) seeded history, not from today on.
+                    "settings": {"sync_interval_s": 3600, "documents_since": "2000-01-01"},
+                },
             )
             response.raise_for_status()
         process = psutil.Process(poller.pid)

@@ -26,6 +26,7 @@ from stockpit_contracts.events import envelope_type
 from stockpit_contracts.payloads.dead_letters import DeadLetter
 from stockpit_contracts.topics import (
     CONNECTION_COMMANDS,
+    CONNECTION_EVENTS,
     INVENTORY_PROBLEMS,
     INVENTORY_SETTINGS,
     INVENTORY_STOCK,
@@ -62,7 +63,7 @@ SERVICES: dict[str, tuple[Callable[[], FastAPI], dict[Topic, bool], list[Topic]]
     "poller": (
         _poller,
         {CONNECTION_COMMANDS: False, INVENTORY_SETTINGS: False},
-        [PENNYLANE_DOCUMENTS, PENNYLANE_CATALOG, POLLER_SYNC_RUNS],
+        [PENNYLANE_DOCUMENTS, PENNYLANE_CATALOG, POLLER_SYNC_RUNS, CONNECTION_EVENTS],
     ),
     "inventory": (
         _inventory,
@@ -71,10 +72,15 @@ SERVICES: dict[str, tuple[Callable[[], FastAPI], dict[Topic, bool], list[Topic]]
             PENNYLANE_CATALOG: False,
             OUTBOUND_RESULTS: False,
             POLLER_SYNC_RUNS: False,
+            CONNECTION_EVENTS: False,
         },
         [INVENTORY_STOCK, INVENTORY_PROBLEMS, INVENTORY_SETTINGS, OUTBOUND_REQUESTS],
     ),
-    "outbound": (_outbound, {OUTBOUND_REQUESTS: False}, [OUTBOUND_RESULTS]),
+    "outbound": (
+        _outbound,
+        {OUTBOUND_REQUESTS: False, CONNECTION_EVENTS: False},
+        [OUTBOUND_RESULTS],
+    ),
 }
 
 

@@ -1,10 +1,12 @@
 """Connecting proves the token, end to end against the sandbox: a tenant is pinned to the
 Pennylane company its token belongs to (as `GET /me` says), a token of another company is
 refused with a clear message and changes nothing, and only an explicit re-point moves the
-tenant (its stock then follows the new company's invoices)."""
+tenant (its stock then follows the new company's invoices, the old company's products are
+unlinked and keep their stock)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,8 @@ def test_a_token_of_another_company_is_refused_unless_the_tenant_is_repointed(
         with pytest.raises(RuntimeError, match="→ 422"):
             connect(system, "alice", "revoked-or-made-up-token")
 
+        old_products = {p["product_id"]: p for p in alice.products() if p["pennylane_id"]}
+        old_stock = _real_by_product(alice)
         moved = http(
             "POST",
             f"{poller}/connections/alice/repoint",
@@ -76,14 +80,30 @@ def test_a_token_of_another_company_is_refused_unless_the_tenant_is_repointed(
         )
         assert moved["pennylane_company"]["id"] == stranger_company["id"]
         # The poller forgot the old company's watermarks and snapshots: the new company is
-        # read from the start. (Stock already moved by the old company's invoices stays.)
-        expected = dict(sandbox.expected_stock(ALICE_TOKEN))
-        for product, quantity in sandbox.expected_stock(STRANGER_TOKEN).items():
-            expected[product] = expected.get(product, 0) + quantity
+        # read from the start. Inventory unlinked the old company's products (kept, with
+        # their stock): only the new company's products follow Pennylane now.
         wait_until(
-            "alice's stock also follows the new company's invoices",
-            lambda: stock_matches(alice, expected),
+            "alice's linked stock follows the new company's invoices",
+            lambda: stock_matches(alice, sandbox.expected_stock(STRANGER_TOKEN)),
         )
+        products = {p["product_id"]: p for p in alice.products()}
+        assert all(products[pid]["pennylane_id"] is None for pid in old_products)
+        assert {p["pennylane_id"] for p in products.values() if p["pennylane_id"]} >= set(
+            sandbox.expected_stock(STRANGER_TOKEN)
+        )
+        stock_now = _real_by_product(alice)
+        assert {pid: stock_now.get(pid) for pid in old_stock} == old_stock, (
+            "the old company's products kept their stock"
+        )
+
+
+def _real_by_product(inventory: Inventory) -> dict[str, Decimal]:
+    stock: dict[str, Decimal] = {}
+    for row in inventory.stock_rows():
+        stock[row["product_id"]] = stock.get(row["product_id"], Decimal(0)) + Decimal(
+            str(row["real"])
+        )
+    return {pid: quantity for pid, quantity in stock.items() if quantity}
 
 
 def _me(sandbox_url: str, token: str) -> Any:

@@ -150,7 +150,11 @@ async def test_one_trace_follows_a_document_and_one_a_write_across_the_services(
             ]
             response = await poller.put(
                 f"/connections/{TENANT}",
-                json={"pennylane_token": TOKEN, "settings": {"sync_interval_s": 3600}},
+                json={
+                    "pennylane_token": TOKEN,
+                    # The sandbox's seeded documents are dated in the past.
+                    "settings": {"sync_interval_s": 3600, "documents_since": "2000-01-01"},
+                },
             )
             assert response.status_code == 200, response.text
 

@@ -71,6 +71,11 @@ OUTBOUND_RESULTS = Topic(
     KeyScope.TENANT_ENTITY,
     "Pennylane ids assigned and write failures, per Stockpit record",
 )
+CONNECTION_EVENTS = Topic(
+    "stockpit.connections.events",
+    KeyScope.TENANT,
+    "what happened to a tenant's Pennylane connection (re-pointed to another company), in order",
+)
 POLLER_SYNC_RUNS = Topic(
     "stockpit.poller.sync_runs",
     KeyScope.TENANT,
@@ -87,6 +92,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     OUTBOUND_REQUESTS,
     OUTBOUND_RESULTS,
     POLLER_SYNC_RUNS,
+    CONNECTION_EVENTS,
 )
 
 

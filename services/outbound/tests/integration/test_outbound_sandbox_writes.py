@@ -15,6 +15,7 @@ from outbound.domain.vat import invoice_amounts
 from outbound.entrypoints.app import OutboundSettings, create_app
 from stockpit_contracts import parse_event
 from stockpit_contracts.payloads.catalog import PostalAddress
+from stockpit_contracts.payloads.connections import ConnectionRepointed
 from stockpit_contracts.payloads.outbound import (
     CustomerWriteRequested,
     PennylaneIdAssigned,
@@ -23,8 +24,9 @@ from stockpit_contracts.payloads.outbound import (
     ReceiptLine,
     ReceiptSendRequested,
 )
-from stockpit_contracts.topics import OUTBOUND_RESULTS
+from stockpit_contracts.topics import CONNECTION_EVENTS, OUTBOUND_RESULTS
 from stockpit_testing.fixtures import authorized_client, read_topic
+from stockpit_testing.inventory import publish, scalar
 
 pytestmark = pytest.mark.integration
 
@@ -319,8 +321,12 @@ async def test_a_disconnected_tenant_waits_then_sends_in_order(
     assert len(puts) == 5
 
 
-async def _pending(client: httpx.AsyncClient, tenant: str, expect: int) -> list[Any] | None:
-    rows = (await client.get("/outbound/writes", params={"tenant_id": tenant})).json()
+async def _pending(
+    client: httpx.AsyncClient, tenant: str, expect: int, status: str | None = None
+) -> list[Any] | None:
+    """The tenant's writes (pending and failed, or of `status`) once there are `expect`."""
+    params = {"tenant_id": tenant} if status is None else {"tenant_id": tenant, "status": status}
+    rows = (await client.get("/outbound/writes", params=params)).json()
     return rows if len(rows) == expect else None
 
 
@@ -417,3 +423,64 @@ async def _settled(client: httpx.AsyncClient, tenant: str, expect: int) -> list[
         )
     ).json()
     return rows if len(rows) == expect else None
+
+
+async def test_repointing_supersedes_pending_writes_and_forgets_the_old_companys_records(
+    sandbox_for: Any,
+    outbound_for: Any,
+    kit: Any,
+    kafka_bootstrap_servers: str,
+    topic_prefix: str,
+    database_url: str,
+    db_schema: str,
+) -> None:
+    sandbox = sandbox_for(["acme"])
+    table = sandbox.create_product("acme", "Table", "T-0")
+    chair = sandbox.create_product("acme", "Chaise", "C-0")
+    tokens = kit.SwitchableTokens(dict(sandbox.tokens))
+
+    def change(product_id: str, pennylane_id: int, label: str) -> Any:
+        return kit.event(
+            "acme",
+            ProductChangeRequested(
+                product_id=product_id,
+                pennylane_product_id=pennylane_id,
+                label=label,
+                changed_at=kit.now(),
+            ),
+        )
+
+    async def kept(sql: str) -> object:
+        return await scalar(database_url, sql.replace("writes", f"{db_schema}.writes"))
+
+    async with outbound_for(sandbox, tokens) as app:
+        await kit.publish(kafka_bootstrap_servers, topic_prefix, [change("p0", table, "Table v1")])
+        await results(kafka_bootstrap_servers, topic_prefix, expect=1)
+        assert await kept("SELECT count(*) FROM writes WHERE written_state IS NOT NULL") == 1
+        # Asked while disconnected, for the old company's product: never to reach the new one.
+        tokens.disconnected.add("acme")
+        stale = [change("p1", chair, "Chaise v1"), change("p1", chair, "Chaise v2")]
+        await kit.publish(kafka_bootstrap_servers, topic_prefix, stale)
+        async with api(app) as client:
+            await kit.wait_until(lambda: _pending(client, "acme", expect=2), timeout_s=60)
+            repointed = ConnectionRepointed(pennylane_company_id=2, previous_pennylane_company_id=1)
+            await publish(
+                kafka_bootstrap_servers,
+                CONNECTION_EVENTS,
+                topic_prefix,
+                [kit.event("acme", repointed)],
+            )
+            superseded = await kit.wait_until(
+                lambda: _pending(client, "acme", expect=2, status="superseded"), timeout_s=60
+            )
+            assert await _pending(client, "acme", expect=0) == []
+        assert [(w["entity_id"], w["attempts"]) for w in superseded] == [("p1", 0), ("p1", 0)]
+        assert all("re-pointed" in w["last_error"] for w in superseded)
+        assert await kept("SELECT count(*) FROM writes WHERE written_state IS NOT NULL") == 0
+        assert await kept("SELECT count(*) FROM writes WHERE progress <> '{}'::jsonb") == 0
+        # Reconnected: a new request is written; the superseded ones never are.
+        tokens.disconnected.clear()
+        await kit.publish(kafka_bootstrap_servers, topic_prefix, [change("p2", table, "Table v2")])
+        await results(kafka_bootstrap_servers, topic_prefix, expect=2)
+    puts = [r for r in sandbox.requests("acme")["requests"] if r["method"] == "PUT"]
+    assert [r["path"].rsplit("/", 1)[-1] for r in puts] == [str(table), str(table)]

@@ -163,7 +163,9 @@ async def _connect(
     )
     name = sorted(replicas.processes)[0]
     base_url = f"http://127.0.0.1:{replicas.ports[name]}"
-    body = {"pennylane_token": token, "settings": {"poller_rate_share": share}}
+    # documents_since: the sandbox dates its seeded invoices in the past; all of them count.
+    settings = {"poller_rate_share": share, "documents_since": "2000-01-01"}
+    body = {"pennylane_token": token, "settings": settings}
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client, asyncio.timeout(120):
         while True:
             try:

@@ -34,12 +34,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
 from stockpit_contracts import Envelope, Payload, new_event, parse_event, partition_key
 from stockpit_contracts.payloads.catalog import ProductUpserted
-from stockpit_contracts.payloads.connections import ConnectTenant
+from stockpit_contracts.payloads.connections import ConnectionRepointed, ConnectTenant
 from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind, DocumentVersionRead
 from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_contracts.payloads.poller import SyncRunFinished
 from stockpit_contracts.topics import (
     CONNECTION_COMMANDS,
+    CONNECTION_EVENTS,
     INVENTORY_SETTINGS,
     PENNYLANE_CATALOG,
     PENNYLANE_DOCUMENTS,
@@ -48,7 +49,7 @@ from stockpit_contracts.topics import (
 from stockpit_pennylane.client import PennylaneClient
 from stockpit_pennylane.client.bodies import ProductUpdate
 from stockpit_runtime.kafka_security import kafka_options
-from stockpit_testing.fixtures import authorized_client, publish_raw
+from stockpit_testing.fixtures import authorized_client, publish_raw, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -203,7 +204,12 @@ async def _set_interval(settings: PollerSettings, tenant: str, interval_s: int) 
     )
 
 
+# The sandbox dates its seeded invoices in the past: these tests read all of them.
+ALL_HISTORY = "2000-01-01"
+
+
 async def _connect(client: httpx.AsyncClient, tenant: str, token: str, **settings: Any) -> None:
+    settings.setdefault("documents_since", ALL_HISTORY)
     response = await client.put(
         f"/connections/{tenant}", json={"pennylane_token": token, "settings": settings}
     )
@@ -912,7 +918,8 @@ async def test_repointing_moves_the_tenant_and_its_sync_starts_over(
             assert before, "the first sync kept watermarks"
 
             moved = await poller.post(
-                "/connections/alice/repoint", json={"pennylane_token": TOKEN_B}
+                "/connections/alice/repoint",
+                json={"pennylane_token": TOKEN_B, "settings": {"documents_since": ALL_HISTORY}},
             )
             assert moved.status_code == 200, moved.text
             me_b = await _me(sandbox, TOKEN_B)
@@ -921,6 +928,18 @@ async def test_repointing_moves_the_tenant_and_its_sync_starts_over(
         finally:
             await engine.dispose()
     assert ids_b <= documents(reader.events).keys(), "the new company is read from the start"
+    # Inventory and outbound are told, so that they forget the old company's ids too.
+    me_a = await _me(sandbox, TOKEN)
+    [record] = await read_topic(
+        settings.kafka_bootstrap_servers, CONNECTION_EVENTS.name(settings.topic_prefix), expect=1
+    )
+    assert record.key == partition_key("alice")
+    event = parse_event(record.value)
+    assert event.tenant_id == "alice"
+    assert event.payload == ConnectionRepointed(
+        pennylane_company_id=me_b["company"]["id"],
+        previous_pennylane_company_id=me_a["company"]["id"],
+    )
 
 
 async def _me(sandbox: Sandbox, token: str) -> Any:
@@ -928,3 +947,33 @@ async def _me(sandbox: Sandbox, token: str) -> Any:
         response = await client.get(f"{API}/me", headers={"Authorization": f"Bearer {token}"})
         response.raise_for_status()
         return response.json()
+
+
+async def test_connecting_imports_documents_from_the_connection_day_unless_told_otherwise(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    past = await sandbox.seed(TOKEN, count=5, seed=81)  # dated yesterday
+    todays = await sandbox.seed(TOKEN, count=2, seed=82, start_date=today.isoformat())
+    ids_past = set(range(past["first_id"], past["last_id"] + 1))
+    ids_today = set(range(todays["first_id"], todays["last_id"] + 1))
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
+        connected = await poller.put("/connections/alice", json={"pennylane_token": TOKEN})
+        assert connected.status_code == 200, connected.text
+        assert connected.json()["settings"]["documents_since"] == today.isoformat()
+        await reader.until(lambda events: ids_today <= documents(events).keys())
+
+        async def synced() -> bool:
+            status = (await poller.get("/connections/alice")).json()
+            return status["last_successful_sync_at"] is not None
+
+        assert await _wait(synced)
+    assert not ids_past & documents(reader.events).keys(), "history before today is not read"
+
+    # An earlier day, given, is kept and shown; a new token without one keeps it.
+    await _connect(poller, "alice", TOKEN, documents_since="2025-01-31")
+    again = await poller.put("/connections/alice", json={"pennylane_token": TOKEN})
+    assert again.json()["settings"]["documents_since"] == "2025-01-31"
+    shown = (await poller.get("/connections/alice")).json()
+    assert shown["settings"]["documents_since"] == "2025-01-31"

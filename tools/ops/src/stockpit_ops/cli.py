@@ -156,7 +156,10 @@ def connect(
         int | None,
         typer.Option(help="sync interval in seconds (5 to 86400), kept in Stockpit's settings"),
     ] = None,
-    since: Annotated[str | None, typer.Option(help="import documents from this day")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="import documents from this day (default: the connection day)"),
+    ] = None,
 ) -> None:
     """Connect TENANT to Pennylane (or replace its token and settings)."""
     token = token_file.read_text().strip()
@@ -186,7 +189,10 @@ def repoint(
     tenant: str,
     token_file: Annotated[Path, typer.Option(help="file holding the new company's API token")],
     interval: Annotated[int, typer.Option(help="sync interval in seconds (≥ 5)")] = 1800,
-    since: Annotated[str | None, typer.Option(help="import documents from this day")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="import documents from this day (default: the connection day)"),
+    ] = None,
 ) -> None:
     """Move TENANT to the Pennylane company of this token. A tenant is pinned to the company of
     its first token and `connect` refuses another company's; this is the explicit move: the

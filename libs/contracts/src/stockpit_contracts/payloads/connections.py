@@ -9,8 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
 
-from stockpit_contracts.payloads.base import Payload, register
-from stockpit_contracts.topics import CONNECTION_COMMANDS
+from stockpit_contracts.payloads.base import Payload, PennylaneId, register
+from stockpit_contracts.topics import CONNECTION_COMMANDS, CONNECTION_EVENTS
 
 REDACTED = "**redacted**"
 MIN_SYNC_INTERVAL_S = 5
@@ -30,7 +30,11 @@ class ConnectionSettings(BaseModel):
         description="ignored: the sync interval is set in Stockpit's tenant settings",
     )
     documents_since: date | None = Field(
-        default=None, description="first sync imports documents dated from this day on"
+        default=None,
+        description=(
+            "first sync imports documents dated from this day on; connecting without it stores"
+            " the connection day (UTC)"
+        ),
     )
     poller_rate_share: Decimal = Field(
         default=Decimal("0.6"),
@@ -100,3 +104,17 @@ def redact_connection_command(raw: bytes) -> bytes:
     if isinstance(payload, dict) and "pennylane_token" in payload:
         data["payload"] = {**payload, "pennylane_token": REDACTED}
     return json.dumps(data).encode()
+
+
+@register
+class ConnectionRepointed(Payload):
+    """The operator moved the tenant to another Pennylane company (emitted by the poller in the
+    transaction that resets its own state): every Pennylane id kept of the old company must be
+    forgotten, so that the new company's ids, which may be the same numbers, never match it."""
+
+    EVENT_TYPE = "connection.repointed"
+    TOPIC = CONNECTION_EVENTS
+
+    pennylane_company_id: PennylaneId
+    # None when the tenant was not pinned to a company before.
+    previous_pennylane_company_id: PennylaneId | None = None

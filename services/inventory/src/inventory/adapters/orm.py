@@ -110,7 +110,7 @@ orders = _document_table(
     doc_type=JsonText,
 )
 returns = _document_table(
-    "returns", "return_id", sa.Column("credit_note_id", sa.BigInteger, nullable=False)
+    "returns", "return_id", sa.Column("credit_note_id", sa.BigInteger, nullable=True)
 )
 purchases = _document_table("purchases", "purchase_id")
 

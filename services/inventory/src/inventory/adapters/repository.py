@@ -86,6 +86,26 @@ PRODUCTS_BY_PENNYLANE_ID_FOR_UPDATE = sa.text(
 )
 
 
+# Re-pointing the tenant to another Pennylane company (`forget_pennylane_links`): every link to
+# the old company goes, Stockpit's own records stay. What Stockpit last saw in the old company's
+# records goes too: it is no "last change" of the new company's.
+_FORGET_PENNYLANE_LINKS = (
+    "UPDATE products SET pennylane_id = NULL, updated_at = now(), doc = doc || "
+    '\'{"pennylane_id": null, "pennylane_name": null, "pennylane_sku": null, '
+    '"pennylane_updated_at": null}\'::jsonb WHERE tenant_id = :tenant_id',
+    "UPDATE customers SET pennylane_id = NULL, updated_at = now(), doc = doc || "
+    '\'{"pennylane_id": null, "pennylane_creation_requested": false, '
+    '"pennylane_name": null, "pennylane_emails": null, "pennylane_updated_at": null}\''
+    "::jsonb WHERE tenant_id = :tenant_id",
+    "UPDATE orders SET quote_id = NULL, updated_at = now(), "
+    "doc = (CAST(doc AS jsonb) || '{\"pennylane_unlinked\": true}'::jsonb)::text "
+    "WHERE tenant_id = :tenant_id",
+    "DELETE FROM order_documents WHERE tenant_id = :tenant_id",
+    "UPDATE returns SET credit_note_id = NULL, updated_at = now(), "
+    "doc = doc || '{\"pennylane_unlinked\": true}'::jsonb WHERE tenant_id = :tenant_id",
+)
+
+
 class InventoryRepository:
     """Orders are kept in an identity map and written when the unit of work flushes (`flush`):
     a consumer batch that touches an order many times reads it once and writes it once, and
@@ -102,6 +122,22 @@ class InventoryRepository:
         # References and quotes known to have no order (answered by `prefetch_orders`).
         self._no_holder: set[str] = set()
         self._no_order_of_quote: set[PennylaneId] = set()
+
+    async def forget_pennylane_links(self) -> None:
+        """The tenant now reads another Pennylane company, whose ids may be the same numbers:
+        products and customers are unlinked (the new company's catalog imports fresh, a
+        product with a known SKU flagged as a likely duplicate), and no order or return answers
+        to a document id any more. Stock, ledger and the records themselves stay."""
+        await self.lock_pennylane_intake()
+        for statement in _FORGET_PENNYLANE_LINKS:
+            await self.session.execute(sa.text(statement), {"tenant_id": self.tenant_id})
+        self.session.info.pop(("inventory-products", self.tenant_id), None)
+        self.session.info.pop(("inventory-customers", self.tenant_id), None)
+        self._orders.clear()
+        self._unsaved_orders.clear()
+        self._holders.clear()
+        self._no_holder.clear()
+        self._no_order_of_quote.clear()
 
     # -- locking --------------------------------------------------------------------------
 
@@ -501,12 +537,19 @@ class InventoryRepository:
             {
                 "tenant_id": self.tenant_id,
                 "order_ids": [order.order_id for order in orders],
-                "quote_ids": [order.quote_id for order in orders],
+                "quote_ids": [
+                    None if order.pennylane_unlinked else order.quote_id for order in orders
+                ],
                 "statuses": [order.status.value for order in orders],
                 "docs": [dumps(order) for order in orders],
             },
         )
-        held = [(reference, order.order_id) for order in orders for reference in order.sources]
+        held = [
+            (reference, order.order_id)
+            for order in orders
+            if not order.pennylane_unlinked
+            for reference in order.sources
+        ]
         if held:
             await self.session.execute(
                 HOLD_DOCUMENTS,
@@ -543,7 +586,7 @@ class InventoryRepository:
             "return_id",
             return_.return_id,
             return_,
-            credit_note_id=return_.credit_note_id,
+            credit_note_id=None if return_.pennylane_unlinked else return_.credit_note_id,
         )
 
     async def purchase(self, purchase_id: UUID, *, for_update: bool = False) -> Purchase | None:

@@ -141,6 +141,9 @@ class Order:
     deliveries: list[DeliveryNote] = field(default_factory=list)
     applied: dict[StockKey, Effect] = field(default_factory=dict)
     credits: dict[UUID, Credit] = field(default_factory=dict)
+    # The tenant was re-pointed to another Pennylane company: the documents this order came
+    # from belong to the old one, so no document of the new company may ever find it.
+    pennylane_unlinked: bool = False
 
     # -- creation -------------------------------------------------------------------------
 

@@ -78,6 +78,8 @@ class Return:
     edited_in_stockpit: bool = False
     applied: dict[StockKey, Effect] = field(default_factory=dict)
     settled_by_order: bool = False
+    # As for orders: its credit note belongs to a Pennylane company the tenant left.
+    pennylane_unlinked: bool = False
 
     @classmethod
     def for_credit_note(cls, version: DocumentVersion, at: datetime) -> Return:

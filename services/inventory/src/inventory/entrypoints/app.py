@@ -16,8 +16,9 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_contracts import Envelope, Payload
-from stockpit_contracts.payloads import catalog, documents, outbound, poller
+from stockpit_contracts.payloads import catalog, connections, documents, outbound, poller
 from stockpit_contracts.topics import (
+    CONNECTION_EVENTS,
     INVENTORY_PROBLEMS,
     INVENTORY_SETTINGS,
     INVENTORY_STOCK,
@@ -116,6 +117,12 @@ async def _apply_sync_run(uow: UnitOfWork, payload: Payload) -> None:
     await problems.apply_sync_run(uow, payload)
 
 
+async def _apply_connection_event(uow: UnitOfWork, payload: Payload) -> None:
+    if not isinstance(payload, connections.ConnectionRepointed):
+        raise PermanentError(f"{type(payload).__name__} is not a connection event")
+    await uow.repo.forget_pennylane_links()
+
+
 def event_handler(
     topic_prefix: str, apply: Callable[[UnitOfWork, Payload], Awaitable[None]]
 ) -> EventHandler:
@@ -154,6 +161,11 @@ def create_app(settings: InventorySettings | None = None) -> FastAPI:
             POLLER_SYNC_RUNS,
             event_handler(prefix, _apply_sync_run),
             purpose="sync-runs",
+        )
+        runtime.subscribe(
+            CONNECTION_EVENTS,
+            event_handler(prefix, _apply_connection_event),
+            purpose="connection-events",
         )
         runtime.publishes(INVENTORY_STOCK)
         runtime.publishes(INVENTORY_PROBLEMS)

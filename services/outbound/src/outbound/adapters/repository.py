@@ -265,3 +265,24 @@ async def mark_replayed(session: AsyncSession, dead_letter_id: int, now: dt.date
         .where(write_dead_letters.c.id == dead_letter_id)
         .values(replayed_at=now)
     )
+
+
+REPOINTED = "the tenant was re-pointed to another Pennylane company; this write was for the old one"
+
+
+async def forget_pennylane_company(session: AsyncSession, tenant_id: str, now: dt.datetime) -> int:
+    """The tenant now writes to another Pennylane company, whose ids may be the same numbers:
+    its pending writes (which name the old company's records) are superseded, never sent, and
+    what done writes remember of the old company's records (the ids created on the way, the
+    state they left, for "last change wins") is forgotten. Returns the writes superseded."""
+    superseded = await session.execute(
+        sa.update(writes)
+        .where(writes.c.tenant_id == tenant_id, writes.c.status == WriteStatus.PENDING)
+        .values(status=WriteStatus.SUPERSEDED, last_error=REPOINTED, updated_at=now)
+    )
+    await session.execute(
+        sa.update(writes)
+        .where(writes.c.tenant_id == tenant_id)
+        .values(progress={}, written_state=sa.null())
+    )
+    return int(superseded.rowcount)  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from pydantic import Field, SecretStr
 from stockpit_connections import ConnectionRegistry, TokenCipher, migrate_or_wait
-from stockpit_contracts.topics import OUTBOUND_REQUESTS, OUTBOUND_RESULTS
+from stockpit_contracts.topics import CONNECTION_EVENTS, OUTBOUND_REQUESTS, OUTBOUND_RESULTS
 from stockpit_pennylane.client import DEFAULT_BASE_URL, PennylaneClient, RetryPolicy
 from stockpit_runtime.operations import add_collector, pennylane_request_hook
 from stockpit_runtime.service import ServiceRuntime, create_service_app, serve
@@ -20,7 +20,7 @@ from outbound.adapters.tokens import RegistryTokenSource, StaticTokenSource
 from outbound.domain.writes import RetrySchedule
 from outbound.entrypoints.api import outbound_router
 from outbound.service_layer.ports import BudgetShares, TokenSource
-from outbound.service_layer.requests import accept_request
+from outbound.service_layer.requests import accept_request, follow_connection
 from outbound.service_layer.worker import WorkerConfig, WriteWorker
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "adapters" / "migrations"
@@ -114,6 +114,7 @@ def create_app(
             sources.tokens, sources.shares = source, source
         assert sources.tokens is not None
         runtime.subscribe(OUTBOUND_REQUESTS, accept_request, purpose="requests")
+        runtime.subscribe(CONNECTION_EVENTS, follow_connection, purpose="connection-events")
         runtime.publishes(OUTBOUND_RESULTS)
         add_collector(runtime, collect_pending_writes)
         runtime.extras["write_worker"] = WriteWorker(

@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_contracts import Envelope, Payload
+from stockpit_contracts.payloads.connections import ConnectionRepointed
 from stockpit_contracts.payloads.outbound import (
     CustomerWriteRequested,
     EntityKind,
@@ -41,3 +42,10 @@ async def accept_request(session: AsyncSession, event: Envelope[Payload]) -> Non
         envelope=event.to_json(),
         now=dt.datetime.now(dt.UTC),
     )
+
+
+async def follow_connection(session: AsyncSession, event: Envelope[Payload]) -> None:
+    """A tenant re-pointed to another Pennylane company: forget the old company's ids."""
+    if not isinstance(event.payload, ConnectionRepointed):
+        raise PermanentError(f"{type(event.payload).__name__} is not a connection event")
+    await repository.forget_pennylane_company(session, event.tenant_id, dt.datetime.now(dt.UTC))

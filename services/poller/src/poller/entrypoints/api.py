@@ -157,9 +157,11 @@ def connections_router() -> SecureRouter:
                     tenant_id,
                     body.pennylane_token,
                     body.settings,
+                    topic_prefix=runtime.settings.topic_prefix,
                 )
         except REFUSALS as exc:
             raise _refusal(exc) from None
+        runtime.wake_relay()
         scheduler.wake()
         return await _status(request, tenant_id)
 

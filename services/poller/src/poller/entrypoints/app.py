@@ -19,6 +19,7 @@ from stockpit_contracts.payloads.connections import DisconnectTenant, redact_con
 from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_contracts.topics import (
     CONNECTION_COMMANDS,
+    CONNECTION_EVENTS,
     INVENTORY_SETTINGS,
     PENNYLANE_CATALOG,
     PENNYLANE_DOCUMENTS,
@@ -105,6 +106,7 @@ def create_app(settings: PollerSettings | None = None) -> FastAPI:
         runtime.publishes(PENNYLANE_DOCUMENTS)
         runtime.publishes(PENNYLANE_CATALOG)
         runtime.publishes(POLLER_SYNC_RUNS)
+        runtime.publishes(CONNECTION_EVENTS)
 
         async def on_settings(session: AsyncSession, event: Envelope[Payload]) -> None:
             if not isinstance(event.payload, TenantSettingsChanged):

@@ -28,7 +28,9 @@ from stockpit_connections import (
     PennylaneCompany,
 )
 from stockpit_contracts import Envelope, Payload
+from stockpit_contracts.events import new_event
 from stockpit_contracts.payloads.connections import (
+    ConnectionRepointed,
     ConnectionSettings,
     ConnectTenant,
     DisconnectTenant,
@@ -36,7 +38,9 @@ from stockpit_contracts.payloads.connections import (
     ReconnectTenant,
 )
 from stockpit_contracts.payloads.inventory import TenantSettingsChanged
+from stockpit_contracts.topics import CONNECTION_EVENTS, partition_key
 from stockpit_runtime.consumer import PermanentError
+from stockpit_runtime.outbox import add_to_outbox
 
 from poller.adapters import state
 from poller.adapters.clients import TokenRefused
@@ -59,6 +63,16 @@ class UnknownTenant(LookupError):
     """Reconnect or import-now for a tenant that never connected (or is disconnected)."""
 
 
+def with_documents_since(settings: ConnectionSettings, kept: dt.date | None) -> ConnectionSettings:
+    """Documents count from the day the tenant connected (UTC), unless an earlier (or later)
+    day is given (rule 17: opening stock comes from a count, not from all of history). A new
+    token for a connected tenant keeps the day it first connected."""
+    if settings.documents_since is not None:
+        return settings
+    since = kept if kept is not None else dt.datetime.now(dt.UTC).date()
+    return settings.model_copy(update={"documents_since": since})
+
+
 async def connect(
     session: AsyncSession,
     registry: ConnectionRegistry,
@@ -69,6 +83,9 @@ async def connect(
 ) -> PennylaneCompany:
     """Raises CompanyMismatch when the tenant is pinned to another company than the token's."""
     company = await identify(tenant_id, token, settings.poller_rate_share)
+    known = await registry.get(tenant_id)
+    kept = None if known is None else known.settings.documents_since
+    settings = with_documents_since(settings, kept)
     await registry.connect(tenant_id, token, settings, company=company)
     await state.activate_tenant(session, tenant_id, dt.datetime.now(dt.UTC))
     return company
@@ -81,12 +98,28 @@ async def repoint(
     tenant_id: str,
     token: SecretStr,
     settings: ConnectionSettings,
+    *,
+    topic_prefix: str = "",
 ) -> PennylaneCompany:
     """Move the tenant to the token's company, whatever it was pinned to, and start its sync
     over: the poller forgets the old company's watermarks, published versions and snapshots
-    (any running sync of it is fenced off by the lease version)."""
+    (any running sync of it is fenced off by the lease version), and tells inventory and
+    outbound (`ConnectionRepointed`, in the same transaction) to forget their Pennylane ids."""
     company = await identify(tenant_id, token, settings.poller_rate_share)
+    known = await registry.get(tenant_id)
+    previous = None if known is None or known.company is None else known.company.id
     await state.reset_tenant(session, tenant_id)
+    # The new company's documents count from the day it was connected, as on a first connect.
+    settings = with_documents_since(settings, None)
+    repointed = ConnectionRepointed(
+        pennylane_company_id=company.id, previous_pennylane_company_id=previous
+    )
+    await add_to_outbox(
+        session,
+        CONNECTION_EVENTS.name(topic_prefix),
+        partition_key(tenant_id),
+        [new_event(repointed, tenant_id)],
+    )
     await registry.connect(tenant_id, token, settings, company=company, repoint=True)
     await state.activate_tenant(session, tenant_id, dt.datetime.now(dt.UTC))
     return company
