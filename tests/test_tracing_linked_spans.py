@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
 from stockpit_contracts.topics import INVENTORY_PROBLEMS, INVENTORY_STOCK, PENNYLANE_DOCUMENTS
 from stockpit_runtime import tracing
+from stockpit_testing.fixtures import authorized_client
 
 pytestmark = pytest.mark.integration
 
@@ -143,9 +144,7 @@ async def test_one_trace_follows_a_document_and_one_a_write_across_the_services(
             for app in apps:
                 await stack.enter_async_context(app.router.lifespan_context(app))
             poller, inventory = [
-                await stack.enter_async_context(
-                    httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s")
-                )
+                await stack.enter_async_context(authorized_client(app, base_url="http://s"))
                 for app in apps[:2]
             ]
             response = await poller.put(
