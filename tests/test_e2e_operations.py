@@ -13,7 +13,15 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from stockpit_contracts import partition_key
 from stockpit_contracts.topics import CONNECTION_COMMANDS
-from stockpit_ops.probes import Inventory, SandboxAdmin, connect, http, stock_matches, wait_until
+from stockpit_ops.probes import (
+    Inventory,
+    SandboxAdmin,
+    auth_headers,
+    connect,
+    http,
+    stock_matches,
+    wait_until,
+)
 from stockpit_ops.system import SERVICES, SystemConfig, running_system
 from stockpit_testing.fixtures import read_topic
 
@@ -56,10 +64,20 @@ def test_oversized_input_never_stalls_the_system_and_every_log_line_is_json(
         connect(system, TENANT, TOKEN)
         wait_until("first import", lambda: stock_matches(inventory, sandbox.expected_stock(TOKEN)))
 
-        # 20 e-mails of 70 KB: refused at the edge, naming the field.
+        # 20 e-mails of 70 KB: refused at the edge, the body over the cap; one e-mail over
+        # Pennylane's bound: refused naming the field.
+        url = f"{inventory.url}/customers"
         response = httpx.post(
-            f"{inventory.url}/customers",
+            url,
             json={"name": "Client", "emails": ["x" * 70_000] * 20},
+            headers=auth_headers(url),
+            timeout=30,
+        )
+        assert response.status_code == 413, response.text
+        response = httpx.post(
+            url,
+            json={"name": "Client", "emails": ["x" * 300 + "@example.fr"]},
+            headers=auth_headers(url),
             timeout=30,
         )
         assert response.status_code == 422, response.text

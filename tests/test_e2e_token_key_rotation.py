@@ -48,6 +48,7 @@ def test_rotation_re_encrypts_every_token_so_the_old_key_can_go(
 
         _restart_with_key(system, f"{new},{old}")
         monkeypatch.setenv("STOCKPIT_POLLER_URL", system.url("poller"))
+        monkeypatch.setenv("STOCKPIT_TOKEN", system.token())
         rotated = CliRunner().invoke(cli.app, ["rotate-token-keys"], terminal_width=200)
         assert rotated.exit_code == 0, rotated.output
         assert "re-encrypted 2 token(s) with the newest of 2 key(s)" in rotated.output
