@@ -90,7 +90,7 @@ run_tool() {
 
 # A fresh CA and broker key pair (PKCS12 keystore) for the SASL_SSL listener; clients trust $TLS_DIR/ca.pem.
 generate_tls() {
-  command -v openssl >/dev/null || die "openssl not found (apt-get install openssl)"
+  command -v openssl >/dev/null || apt_install openssl
   rm -rf "$TLS_DIR"
   mkdir -p "$TLS_DIR"
   (
