@@ -86,7 +86,12 @@ def test_the_poller_follows_the_interval_set_in_stockpit(system: RunningSystem) 
             else None
         ),
     )
-    assert _poller_status(system, tenant)["sync_interval_s"] == 86_400
+    # The interval reaches the poller over Kafka (inventory's outbox), possibly after the first
+    # sync: wait for it rather than race it.
+    wait_until(
+        "the poller follows Stockpit's one-day interval",
+        lambda: True if _poller_status(system, tenant)["sync_interval_s"] == 86_400 else None,
+    )
     sandbox.seed_invoices(token, count=4, seed=2, customers=0, products=0, max_lines=3)
     expected = sandbox.expected_stock(token)
     assert inventory.real_stock() != expected, "new invoices changed the expected stock"

@@ -207,6 +207,7 @@ SMALL_ORDER_DOC: dict[str, Any] = {
         ]
     ],
     "credits": [],
+    "pennylane_unlinked": False,
 }
 
 
@@ -219,9 +220,13 @@ def test_an_order_is_written_in_the_stored_format() -> None:
 
 
 def test_an_order_stored_before_credits_and_line_classes_reads_with_their_defaults() -> None:
-    """Rules 10-12 added fields (credits, goods/services decisions, status): documents
-    written before them read as an order without credits and without recorded decisions."""
-    older = {key: value for key, value in SMALL_ORDER_DOC.items() if key != "credits"}
+    """Rules 10-12 and re-pointing added fields (credits, goods/services decisions, status,
+    pennylane_unlinked): documents written before them read with their defaults."""
+    older = {
+        key: value
+        for key, value in SMALL_ORDER_DOC.items()
+        if key not in ("credits", "pennylane_unlinked")
+    }
     [[reference, source]] = older["sources"]
     older["sources"] = [
         [reference, {k: v for k, v in source.items() if k not in ("goods", "services", "status")}]
