@@ -918,6 +918,34 @@ async def test_a_refused_token_stops_every_request_until_a_new_one_then_resumes(
         assert (await poller.post("/connections/tenant-a/import-now")).status_code == 202
 
 
+async def test_pennylane_down_keeps_the_backoff_and_needs_no_new_token(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    """5xx answers fail the run without pausing the tenant: the next syncs come on their own
+    and read what arrived meanwhile, no reconnect needed."""
+    await _connect(poller, "tenant-a", TOKEN)
+    await _set_interval(settings, "tenant-a", 5)
+    assert await _wait(lambda: _last_success(poller, "tenant-a"))
+    await sandbox.admin("PUT", "/_sandbox/faults", {"rate_500": 1.0, "token": TOKEN})
+
+    async def failed() -> bool:
+        status = (await poller.get("/connections/tenant-a")).json()
+        return bool(status["last_error"] and "500" in status["last_error"])
+
+    assert await _wait(failed, timeout_s=120), "a sync met the 500s"
+    status = (await poller.get("/connections/tenant-a")).json()
+    assert (status["status"], status["needs_new_token"]) == ("connected", False)
+    assert (await poller.post("/connections/tenant-a/import-now")).status_code == 202
+    more = await sandbox.seed(TOKEN, count=2, customers=1, products=2, seed=33)
+    more_ids = set(range(more["first_id"], more["last_id"] + 1))
+    await sandbox.admin("PUT", "/_sandbox/faults", {})
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
+        await reader.until(lambda events: more_ids <= documents(events).keys())
+        assert more_ids <= documents(reader.events).keys(), "resumed on its own"
+    assert (await poller.get("/connections/tenant-a")).json()["needs_new_token"] is False
+
+
 async def _b_synced_since(poller: httpx.AsyncClient, before: str | None) -> bool:
     return await _last_success(poller, "tenant-b") != before
 
