@@ -12,7 +12,7 @@ from fastapi import HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from stockpit_connections import CompanyMismatch, ConnectionRegistry, TokenKeyError
 from stockpit_contracts.payloads.connections import DEFAULT_SYNC_INTERVAL_S, ConnectionSettings
-from stockpit_runtime.auth import Scope, SecureRouter
+from stockpit_runtime.auth import Problem, Scope, SecureRouter
 from stockpit_runtime.service import ServiceRuntime
 
 from poller.adapters.clients import PennylaneUnavailable, TokenRefused
@@ -191,7 +191,17 @@ def connections_router() -> SecureRouter:
         scheduler.wake()
         return await _status(request, tenant_id)
 
-    @router.post("/{tenant_id}/import-now", status_code=202, scope=ADMIN)
+    @router.post(
+        "/{tenant_id}/import-now",
+        status_code=202,
+        scope=ADMIN,
+        responses={
+            409: {
+                "model": Problem,
+                "description": "Pennylane refused the tenant's token: connect a new one first",
+            }
+        },
+    )
     async def import_now(
         request: Request, tenant_id: TenantId, body: ImportNowBody | None = None
     ) -> dict[str, Any]:
