@@ -197,29 +197,26 @@ REPORT = {
             "error": None,
         },
     },
-    "sync_runs": {"items": [], "next_cursor": None},
-    "problems": {
-        "items": [
-            {
-                "problem_id": 9,
-                "kind": "negative_stock",
-                "reported_at": "2026-11-02T09:00:11Z",
-                "summary": "negative stock Chaise (CH-1) at Principal after invoice F-2026-0042",
-                "reason": "real stock is -2",
-                "hint": "count it",
-                "subject_kind": "product",
-                "subject_id": "p1",
-                "product_id": "p1",
-                "product_name": "Chaise",
-                "sku": "CH-1",
-                "location_id": "l1",
-                "location_name": "Principal",
-                "document": {"number": "F-2026-0042", "issued_on": "2026-11-02"},
-                "acknowledged_at": None,
-            }
-        ],
-        "next_cursor": "9",
-    },
+    "sync_runs": [],
+    "problems": [
+        {
+            "problem_id": 9,
+            "kind": "negative_stock",
+            "reported_at": "2026-11-02T09:00:11Z",
+            "summary": "negative stock Chaise (CH-1) at Principal after invoice F-2026-0042",
+            "reason": "real stock is -2",
+            "hint": "count it",
+            "subject_kind": "product",
+            "subject_id": "p1",
+            "product_id": "p1",
+            "product_name": "Chaise",
+            "sku": "CH-1",
+            "location_id": "l1",
+            "location_name": "Principal",
+            "document": {"number": "F-2026-0042", "issued_on": "2026-11-02"},
+            "acknowledged_at": None,
+        }
+    ],
 }
 
 
@@ -233,7 +230,8 @@ def inventory(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Request]:
         seen.append(request)
         path = request.url.path
         if path == "/tenants/acme/report":
-            return httpx.Response(200, json=REPORT)
+            following = '</tenants/acme/report?kind=negative_stock&cursor=WzEwXQ>; rel="next"'
+            return httpx.Response(200, json=REPORT, headers={"Link": following})
         if path == "/tenants/acme/stock.csv":
             return httpx.Response(200, text="product_name,sku\nChaise,CH-1\n")
         if path == "/tenants/acme/counts" and b"bad" in request.content:
@@ -279,7 +277,7 @@ def test_report_shows_the_invoice_number_product_location_and_hint(
     assert result.exit_code == 0, result.output
     for shown in ("F-2026-0042", "2026-11-02", "Chaise", "CH-1", "Principal", "count it"):
         assert shown in result.output
-    assert "--cursor 9" in result.output
+    assert "--cursor WzEwXQ" in result.output
     params = inventory[0].url.params
     assert (params["kind"], params["open_only"]) == ("negative_stock", "true")
 

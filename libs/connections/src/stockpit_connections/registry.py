@@ -4,6 +4,10 @@ The poller writes it (connect, disconnect, reconnect); the outbound service read
 stored encrypted, bound to their tenant, and only ever leave as `SecretStr`, so reprs and logs show
 `**********`. A tenant is pinned to the Pennylane company its first proved token belongs to: a
 token of another company is refused (`CompanyMismatch`) unless the operator re-points the tenant.
+
+A token Pennylane refused (401/403) puts the connection in `needs_new_token`: `token_for` no
+longer gives it out (the poller and outbound send nothing with it) until the tenant is connected
+again with a token Pennylane accepts (`connect`, or `reconnect` once the stored one is proved).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from stockpit_connections.tables import DEFAULT_SCHEMA, SCHEMA_PLACEHOLDER, conn
 class ConnectionStatus(StrEnum):
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
+    # Pennylane refused the token (401/403): nothing is sent with it until a new one is given.
+    NEEDS_NEW_TOKEN = "needs_new_token"  # noqa: S105 - a status, not a secret
 
 
 class TenantNotConnected(LookupError):
@@ -74,6 +80,10 @@ class Connection:
     @property
     def is_connected(self) -> bool:
         return self.status is ConnectionStatus.CONNECTED
+
+    @property
+    def needs_new_token(self) -> bool:
+        return self.status is ConnectionStatus.NEEDS_NEW_TOKEN
 
 
 def _to_connection(row: Any) -> Connection:
@@ -236,6 +246,29 @@ class ConnectionRegistry:
     async def reconnect(self, tenant_id: str) -> Connection | None:
         """Use the stored token and settings again. None if the tenant never connected."""
         return await self._set_status(tenant_id, ConnectionStatus.CONNECTED)
+
+    async def mark_token_rejected(
+        self, tenant_id: str, connected_at: datetime, *, session: AsyncSession | None = None
+    ) -> bool:
+        """Pennylane refused the token the tenant was connected with at `connected_at`: it
+        needs a new one. False (nothing changed) when the tenant was connected again since (a
+        new token may have arrived while the refused one was in use) or is not connected.
+        With `session`, in the caller's transaction."""
+        statement = (
+            sa.update(connections)
+            .where(
+                connections.c.tenant_id == tenant_id,
+                connections.c.status == ConnectionStatus.CONNECTED.value,
+                connections.c.connected_at == connected_at,
+            )
+            .values(status=ConnectionStatus.NEEDS_NEW_TOKEN.value, updated_at=datetime.now(UTC))
+            .returning(connections.c.tenant_id)
+        )
+        if session is None:
+            result = await self._run(statement)
+        else:
+            result = await session.execute(statement, execution_options=self._options)
+        return result.first() is not None
 
     async def get(self, tenant_id: str) -> Connection | None:
         statement = sa.select(*_PUBLIC_COLUMNS).where(connections.c.tenant_id == tenant_id)

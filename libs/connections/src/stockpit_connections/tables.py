@@ -29,6 +29,8 @@ connections = sa.Table(
     sa.Column("disconnected_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("status IN ('connected', 'disconnected')", name="connections_status"),
+    sa.CheckConstraint(
+        "status IN ('connected', 'disconnected', 'needs_new_token')", name="connections_status"
+    ),
     schema=SCHEMA_PLACEHOLDER,
 )

@@ -196,3 +196,28 @@ async def test_rotation_without_the_old_key_changes_nothing(
         await ConnectionRegistry(engine, new, schema=db_schema).rotate_keys()
     still = ConnectionRegistry(engine, old, schema=db_schema)
     assert (await still.token_for("alice")).get_secret_value() == "alice-token-1"
+
+
+async def test_a_refused_token_gives_out_nothing_until_a_new_one(
+    registry: ConnectionRegistry,
+) -> None:
+    first = await registry.connect("tenant-a", "token-old-1111", ConnectionSettings(), company=ACME)
+    assert await registry.mark_token_rejected("tenant-a", first.connected_at)
+    waiting = await registry.get("tenant-a")
+    assert waiting is not None
+    assert waiting.status is ConnectionStatus.NEEDS_NEW_TOKEN
+    assert waiting.needs_new_token
+    assert not waiting.is_connected
+    with pytest.raises(TenantNotConnected):
+        await registry.token_for("tenant-a")
+    assert await registry.connected_tenants() == []
+    assert not await registry.mark_token_rejected("tenant-a", first.connected_at), "once"
+
+    renewed = await registry.connect(
+        "tenant-a", "token-new-2222", ConnectionSettings(), company=ACME
+    )
+    assert renewed.is_connected
+    assert (await registry.token_for("tenant-a")).get_secret_value() == "token-new-2222"
+    # A refusal of the token used before the new one arrived changes nothing.
+    assert not await registry.mark_token_rejected("tenant-a", first.connected_at)
+    assert (await registry.get("tenant-a")).is_connected  # type: ignore[union-attr]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -17,7 +18,7 @@ from stockpit_contracts import parse_event
 from stockpit_contracts.payloads.connections import ConnectionSettings
 from stockpit_contracts.payloads.outbound import PennylaneIdAssigned, ProductChangeRequested
 from stockpit_contracts.topics import OUTBOUND_RESULTS
-from stockpit_testing.fixtures import read_topic
+from stockpit_testing.fixtures import authorized_client, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +110,88 @@ async def test_outbound_writes_with_the_registrys_token(
     assert isinstance(result.payload, PennylaneIdAssigned)
     product = next(p for p in sandbox.records("acme", "products") if p["id"] == product_id)
     assert product["label"] == "Lampe LED"
+
+
+async def test_a_refused_token_holds_the_tenants_writes_until_a_new_one(
+    sandbox_for: Any,
+    kit: Any,
+    kafka_bootstrap_servers: str,
+    database_url: str,
+    topic_prefix: str,
+    db_schema: str,
+    connections_schema: str,
+) -> None:
+    """Pennylane answers 401: that write waits with the reason, the tenant's other writes are
+    not even tried (one request with the refused token, not one per write); a new token of the
+    same company sends them all, in order."""
+    sandbox = sandbox_for(["acme"])
+    old_token = sandbox.tokens["acme"]
+    lamp = sandbox.create_product("acme", "Lampe", "L-0")
+    chair = sandbox.create_product("acme", "Chaise", "C-0")
+    key = TokenCipher.generate_key()
+    engine = create_async_engine(database_url)
+    registry = ConnectionRegistry(engine, TokenCipher(key), schema=connections_schema)
+    acme = PennylaneCompany(1000, "Acme")
+    await registry.connect("acme", SecretStr(old_token), ConnectionSettings(), company=acme)
+    new_token = f"{old_token}-renewed"
+    sandbox.admin("POST", f"/{old_token}/revoke", {"new_token": new_token})
+    sandbox.tokens["acme"] = new_token
+    settings = OutboundSettings(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap_servers,
+        DATABASE_URL=database_url,
+        topic_prefix=topic_prefix,
+        db_schema=db_schema,
+        token_key=SecretStr(key),
+        connections_schema=connections_schema,
+        pennylane_base_url=sandbox.api_url,
+        startup_quiet_s=0,
+        worker_poll_s=0.1,
+        disconnected_recheck_s=0.2,
+    )
+    app = create_app(settings)
+    changes = [
+        ProductChangeRequested(
+            product_id=pid, pennylane_product_id=pennylane_id, label=label, changed_at=kit.now()
+        )
+        for pid, pennylane_id, label in (("p1", lamp, "Lampe LED"), ("p2", chair, "Chaise bois"))
+    ]
+
+    def refused_requests() -> int:
+        logged = sandbox.admin("GET", f"/{old_token}/requests")["requests"]
+        return sum(entry["outcome"] == "revoked" for entry in logged)
+
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            authorized_client(app, "http://outbound") as client,
+        ):
+            await kit.publish(
+                kafka_bootstrap_servers, topic_prefix, [kit.event("acme", c) for c in changes]
+            )
+
+            async def waiting() -> list[dict[str, Any]] | None:
+                rows: list[dict[str, Any]] = (await client.get("/outbound/writes")).json()
+                waits = [w for w in rows if w["last_error"] and "new token" in w["last_error"]]
+                return rows if len(rows) == 2 and waits else None
+
+            rows = await kit.wait_until(waiting)
+            assert {w["status"] for w in rows} == {"pending"}, "nothing dead-lettered"
+            # Rechecked many times over (every 0.2 s): still the one refused request.
+            await kit.wait_until(lambda: refused_requests() >= 1)
+            for _ in range(10):
+                await asyncio.sleep(0.2)
+            assert refused_requests() == 1
+            assert (await client.get("/outbound/dead-letters")).json() == []
+
+            await registry.connect("acme", SecretStr(new_token), ConnectionSettings(), company=acme)
+            records = await read_topic(
+                kafka_bootstrap_servers, OUTBOUND_RESULTS.name(topic_prefix), expect=2
+            )
+    finally:
+        await engine.dispose()
+    results = [parse_event(r.value).payload for r in records]
+    assert all(isinstance(r, PennylaneIdAssigned) for r in results)
+    labels = {p["id"]: p["label"] for p in sandbox.records("acme", "products")}
+    assert labels[lamp] == "Lampe LED"
+    assert labels[chair] == "Chaise bois"
+    assert refused_requests() == 1

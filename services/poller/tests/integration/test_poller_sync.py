@@ -837,6 +837,119 @@ async def test_each_run_tells_how_it_ended_and_a_refused_token_says_so(
         assert TOKEN not in failed.error
 
 
+async def _requests_with(sandbox: Sandbox, token: str) -> int:
+    return len((await sandbox.admin("GET", f"/_sandbox/{token}/requests"))["requests"])
+
+
+async def test_a_refused_token_stops_every_request_until_a_new_one_then_resumes(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    """Pennylane answers 401 (the token was revoked): the connection needs a new token, and the
+    poller sends nothing more for the tenant, on schedule or on demand, while the other tenant
+    goes on; connecting a new token of the same company resumes from the watermarks."""
+    first = await sandbox.seed(TOKEN, count=6, seed=31)
+    first_ids = set(range(first["first_id"], first["last_id"] + 1))
+    new_token = "tenant-a-token-renewed"
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
+        await _connect(poller, "tenant-a", TOKEN)
+        await _connect(poller, "tenant-b", TOKEN_B)
+        await _set_interval(settings, "tenant-a", 5)
+        await _set_interval(settings, "tenant-b", 5)
+        await reader.until(lambda events: first_ids <= documents(events).keys())
+        assert first_ids <= documents(reader.events).keys()
+        assert await _wait(lambda: _last_success(poller, "tenant-a"))
+
+        await sandbox.admin("POST", f"/_sandbox/{TOKEN}/revoke", {"new_token": new_token})
+        while_refused = await sandbox.seed(new_token, count=3, customers=0, products=0, seed=32)
+        refused_ids = set(range(while_refused["first_id"], while_refused["last_id"] + 1))
+
+        async def needs_new_token() -> dict[str, Any] | None:
+            status: dict[str, Any] = (await poller.get("/connections/tenant-a")).json()
+            return status if status["needs_new_token"] else None
+
+        assert await _wait(needs_new_token, timeout_s=30), "the 401 was noticed"
+        status = (await poller.get("/connections/tenant-a")).json()
+        assert status["status"] == "needs_new_token"
+        assert status["token_rejected_at"] is not None
+        assert "401" in status["last_error"]
+        refused = await poller.post("/connections/tenant-a/import-now", json={"what": "invoices"})
+        assert refused.status_code == 409
+        assert "new token" in refused.json()["detail"]
+        metrics = (await poller.get("/metrics")).text
+        assert re.search(
+            r"^stockpit_poller_connections_needing_new_token 1\.0", metrics, re.MULTILINE
+        )
+        assert re.search(r"^stockpit_poller_tenants 1\.0", metrics, re.MULTILINE)
+
+        # Several sync intervals (and failure retries) go by: not one request more.
+        sent = await _requests_with(sandbox, TOKEN)
+        assert sent >= 1
+        b_before = await _last_success(poller, "tenant-b")
+
+        async def two_intervals_passed() -> bool:
+            due = dt.datetime.fromisoformat(status["next_sync_at"])
+            return dt.datetime.now(dt.UTC) > due + dt.timedelta(seconds=6)
+
+        assert await _wait(two_intervals_passed)
+        assert await _wait(lambda: _b_synced_since(poller, b_before)), "the scheduler went on"
+        assert await _requests_with(sandbox, TOKEN) == sent, "no request with a refused token"
+        paused = (await poller.get("/connections/tenant-a")).json()
+        assert paused["last_error"] == status["last_error"], "no sync was even started"
+        assert paused["needs_new_token"] is True
+        assert refused_ids.isdisjoint(documents(reader.events).keys())
+
+        # A new token of the same company: the sync resumes where it stopped.
+        response = await poller.put(
+            "/connections/tenant-a", json={"pennylane_token": new_token, "settings": {}}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "connected"
+        assert response.json()["needs_new_token"] is False
+        await reader.until(lambda events: refused_ids <= documents(events).keys())
+        read = documents(reader.events)
+        assert refused_ids <= read.keys()
+        assert all(len(read[i]) == 1 for i in first_ids), "resumed from the watermarks"
+        assert await _requests_with(sandbox, TOKEN) == sent
+        metrics = (await poller.get("/metrics")).text
+        assert re.search(
+            r"^stockpit_poller_connections_needing_new_token 0\.0", metrics, re.MULTILINE
+        )
+        assert (await poller.post("/connections/tenant-a/import-now")).status_code == 202
+
+
+async def test_pennylane_down_keeps_the_backoff_and_needs_no_new_token(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    """5xx answers fail the run without pausing the tenant: the next syncs come on their own
+    and read what arrived meanwhile, no reconnect needed."""
+    await _connect(poller, "tenant-a", TOKEN)
+    await _set_interval(settings, "tenant-a", 5)
+    assert await _wait(lambda: _last_success(poller, "tenant-a"))
+    await sandbox.admin("PUT", "/_sandbox/faults", {"rate_500": 1.0, "token": TOKEN})
+
+    async def failed() -> bool:
+        status = (await poller.get("/connections/tenant-a")).json()
+        return bool(status["last_error"] and "500" in status["last_error"])
+
+    assert await _wait(failed, timeout_s=120), "a sync met the 500s"
+    status = (await poller.get("/connections/tenant-a")).json()
+    assert (status["status"], status["needs_new_token"]) == ("connected", False)
+    assert (await poller.post("/connections/tenant-a/import-now")).status_code == 202
+    more = await sandbox.seed(TOKEN, count=2, customers=1, products=2, seed=33)
+    more_ids = set(range(more["first_id"], more["last_id"] + 1))
+    await sandbox.admin("PUT", "/_sandbox/faults", {})
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
+        await reader.until(lambda events: more_ids <= documents(events).keys())
+        assert more_ids <= documents(reader.events).keys(), "resumed on its own"
+    assert (await poller.get("/connections/tenant-a")).json()["needs_new_token"] is False
+
+
+async def _b_synced_since(poller: httpx.AsyncClient, before: str | None) -> bool:
+    return await _last_success(poller, "tenant-b") != before
+
+
 async def test_a_connect_command_on_kafka_is_refused_and_its_token_never_kept(
     poller: httpx.AsyncClient, settings: PollerSettings
 ) -> None:

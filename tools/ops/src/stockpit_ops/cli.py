@@ -427,7 +427,8 @@ def report(
     for name, value in (("kind", kind), ("since", since), ("until", until), ("cursor", cursor)):
         if value:
             params[name] = value
-    answer = _call("inventory", "GET", f"/tenants/{tenant}/report", params=params)
+    response = _send("inventory", "GET", f"/tenants/{tenant}/report", params=params)
+    answer = response.json()
     status = answer["status"]
     last = status.get("last_sync") or {}
     console.print(
@@ -455,7 +456,7 @@ def report(
                     f"{r['duration_s']:.1f} s",
                     r["outcome"] + (f" ({r['error_kind']})" if r.get("error_kind") else ""),
                 )
-                for r in answer["sync_runs"]["items"]
+                for r in answer["sync_runs"]
             ),
         )
     )
@@ -477,12 +478,14 @@ def report(
                     p.get("location_name"),
                     p["hint"],
                 )
-                for p in problems["items"]
+                for p in problems
             ),
         )
     )
-    if problems.get("next_cursor"):
-        console.print(f"more: stockpit report {tenant} --cursor {problems['next_cursor']}")
+    # The next page of problems, as every list announces it: a `Link: <…>; rel="next"` header.
+    if "next" in response.links:
+        following = httpx.URL(response.links["next"]["url"]).params.get("cursor")
+        console.print(f"more: stockpit report {tenant} --cursor {following} (same filters)")
 
 
 @app.command()

@@ -1,13 +1,17 @@
 """`make demo`: the whole system end to end, as separate processes, on local Kafka and PostgreSQL.
 
 1. start the Pennylane sandbox and the inventory, outbound and poller services;
-2. seed the sandbox as a small French business would have it (products, a service on 706,
-   customers, finalized invoices, a draft, a credit note, a quote with its purchase order and
-   the invoice made from it);
-3. connect the tenant with a 5 s sync interval and wait for the stock to follow;
-4. record a delivery note, a purchase and its receipt, and send the receipt to Pennylane;
-5. rename one product in Stockpit and another in Pennylane;
-6. print the stock and what was written to Pennylane.
+2. seed the sandbox as a small French business would have it: products (one a service on 706),
+   customers, and an invoice of last month;
+3. connect the tenant (no start day: documents from today on, last month's invoice is history)
+   with a 5 s sync interval, and wait for the catalog;
+4. start from a stock count (a French spreadsheet: preview, then apply);
+5. today's documents arrive (invoices, a draft, a credit note, a quote with its purchase order
+   and the invoice made from it); one sells more desk lamps than were counted, on purpose: stock
+   goes negative (an invoice is never refused) and the sync report says so;
+6. record a delivery note, a purchase and its receipt, and send the receipt to Pennylane;
+7. rename one product in Stockpit and another in Pennylane;
+8. print the stock, what was written to Pennylane, and the tenant's sync report.
 """
 
 from __future__ import annotations
@@ -24,8 +28,16 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
+from stockpit_runtime.auth import Scope
 
-from stockpit_ops.pennylane_seed import PennylaneUser, SeededBusiness, seed_small_business
+from stockpit_ops import cli
+from stockpit_ops.pennylane_seed import (
+    PennylaneUser,
+    SeededBusiness,
+    seed_catalog,
+    seed_documents,
+    seed_history,
+)
 from stockpit_ops.probes import connect, http
 from stockpit_ops.system import RunningSystem, SystemConfig, running_system
 
@@ -33,6 +45,8 @@ console = Console()
 TENANT = "demo"
 TOKEN = "demo-token"  # noqa: S105 - the sandbox company's token, not a secret
 T = TypeVar("T")
+# The shop's count, as a French spreadsheet saves it (semicolons, decimal commas): one desk lamp.
+COUNT_CSV = "sku;location;counted\nCH-01;Principal;12\nTB-02;Principal;5\nLA-03;Principal;1,0\n"
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float = 120) -> T:
@@ -49,8 +63,9 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float = 120) -
 
 
 class Demo:
-    def __init__(self, system: RunningSystem) -> None:
+    def __init__(self, system: RunningSystem, work_dir: Path) -> None:
         self.system = system
+        self.work_dir = work_dir
         self.inventory = system.url("inventory") + f"/tenants/{TENANT}"
         self.user = PennylaneUser(system.sandbox_url, TOKEN)
         self.seeded = SeededBusiness()
@@ -69,16 +84,33 @@ class Demo:
     def run(self) -> None:
         today = dt.datetime.now(dt.UTC).date()
         with console.status("seeding the Pennylane sandbox…"):
-            self.seeded = seed_small_business(self.user, today)
+            self.seeded = seed_catalog(self.user)
+            seed_history(self.user, self.seeded, today - dt.timedelta(days=30))
         console.print(
-            f"[green]✓[/green] Pennylane holds {len(self.seeded.products)} products, "
-            f"{len(self.seeded.customers)} customers, {len(self.seeded.invoices)} invoices, "
-            "a quote and its purchase order"
+            f"[green]✓[/green] Pennylane holds {len(self.seeded.products)} products (one a "
+            f"service on 706), {len(self.seeded.customers)} customers and last month's invoice"
         )
-        connect(self.system, TENANT, TOKEN, documents_since=today - dt.timedelta(days=30))
-        console.print(f"[green]✓[/green] tenant {TENANT} connected, syncing every 5 s")
+        connect(self.system, TENANT, TOKEN, from_connection_day=True)
+        console.print(
+            f"[green]✓[/green] tenant {TENANT} connected, syncing every 5 s, documents from "
+            "today on: last month's invoice is history, the opening stock comes from a count"
+        )
         p = self.seeded.products
-        expected = {p["Chaise pliante"]: "-4", p["Table basse"]: "-3", p["Lampe de bureau"]: "-2"}
+        goods = {p["Chaise pliante"], p["Table basse"], p["Lampe de bureau"]}
+
+        def catalog() -> bool | None:
+            known = {row["pennylane_id"] for row in http("GET", f"{self.inventory}/products")}
+            return True if goods <= known else None
+
+        wait_for("catalog imported into Stockpit", catalog)
+        self.count_stock()
+        with console.status("today's documents in Pennylane…"):
+            seed_documents(self.user, self.seeded, today)
+        console.print(
+            "[green]✓[/green] today in Pennylane: two invoices, a draft, a credit note, a quote "
+            "with its purchase order and the invoice made from it"
+        )
+        expected = {p["Chaise pliante"]: "8", p["Table basse"]: "2", p["Lampe de bureau"]: "-1"}
 
         def synced() -> dict[int, dict[str, Any]] | None:
             stock = self.stock_by_pennylane_id()
@@ -86,9 +118,46 @@ class Demo:
             return stock if all(real.get(pid) == qty for pid, qty in expected.items()) else None
 
         wait_for("invoices, credit note and purchase order imported into stock", synced)
+        console.print(
+            "[yellow]![/yellow] Marie Dupont bought 2 desk lamps and the count found 1: the lamp "
+            "is at -1 on purpose (an invoice is never refused), and the sync report names the "
+            "invoice"
+        )
         self.deliver_and_receive(today)
         self.rename_on_both_sides()
         self.show_results()
+        self.show_report()
+
+    def stockpit(self, *args: str) -> None:
+        """The `stockpit` command, as the shop owner runs it (a token for this tenant only)."""
+        environment = {
+            "STOCKPIT_INVENTORY_URL": self.system.url("inventory"),
+            "STOCKPIT_POLLER_URL": self.system.url("poller"),
+            "STOCKPIT_TOKEN": self.system.token(
+                tenants=[TENANT], scopes=[Scope.STOCK_READ, Scope.STOCK_WRITE]
+            ),
+        }
+        before = {name: os.environ.get(name) for name in environment}
+        shown_on = cli.console
+        console.rule(f"$ stockpit {' '.join(args)}")
+        try:
+            os.environ.update(environment)
+            cli.console = console
+            cli.app(list(args), standalone_mode=False)
+        finally:
+            cli.console = shown_on
+            for name, value in before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    def count_stock(self) -> None:
+        """The count file, previewed, then applied: real stock becomes the counted figures."""
+        count_file = self.work_dir / "inventaire.csv"
+        count_file.write_text(COUNT_CSV, encoding="utf-8")
+        self.stockpit("count", TENANT, str(count_file))
+        self.stockpit("count", TENANT, str(count_file), "--apply")
 
     def deliver_and_receive(self, today: dt.date) -> None:
         orders = http("GET", f"{self.inventory}/orders")
@@ -186,6 +255,16 @@ class Demo:
         written.add_row("product renamed", f"#{lamp['id']} {lamp['label']}")
         console.print(written)
 
+    def show_report(self) -> None:
+        """`stockpit report demo`, as the shop owner runs it (a token for this tenant only)."""
+        os.environ["STOCKPIT_INVENTORY_URL"] = self.system.url("inventory")
+        os.environ["STOCKPIT_TOKEN"] = self.system.token(
+            tenants=[TENANT], scopes=[Scope.STOCK_READ]
+        )
+        console.rule(f"$ stockpit report {TENANT}")
+        cli.console = console
+        cli.app(["report", TENANT, "--runs", "5"], standalone_mode=False)
+
 
 def _qty(value: Any) -> str:
     return format(Decimal(str(value)).normalize(), "f")
@@ -213,7 +292,7 @@ def main() -> int:
     with running_system(config) as system:
         console.print("[green]✓[/green] sandbox, inventory, outbound and poller ready")
         try:
-            Demo(system).run()
+            Demo(system, log_dir).run()
         except Exception as exc:
             console.print(f"[red]demo failed: {exc}[/red]")
             for name, process in system.services.items():

@@ -72,6 +72,14 @@ def _lines(products: dict[str, int], *items: tuple[str, str]) -> list[dict[str, 
 
 
 def seed_small_business(user: PennylaneUser, today: dt.date) -> SeededBusiness:
+    """The catalog and customers, then today's documents."""
+    seeded = seed_catalog(user)
+    seed_documents(user, seeded, today)
+    return seeded
+
+
+def seed_catalog(user: PennylaneUser) -> SeededBusiness:
+    """Products (three goods on 707, a service on 706) and two customers."""
     seeded = SeededBusiness()
     goods, services = user.ledger_account_id("707000"), user.ledger_account_id("706000")
     catalogue = [
@@ -116,7 +124,35 @@ def seed_small_business(user: PennylaneUser, today: dt.date) -> SeededBusiness:
         },
     )
     seeded.customers = {"Café des Arts": cafe["id"], "Marie Dupont": marie["id"]}
+    return seeded
+
+
+def seed_history(user: PennylaneUser, seeded: SeededBusiness, day: dt.date) -> int:
+    """An invoice of `day` (before the shop connects): 3 chairs and a table. Its id."""
     p = seeded.products
+    created = user.call(
+        "POST",
+        "/customer_invoices",
+        {
+            "customer_id": seeded.customers["Café des Arts"],
+            "date": day.isoformat(),
+            "deadline": (day + dt.timedelta(days=30)).isoformat(),
+            "draft": False,
+            "invoice_lines": _lines(p, ("Chaise pliante", "3"), ("Table basse", "1")),
+        },
+    )
+    seeded.invoices["last month"] = created["id"]
+    return int(created["id"])
+
+
+def seed_documents(user: PennylaneUser, seeded: SeededBusiness, today: dt.date) -> None:
+    """Today's documents: two invoices, a draft, a credit note, a quote with its purchase order
+    and the invoice made from it."""
+    p = seeded.products
+    cafe, marie = (
+        {"id": seeded.customers["Café des Arts"]},
+        {"id": seeded.customers["Marie Dupont"]},
+    )
     day, deadline = today.isoformat(), (today + dt.timedelta(days=30)).isoformat()
 
     def invoice(name: str, customer: int, *items: tuple[str, str], draft: bool = False) -> None:
@@ -169,4 +205,3 @@ def seed_small_business(user: PennylaneUser, today: dt.date) -> SeededBusiness:
         "POST", "/customer_invoices/create_from_quote", {"quote_id": quote["id"], "draft": False}
     )
     seeded.invoices["F3 (from quote)"] = from_quote["id"]
-    return seeded

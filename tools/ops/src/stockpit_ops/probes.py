@@ -115,6 +115,15 @@ class SandboxAdmin:
         )
         return product
 
+    def revoke_token(self, token: str, new_token: str) -> None:
+        """The user revokes the token in Pennylane and makes a new one for the same company."""
+        http("POST", f"{self.url}/{token}/revoke", {"new_token": new_token})
+
+    def requests_refused(self, token: str) -> int:
+        """How many requests arrived with `token` after it was revoked."""
+        logged = http("GET", f"{self.url}/{token}/requests")["requests"]
+        return sum(entry["outcome"] == "revoked" for entry in logged)
+
     def set_faults(self, **rates: Any) -> None:
         http("PUT", f"{self.url}/faults", rates)
 
@@ -238,12 +247,15 @@ def connect(
     sync_interval_s: int = 5,
     documents_since: dt.date | None = None,
     poller_rate_share: Decimal | None = None,
+    from_connection_day: bool = False,
 ) -> None:
     """The sync interval is a tenant setting in Stockpit (inventory), its one home: the poller
-    follows it through inventory's settings events. `poller_rate_share` None: the default."""
+    follows it through inventory's settings events. `poller_rate_share` None: the default.
+    Documents from `documents_since`, else a year back; `from_connection_day`: as a new user
+    connects, no start day given (documents from the connection day on, or the day kept)."""
     since = documents_since or dt.datetime.now(dt.UTC).date() - dt.timedelta(days=365)
     set_sync_interval(system, tenant, sync_interval_s)
-    settings = {"documents_since": since.isoformat()}
+    settings: dict[str, str] = {} if from_connection_day else {"documents_since": since.isoformat()}
     if poller_rate_share is not None:
         settings["poller_rate_share"] = str(poller_rate_share)
     http(

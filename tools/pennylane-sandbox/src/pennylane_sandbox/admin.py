@@ -141,6 +141,23 @@ class Admin:
         company.scopes = None if scopes is None else frozenset(scopes)
         return JSONResponse({"scopes": None if scopes is None else sorted(scopes)})
 
+    async def revoke_token(self, request: Request) -> Response:
+        """The token stops working (401, still logged under it); with `new_token`, the same
+        company answers to that one from now on, as when a user issues a new API token."""
+        company = self._company(request)
+        new_token = (await _json(request)).get("new_token")
+        companies = self.app.sandbox.companies
+        if new_token is not None and (
+            not isinstance(new_token, str) or not new_token or new_token in companies
+        ):
+            raise bad_request("new_token must be a non-empty token no company has")
+        del companies[company.token]
+        self.app.revoked_tokens.add(company.token)
+        if new_token is not None:
+            company.token = new_token
+            companies[new_token] = company
+        return JSONResponse({"company_id": company.id, "token_revoked": True})
+
     async def state(self, request: Request) -> Response:
         company = self._company(request)
         return JSONResponse(
@@ -247,8 +264,10 @@ class Admin:
         )
 
     async def requests(self, request: Request) -> Response:
-        company = self._company(request)
-        entries = self.app.request_log.entries(company.token)
+        token = cast(str, request.path_params["token"])
+        if token not in self.app.revoked_tokens:
+            token = self._company(request).token
+        entries = self.app.request_log.entries(token)
         window = self.app.limiter.window_seconds
         return JSONResponse(
             {
@@ -468,6 +487,7 @@ def admin_routes(app: SandboxApp) -> list[Route]:
         ("POST", "/_sandbox/companies", admin.add_company),
         ("GET", "/_sandbox/files/{id:int}", admin.file),
         ("PUT", "/_sandbox/{token}/scopes", admin.set_scopes),
+        ("POST", "/_sandbox/{token}/revoke", admin.revoke_token),
         ("GET", "/_sandbox/{token}/state", admin.state),
         ("GET", "/_sandbox/{token}/records/{resource}", admin.records),
         ("GET", "/_sandbox/{token}/product_quantities", admin.product_quantities),

@@ -42,6 +42,8 @@ class SandboxApp:
         self.sandbox = Sandbox(config)
         self.limiter = RateLimiter(config.rate_limit, config.rate_window_seconds)
         self.request_log = RequestLog(config.request_log_capacity)
+        # Tokens revoked at run time (`/_sandbox/{token}/revoke`): their requests are logged.
+        self.revoked_tokens: set[str] = set()
         self.faults = FaultInjector(config.faults, config.seed)
         self.router = Starlette(
             routes=[*api_routes(self.sandbox), *admin_routes(self)],
@@ -57,6 +59,11 @@ class SandboxApp:
         if company is None:
             message = "The access token is missing" if not token else "The access token is invalid"
             response = JSONResponse({"error": message, "status": 401}, status_code=401)
+            if token in self.revoked_tokens:
+                entry = RequestLogEntry(
+                    time.time(), time.monotonic(), scope["method"], scope["path"], 401, "revoked"
+                )
+                self.request_log.add(token, entry)
             await response(scope, receive, send)
             return
         arrived_wall, arrived_monotonic = time.time(), time.monotonic()

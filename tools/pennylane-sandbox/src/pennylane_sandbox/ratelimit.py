@@ -68,7 +68,7 @@ class RequestLogEntry:
     method: str
     path: str
     status: int  # 0 when the connection was dropped without a response
-    outcome: str  # ok | rate_limited | fault_429 | fault_500 | fault_503 | dropped
+    outcome: str  # ok | rate_limited | fault_429 | fault_500 | fault_503 | dropped | revoked
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -176,3 +176,29 @@ async def test_each_token_is_a_company_of_its_own_on_me_stable_across_restarts(
     assert len({company[0] for company in first.values()}) == 3, "distinct companies"
     assert len({company[1] for company in first.values()}) == 3
     assert first == restarted, "a token names the same company after a restart"
+
+
+async def test_a_revoked_token_is_refused_and_logged_and_its_company_takes_a_new_one(
+    served_factory: Start,
+) -> None:
+    served = served_factory(SandboxConfig(tokens=["old-token"], rate_limit=100_000))
+    async with _client(served.base_url, "old-token") as old:
+        company = (await old.get(f"{API}/me")).json()["company"]["id"]
+        revoked = await old.post("/_sandbox/old-token/revoke", json={"new_token": "new-token"})
+        assert revoked.status_code == 200, revoked.text
+        assert (await old.get(f"{API}/me")).status_code == 401
+        assert (await old.get(f"{API}/customer_invoices")).status_code == 401
+        log = (await old.get("/_sandbox/old-token/requests")).json()
+        assert [(e["status"], e["outcome"]) for e in log["requests"]] == [
+            (200, "ok"),
+            (401, "revoked"),
+            (401, "revoked"),
+        ]
+        taken = await old.post("/_sandbox/old-token/revoke", json={"new_token": "new-token"})
+        assert taken.status_code == 404
+    async with _client(served.base_url, "new-token") as new:
+        me = await new.get(f"{API}/me")
+        assert me.status_code == 200
+        assert me.json()["company"]["id"] == company, "the same company, a new token"
+        [logged] = (await new.get("/_sandbox/new-token/requests")).json()["requests"]
+        assert logged["status"] == 200

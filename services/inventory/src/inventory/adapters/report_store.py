@@ -77,6 +77,21 @@ async def add_sync_run(session: AsyncSession, row: dict[str, Any], *, keep_after
     )
 
 
+async def acknowledge_open(
+    session: AsyncSession, tenant_id: TenantId, kind: str, at: datetime
+) -> None:
+    """Marks every open problem of this kind acknowledged (the cause went away)."""
+    await session.execute(
+        sa.update(problems)
+        .where(
+            problems.c.tenant_id == tenant_id,
+            problems.c.kind == kind,
+            problems.c.acknowledged_at.is_(None),
+        )
+        .values(acknowledged_at=at)
+    )
+
+
 async def acknowledge(
     session: AsyncSession, tenant_id: TenantId, problem_id: int, at: datetime
 ) -> bool | None:

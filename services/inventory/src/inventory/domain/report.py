@@ -46,8 +46,10 @@ HINTS: dict[str, str] = {
         "then send it again."
     ),
     TOKEN_REJECTED: (
-        "Pennylane refused the API token (revoked or expired): create a new token in Pennylane "
-        "and reconnect with it (stockpit connect TENANT --token-file FILE)."
+        "Pennylane refused the API token (revoked or expired): nothing is read from or written "
+        "to Pennylane for this tenant until you create a new token in Pennylane and reconnect "
+        "with it (stockpit connect TENANT --token-file FILE); the sync then resumes where it "
+        "stopped."
     ),
     REJECTED_INPUT: "A message could not be applied: see the reason, then ask support.",
 }

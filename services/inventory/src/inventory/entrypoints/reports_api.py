@@ -1,8 +1,8 @@
 """What the shop owner reads and brings: the sync report (problems, sync runs, status), the
 stock count import and the stock export.
 
-Lists are newest first and paginated by an opaque cursor (`next_cursor` of the page before)
-with a bounded `limit`.
+Lists are newest first and paginated as every list of the API (`stockpit_runtime.pagination`):
+`limit` and `cursor`, the next page in a `Link: <…>; rel="next"` header.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import Path, Query, Request
+from fastapi import HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from stockpit_runtime.auth import Problem, Scope, SecureRouter
+from stockpit_runtime.pagination import Cursor, Limit, decode_cursor, link_next
 
 from inventory.domain.report import ProblemView
 from inventory.domain.stock_count import MAX_COUNT_BYTES, CountLine, CountRefused
@@ -29,8 +30,6 @@ from inventory.service_layer.views import SyncRunView, TenantStatus
 router = SecureRouter()
 READ, WRITE = Scope.STOCK_READ, Scope.STOCK_WRITE
 
-Limit = Annotated[int, Query(ge=1, le=views.MAX_PAGE)]
-Cursor = Annotated[str | None, Query(max_length=18, pattern=r"^\d*$")]
 ProblemKinds = Annotated[list[str], Query(max_length=10)]
 
 
@@ -87,11 +86,6 @@ class ProblemOut(BaseModel):
         )
 
 
-class ProblemPage(BaseModel):
-    items: list[ProblemOut]
-    next_cursor: str | None
-
-
 class SyncRunOut(BaseModel):
     run_id: int
     started_at: datetime
@@ -118,11 +112,6 @@ class SyncRunOut(BaseModel):
         )
 
 
-class SyncRunPage(BaseModel):
-    items: list[SyncRunOut]
-    next_cursor: str | None
-
-
 class TenantStatusOut(BaseModel):
     tenant_id: str
     open_problems: int
@@ -143,8 +132,10 @@ class TenantStatusOut(BaseModel):
 
 class ReportOut(BaseModel):
     status: TenantStatusOut
-    sync_runs: SyncRunPage
-    problems: ProblemPage
+    sync_runs: list[SyncRunOut] = Field(description="the latest runs (`runs` of them)")
+    problems: list[ProblemOut] = Field(
+        description='a page of problems; the next one in the `Link: <…>; rel="next"` header'
+    )
 
 
 class AcknowledgedOut(BaseModel):
@@ -200,37 +191,55 @@ class CountRefusedOut(BaseModel):
 # -- the report ----------------------------------------------------------------------------
 
 
+def _after(cursor: str | None) -> int | None:
+    """The id a page starts below, from a cursor this API gave."""
+    key = decode_cursor(cursor, 1)
+    if key is None:
+        return None
+    if not isinstance(key[0], int) or key[0] < 1:
+        raise HTTPException(422, "invalid cursor: pass the one a previous page gave")
+    return key[0]
+
+
+def _next(request: Request, response: Response, after: int | None) -> None:
+    link_next(request, response, None if after is None else (after,))
+
+
 @router.get(
-    "/tenants/{tenant_id}/problems", scope=READ, response_model=ProblemPage, tags=["report"]
+    "/tenants/{tenant_id}/problems",
+    scope=READ,
+    response_model=list[ProblemOut],
+    tags=["report"],
 )
 async def list_problems(
     tenant_id: Tenant,
     request: Request,
+    response: Response,
     kind: ProblemKinds = [],  # noqa: B006 - FastAPI copies query defaults
     since: datetime | None = None,
     until: datetime | None = None,
     open_only: bool = False,
-    cursor: Cursor = None,
     limit: Limit = 100,
-) -> ProblemPage:
+    cursor: Cursor = None,
+) -> list[ProblemOut]:
     """Problems of the tenant's sync, newest first, with the document's number and date, the
     product's name and SKU, the location, and a hint of what to do."""
+    after = _after(cursor)
 
-    async def query(uow: UnitOfWork) -> ProblemPage:
-        page = await views.problem_page(
+    async def query(uow: UnitOfWork) -> views.Page[ProblemView]:
+        return await views.problem_page(
             uow,
             kinds=kind,
             since=_aware(since),
             until=_aware(until),
             open_only=open_only,
-            cursor=cursor,
+            after=after,
             limit=limit,
         )
-        return ProblemPage(
-            items=[ProblemOut.of(p) for p in page.items], next_cursor=page.next_cursor
-        )
 
-    return await _run(request, tenant_id, query)
+    page = await _run(request, tenant_id, query)
+    _next(request, response, page.next_after)
+    return [ProblemOut.of(p) for p in page.items]
 
 
 @router.post(
@@ -253,28 +262,32 @@ async def acknowledge_problem(
 
 
 @router.get(
-    "/tenants/{tenant_id}/sync-runs", scope=READ, response_model=SyncRunPage, tags=["report"]
+    "/tenants/{tenant_id}/sync-runs",
+    scope=READ,
+    response_model=list[SyncRunOut],
+    tags=["report"],
 )
 async def list_sync_runs(
     tenant_id: Tenant,
     request: Request,
+    response: Response,
     since: datetime | None = None,
     until: datetime | None = None,
-    cursor: Cursor = None,
     limit: Limit = 100,
-) -> SyncRunPage:
+    cursor: Cursor = None,
+) -> list[SyncRunOut]:
     """Each sync run of the tenant as the poller reported it: when, streams read, documents,
     duration and outcome; newest first."""
+    after = _after(cursor)
 
-    async def query(uow: UnitOfWork) -> SyncRunPage:
-        page = await views.sync_run_page(
-            uow, since=_aware(since), until=_aware(until), cursor=cursor, limit=limit
-        )
-        return SyncRunPage(
-            items=[SyncRunOut.of(r) for r in page.items], next_cursor=page.next_cursor
+    async def query(uow: UnitOfWork) -> views.Page[SyncRunView]:
+        return await views.sync_run_page(
+            uow, since=_aware(since), until=_aware(until), after=after, limit=limit
         )
 
-    return await _run(request, tenant_id, query)
+    page = await _run(request, tenant_id, query)
+    _next(request, response, page.next_after)
+    return [SyncRunOut.of(r) for r in page.items]
 
 
 @router.get(
@@ -293,18 +306,21 @@ async def tenant_status(tenant_id: Tenant, request: Request) -> TenantStatusOut:
 async def sync_report(
     tenant_id: Tenant,
     request: Request,
+    response: Response,
     kind: ProblemKinds = [],  # noqa: B006 - FastAPI copies query defaults
     since: datetime | None = None,
     until: datetime | None = None,
     open_only: bool = False,
-    cursor: Cursor = None,
     limit: Limit = 100,
+    cursor: Cursor = None,
     runs: Annotated[int, Query(ge=1, le=views.MAX_PAGE)] = 20,
 ) -> ReportOut:
     """The whole report in one read: status, the latest sync runs in the date range, and a
-    page of problems (filters and cursor as in `/problems`)."""
+    page of problems (filters, `limit` and `cursor` as in `/problems`; the next page of
+    problems in the `Link` header)."""
+    after = _after(cursor)
 
-    async def query(uow: UnitOfWork) -> ReportOut:
+    async def query(uow: UnitOfWork) -> tuple[ReportOut, int | None]:
         status = await views.tenant_status(uow)
         run_page = await views.sync_run_page(
             uow, since=_aware(since), until=_aware(until), limit=runs
@@ -315,22 +331,19 @@ async def sync_report(
             since=_aware(since),
             until=_aware(until),
             open_only=open_only,
-            cursor=cursor,
+            after=after,
             limit=limit,
         )
-        return ReportOut(
+        report = ReportOut(
             status=TenantStatusOut.of(tenant_id, status),
-            sync_runs=SyncRunPage(
-                items=[SyncRunOut.of(r) for r in run_page.items],
-                next_cursor=run_page.next_cursor,
-            ),
-            problems=ProblemPage(
-                items=[ProblemOut.of(p) for p in problem_page.items],
-                next_cursor=problem_page.next_cursor,
-            ),
+            sync_runs=[SyncRunOut.of(r) for r in run_page.items],
+            problems=[ProblemOut.of(p) for p in problem_page.items],
         )
+        return report, problem_page.next_after
 
-    return await _run(request, tenant_id, query)
+    report, next_after = await _run(request, tenant_id, query)
+    _next(request, response, next_after)
+    return report
 
 
 # -- stock count import --------------------------------------------------------------------

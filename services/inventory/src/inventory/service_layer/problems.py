@@ -82,7 +82,12 @@ async def apply_sync_run(uow: UnitOfWork, run: poller_contract.SyncRunFinished) 
         },
         keep_after=uow.now - SYNC_RUNS_KEPT,
     )
-    if run.error_kind == "token_rejected":
+    if run.outcome == "succeeded":
+        # Pennylane accepts the token again (a new one was connected): no longer a problem.
+        await report_store.acknowledge_open(
+            uow.session, uow.tenant_id, report.TOKEN_REJECTED, run.finished_at
+        )
+    elif run.error_kind == "token_rejected":
         await report_store.add_problems(
             uow.session,
             [

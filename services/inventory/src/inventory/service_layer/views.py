@@ -29,17 +29,10 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
+    """Newest first; `next_after` is the id the next page starts below (None: the last page)."""
+
     items: list[T]
-    next_cursor: str | None
-
-
-def _cursor(raw: str | None) -> int | None:
-    """Cursors are opaque to clients: the last id of the page before, as text."""
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or len(raw) > 19:
-        raise ValueError(f"cursor {raw!r} is not one this API gave")
-    return int(raw)
+    next_after: int | None
 
 
 # -- documents and Stockpit numbers --------------------------------------------------------
@@ -122,10 +115,10 @@ async def problem_page(
     since: datetime | None = None,
     until: datetime | None = None,
     open_only: bool = False,
-    cursor: str | None = None,
+    after: int | None = None,
     limit: int = 100,
 ) -> Page[ProblemView]:
-    """Problems newest first, `limit` at most (bounded), from `cursor` on."""
+    """Problems newest first, `limit` at most (bounded), below the id `after`."""
     limit = max(1, min(limit, MAX_PAGE))
     query = sa.select(problems).where(problems.c.tenant_id == uow.tenant_id)
     if kinds:
@@ -136,7 +129,6 @@ async def problem_page(
         query = query.where(problems.c.reported_at < until)
     if open_only:
         query = query.where(problems.c.acknowledged_at.is_(None))
-    after = _cursor(cursor)
     if after is not None:
         query = query.where(problems.c.problem_id < after)
     rows = (
@@ -159,8 +151,7 @@ async def problem_page(
         for row in rows[:limit]
     ]
     views = await _problem_views(uow, records)
-    next_cursor = str(records[-1].problem_id) if len(rows) > limit else None
-    return Page(views, next_cursor)
+    return Page(views, records[-1].problem_id if len(rows) > limit else None)
 
 
 async def _problem_views(uow: UnitOfWork, records: list[ProblemRecord]) -> list[ProblemView]:
@@ -248,17 +239,16 @@ async def sync_run_page(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
-    cursor: str | None = None,
+    after: int | None = None,
     limit: int = 100,
 ) -> Page[SyncRunView]:
-    """Sync runs newest first (by when they ended), `limit` at most, from `cursor` on."""
+    """Sync runs newest first (by when they ended), `limit` at most, below the id `after`."""
     limit = max(1, min(limit, MAX_PAGE))
     query = sa.select(sync_runs).where(sync_runs.c.tenant_id == uow.tenant_id)
     if since is not None:
         query = query.where(sync_runs.c.finished_at >= since)
     if until is not None:
         query = query.where(sync_runs.c.finished_at < until)
-    after = _cursor(cursor)
     if after is not None:
         query = query.where(sync_runs.c.run_id < after)
     rows = (
@@ -277,7 +267,7 @@ async def sync_run_page(
         )
         for row in rows[:limit]
     ]
-    return Page(runs, str(runs[-1].run_id) if len(rows) > limit else None)
+    return Page(runs, runs[-1].run_id if len(rows) > limit else None)
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,16 @@ class RetryLater:
     exchange: PennylaneExchange = field(default_factory=PennylaneExchange)
 
 
-Outcome = Done | PennylaneWon | Failed | RetryLater
+@dataclass(frozen=True, slots=True)
+class TokenRefused:
+    """Pennylane refused the tenant's token (401/403): the write waits, and so do the tenant's
+    others, until the tenant has a new token; then it is sent again."""
+
+    reason: str
+    exchange: PennylaneExchange = field(default_factory=PennylaneExchange)
+
+
+Outcome = Done | PennylaneWon | Failed | RetryLater | TokenRefused
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,7 @@ from outbound.domain.writes import (
     PennylaneExchange,
     PennylaneWon,
     RetryLater,
+    TokenRefused,
 )
 from outbound.service_layer.ports import Checkpoint
 
@@ -143,9 +144,9 @@ class PennylaneWriter:
             sent_a_write = self._request is not None and self._request["method"] != "GET"
             return RetryLater(reason, ambiguous=sent_a_write, exchange=self._exchange(error))
         if isinstance(error, Unauthorized | Forbidden):
-            return Failed(
-                f"Pennylane refused the tenant's token ({reason}); reconnect it, then replay",
-                retryable=True,
+            return TokenRefused(
+                f"Pennylane refused the tenant's token ({reason}); the tenant's writes wait "
+                "until it is connected with a new token",
                 exchange=self._exchange(error),
             )
         return Failed(reason, retryable=False, exchange=self._exchange(error))

@@ -8,7 +8,11 @@ leaves the write pending with its checkpoints: the next process picks it up wher
 - One drain task per tenant with due writes, guarded by a PostgreSQL advisory lock so that
   replicas never send the same tenant's writes concurrently; tenants run side by side.
 - A tenant whose token source says "disconnected" is left alone (its writes stay pending, their
-  attempts untouched) and asked again only after `disconnected_recheck_s`.
+  attempts untouched) and asked again only after `disconnected_recheck_s`. So is a tenant whose
+  token Pennylane refused (401/403): the write stays pending with the reason, and nothing more
+  is sent with that token; a new token (the registry's changes, asked every
+  `disconnected_recheck_s`) sends them again, in order. The poller marks such a connection
+  `needs_new_token` in the registry, which then gives no token: the pause outlives a restart.
 - Retryable failures are rescheduled with backoff (`next_attempt_at`), so a record waiting to
   retry does not hold up the tenant's other records; after `max_attempts`, and at once for a
   failure retrying cannot fix, the write becomes a dead letter and inventory is told.
@@ -42,6 +46,7 @@ from outbound.domain.writes import (
     PennylaneWon,
     RetryLater,
     RetrySchedule,
+    TokenRefused,
     WriteStatus,
 )
 from outbound.service_layer.pennylane_writes import OutboundRequest, PennylaneWriter
@@ -88,6 +93,8 @@ class WriteWorker:
         self._clients: dict[str, tuple[str, PennylaneClient]] = {}
         self._drains: dict[str, asyncio.Task[None]] = {}
         self._disconnected_until: dict[str, float] = {}
+        # Tenant -> fingerprint of the token Pennylane refused: nothing is sent with it again.
+        self._refused: dict[str, str] = {}
         self._slots = asyncio.Semaphore(config.max_concurrent_tenants)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -172,19 +179,25 @@ class WriteWorker:
                 await self._process(client, tenant, write_id)
 
     async def _client_for(self, tenant: str) -> PennylaneClient | None:
-        """The tenant's client, or None (and a pause) while the tenant is disconnected."""
+        """The tenant's client, or None (and a pause) while the tenant is disconnected or its
+        token is one Pennylane refused."""
         token = await self._tokens.token_for(tenant)
-        if token is None:
+        fingerprint = (
+            None if token is None else hashlib.sha256(token.get_secret_value().encode()).hexdigest()
+        )
+        if token is None or fingerprint == self._refused.get(tenant):
             self._disconnected_until[tenant] = (
                 time.monotonic() + self._config.disconnected_recheck_s
             )
-            log.info("tenant disconnected; its writes wait", tenant_id=tenant)
+            if token is None:
+                log.info("tenant not connected; its writes wait", tenant_id=tenant)
             cached = self._clients.pop(tenant, None)
             if cached is not None:
                 await cached[1].aclose()
             return None
+        assert fingerprint is not None
         self._disconnected_until.pop(tenant, None)
-        fingerprint = hashlib.sha256(token.get_secret_value().encode()).hexdigest()
+        self._refused.pop(tenant, None)
         cached = self._clients.get(tenant)
         if cached is not None and cached[0] == fingerprint:
             return cached[1]
@@ -230,7 +243,31 @@ class WriteWorker:
             outcome = RetryLater(f"unexpected {type(exc).__name__}: {exc}")
         await self._settle(row, envelope.meta, outcome)
 
+    async def _wait_for_new_token(self, row: sa.Row[Any], outcome: TokenRefused) -> None:
+        """The write stays pending with the reason; the tenant's token is not used again."""
+        cached = self._clients.get(row.tenant_id)
+        if cached is not None:
+            self._refused[row.tenant_id] = cached[0]
+        now = _now()
+        async with self._sessions.begin() as session:
+            await repository.schedule_retry(
+                session,
+                row.id,
+                attempts=row.attempts + 1,
+                at=now,
+                last_error=outcome.reason,
+                now=now,
+            )
+        log.warning(
+            "Pennylane refused the token: the tenant's writes wait for a new one",
+            tenant_id=row.tenant_id,
+            write_id=row.id,
+        )
+
     async def _settle(self, row: sa.Row[Any], meta: Any, outcome: Outcome) -> None:
+        if isinstance(outcome, TokenRefused):
+            await self._wait_for_new_token(row, outcome)
+            return
         attempts = row.attempts + 1
         kind = cast(EntityKind, row.entity_kind)
         now = _now()

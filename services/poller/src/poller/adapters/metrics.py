@@ -25,14 +25,21 @@ SYNC_LAG_MAX = Gauge(
     " before its first), across tenants",
 )
 TENANTS = Gauge("stockpit_poller_tenants", "Connected tenants (syncing on schedule)")
+NEEDS_NEW_TOKEN = Gauge(
+    "stockpit_poller_connections_needing_new_token",
+    "Connected tenants whose token Pennylane refused (401/403): not synced until a new token",
+)
 
 
 async def collect_sync_lag(runtime: ServiceRuntime) -> None:
+    """A tenant waiting for a new token is counted apart: its lag grows by design until then."""
+    waiting = tenants.c.token_rejected_at.is_not(None)
     async with runtime.engine.connect() as connection:
         row = (
             await connection.execute(
                 sa.select(
-                    sa.func.count(),
+                    sa.func.count().filter(~waiting),
+                    sa.func.count().filter(waiting),
                     sa.func.coalesce(
                         sa.func.max(
                             sa.extract(
@@ -42,11 +49,12 @@ async def collect_sync_lag(runtime: ServiceRuntime) -> None:
                                     tenants.c.last_success_at, tenants.c.last_started_at
                                 ),
                             )
-                        ),
+                        ).filter(~waiting),
                         0,
                     ),
                 ).where(tenants.c.active)
             )
         ).one()
     TENANTS.set(row[0])
-    SYNC_LAG_MAX.set(max(0.0, float(row[1])))
+    NEEDS_NEW_TOKEN.set(row[1])
+    SYNC_LAG_MAX.set(max(0.0, float(row[2])))

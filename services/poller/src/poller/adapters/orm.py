@@ -26,6 +26,8 @@ tenants = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     # From the tenant's settings in Stockpit (inventory.settings.changed); NULL = the default.
     sa.Column("sync_interval_s", sa.Integer, nullable=True),
+    # Pennylane refused the token (401/403): not synced until a new token is connected.
+    sa.Column("token_rejected_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 # One row per sync a replica held: from the claim (same transaction) to the end of its last read

@@ -43,7 +43,8 @@ class LeaseLost(Exception):
 
 
 async def activate_tenant(session: AsyncSession, tenant_id: str, now: dt.datetime) -> None:
-    """Known and active, with a sync asked for at once."""
+    """Known and active, with a sync asked for at once (from the kept watermarks). Called once
+    the token is proved, so a pause for a refused token ends here."""
     statement = insert(tenants).values(
         tenant_id=tenant_id, active=True, next_due_at=now, requested_at=now, requested_streams=None
     )
@@ -55,9 +56,28 @@ async def activate_tenant(session: AsyncSession, tenant_id: str, now: dt.datetim
                 "requested_at": now,
                 "requested_streams": None,
                 "next_due_at": now,
+                "token_rejected_at": None,
             },
         )
     )
+
+
+async def pause_for_new_token(session: AsyncSession, tenant_id: str, now: dt.datetime) -> None:
+    """Pennylane refused the token: no sync is claimed (no request sent) until
+    `activate_tenant`; a pending import-now is dropped."""
+    await session.execute(
+        sa.update(tenants)
+        .where(tenants.c.tenant_id == tenant_id)
+        .values(token_rejected_at=now, requested_at=None, requested_streams=None)
+    )
+
+
+async def token_rejected_at(session: AsyncSession, tenant_id: str) -> dt.datetime | None:
+    """When the tenant's token was refused, if it waits for a new one."""
+    value: dt.datetime | None = await session.scalar(
+        sa.select(tenants.c.token_rejected_at).where(tenants.c.tenant_id == tenant_id)
+    )
+    return value
 
 
 async def reset_tenant(session: AsyncSession, tenant_id: str) -> None:
@@ -99,7 +119,7 @@ async def request_sync(
     streams: frozenset[Stream] | None,
 ) -> bool:
     """Ask for a sync of `streams` (None = every one) at once; requests add up until a sync
-    starts. False when the tenant is unknown or disconnected."""
+    starts. False when the tenant is unknown, disconnected or waits for a new token."""
     if streams is None:
         wanted: sa.ColumnElement[Any] = sa.null()
     else:
@@ -115,7 +135,11 @@ async def request_sync(
         )
     result = await session.execute(
         sa.update(tenants)
-        .where(tenants.c.tenant_id == tenant_id, tenants.c.active.is_(True))
+        .where(
+            tenants.c.tenant_id == tenant_id,
+            tenants.c.active.is_(True),
+            tenants.c.token_rejected_at.is_(None),
+        )
         .values(requested_at=now, requested_streams=wanted)
         .returning(tenants.c.tenant_id)
     )
@@ -214,6 +238,8 @@ async def claim_due(
         )
         .where(
             t.c.active.is_(True),
+            # A refused token is not tried again: it waits for a new one (activate_tenant).
+            t.c.token_rejected_at.is_(None),
             sa.or_(t.c.requested_at.is_not(None), t.c.next_due_at <= now),
             sa.or_(t.c.lease_owner.is_(None), t.c.lease_expires_at <= now),
         )

@@ -12,7 +12,7 @@ from fastapi import HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from stockpit_connections import CompanyMismatch, ConnectionRegistry, TokenKeyError
 from stockpit_contracts.payloads.connections import DEFAULT_SYNC_INTERVAL_S, ConnectionSettings
-from stockpit_runtime.auth import Scope, SecureRouter
+from stockpit_runtime.auth import Problem, Scope, SecureRouter
 from stockpit_runtime.service import ServiceRuntime
 
 from poller.adapters.clients import PennylaneUnavailable, TokenRefused
@@ -88,6 +88,7 @@ async def _status(request: Request, tenant_id: str) -> dict[str, Any]:
                     tenants.c.last_error,
                     tenants.c.lease_owner,
                     tenants.c.sync_interval_s,
+                    tenants.c.token_rejected_at,
                 ).where(tenants.c.tenant_id == tenant_id)
             )
         ).first()
@@ -110,6 +111,9 @@ async def _status(request: Request, tenant_id: str) -> dict[str, Any]:
         "import_requested_at": row.requested_at if row else None,
         "last_successful_sync_at": row.last_success_at if row else None,
         "last_error": row.last_error if row else None,
+        # Pennylane refused the token: nothing is read for the tenant until a new one is given.
+        "needs_new_token": connection.needs_new_token,
+        "token_rejected_at": row.token_rejected_at if row else None,
         "syncing": tenant_id in scheduler.running_tenants or bool(row and row.lease_owner),
     }
 
@@ -187,10 +191,22 @@ def connections_router() -> SecureRouter:
         scheduler.wake()
         return await _status(request, tenant_id)
 
-    @router.post("/{tenant_id}/import-now", status_code=202, scope=ADMIN)
+    @router.post(
+        "/{tenant_id}/import-now",
+        status_code=202,
+        scope=ADMIN,
+        responses={
+            409: {
+                "model": Problem,
+                "description": "Pennylane refused the tenant's token: connect a new one first",
+            }
+        },
+    )
     async def import_now(
         request: Request, tenant_id: TenantId, body: ImportNowBody | None = None
     ) -> dict[str, Any]:
+        """Sync at once: 404 when the tenant is not connected, 409 when Pennylane refused its
+        token (it needs a new one first)."""
         runtime, _, scheduler = _parts(request)
         what = body.what if body is not None else "everything"
         try:
@@ -198,6 +214,8 @@ def connections_router() -> SecureRouter:
                 await commands.import_now(session, tenant_id, what)
         except commands.UnknownTenant:
             raise HTTPException(404, f"tenant {tenant_id} is not connected") from None
+        except commands.NeedsNewToken as exc:
+            raise HTTPException(409, str(exc)) from None
         scheduler.wake()
         return await _status(request, tenant_id)
 

@@ -63,6 +63,18 @@ class UnknownTenant(LookupError):
     """Reconnect or import-now for a tenant that never connected (or is disconnected)."""
 
 
+class NeedsNewToken(Exception):
+    """Import-now for a tenant whose token Pennylane refused: nothing is read until a new one."""
+
+    def __init__(self, tenant_id: str) -> None:
+        super().__init__(
+            f"Pennylane refused tenant {tenant_id}'s token: nothing is read from Pennylane for it "
+            f"until it is connected with a new token (PUT /connections/{tenant_id}, or "
+            "`stockpit connect`); its sync then resumes where it stopped"
+        )
+        self.tenant_id = tenant_id
+
+
 def with_documents_since(settings: ConnectionSettings, kept: dt.date | None) -> ConnectionSettings:
     """Documents count from the day the tenant connected (UTC), unless an earlier (or later)
     day is given (rule 17: opening stock comes from a count, not from all of history). A new
@@ -152,6 +164,8 @@ async def import_now(session: AsyncSession, tenant_id: str, what: ImportWhat) ->
     """Sync the named streams at once; the others keep their schedule."""
     streams = IMPORT_NOW_STREAMS[what]
     if not await state.request_sync(session, tenant_id, dt.datetime.now(dt.UTC), streams):
+        if await state.token_rejected_at(session, tenant_id) is not None:
+            raise NeedsNewToken(tenant_id)
         raise UnknownTenant(tenant_id)
 
 
@@ -182,6 +196,9 @@ async def handle_command(
         except (CompanyMismatch, TokenRefused) as exc:
             raise PermanentError(str(exc)) from None
     elif isinstance(payload, ImportNow):
-        await import_now(session, tenant_id, payload.what)
+        try:
+            await import_now(session, tenant_id, payload.what)
+        except NeedsNewToken as exc:
+            raise PermanentError(str(exc)) from None
     else:
         raise PermanentError(f"{type(payload).__name__} is not a connection command")

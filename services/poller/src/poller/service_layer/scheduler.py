@@ -26,6 +26,11 @@ the tenant's schedule row (`state.set_sync_interval`), moving the next sync to o
 after the last one started. The connection's own `sync_interval_s` is not acted on.
 Import-now: only the streams it names (see `poller.domain.schedule.IMPORT_NOW_STREAMS`); such a
 sync leaves the tenant's next scheduled sync where it was.
+A refused token (401/403): the run's release marks the connection `needs_new_token` and the
+tenant's row paused, in one transaction, unless the tenant was connected again while the run
+used the old token. A paused tenant is never claimed, so no request at all leaves for it, until
+a connect, reconnect or re-point proves a token with Pennylane (`state.activate_tenant`); its
+sync then resumes from the watermarks it kept. 5xx and timeouts keep the failure backoff.
 """
 
 from __future__ import annotations
@@ -209,10 +214,12 @@ class Scheduler:
         outcome, error = "failed", None
         sync: TenantSync | None = None
         failure: run_report.SyncErrorKind | None = None
+        connected_at: dt.datetime | None = None
         try:
             connection = await self._registry.get(tenant)
             if connection is None or not connection.is_connected:
                 raise SyncStopped(tenant)
+            connected_at = connection.connected_at
             token = await self._registry.token_for(tenant)
             client = await self._clients.for_sync(
                 tenant, token, connection.settings.poller_rate_share, gate
@@ -259,7 +266,10 @@ class Scheduler:
                 self._after_commit()
             elif outcome != "cancelled":
                 full = streams == EVERY_STREAM
-                await self._release(lease, started_at, outcome, error, full=full, ended=ended)
+                refused = connected_at if failure == "token_rejected" else None
+                await self._release(
+                    lease, started_at, outcome, error, full=full, ended=ended, refused=refused
+                )
         if outcome == "succeeded" and self._backlog:
             # Other tenants were due when the slots ran out: fill this one now, not at the tick.
             self.wake()
@@ -273,10 +283,12 @@ class Scheduler:
         *,
         full: bool,
         ended: run_report.RunEnd | None = None,
+        refused: dt.datetime | None = None,
     ) -> None:
         """A sync of only the streams import-now named leaves the schedule as it was. The
         interval is read in the release's transaction: a change made in Stockpit during the
-        sync counts for the next one."""
+        sync counts for the next one. `refused`: Pennylane refused the token the tenant was
+        connected with at that time; the tenant waits for a new one."""
         finished = dt.datetime.now(dt.UTC)
         succeeded = outcome == "succeeded"
         next_due: dt.datetime | None = None
@@ -289,6 +301,14 @@ class Scheduler:
             await state.finish_run(session, lease.tenant_id, lease.owner, lease.version, outcome)
             if ended is not None:
                 await self._report_run(session, lease, started_at, outcome, ended)
+            if refused is not None and await self._registry.mark_token_rejected(
+                lease.tenant_id, refused, session=session
+            ):
+                await state.pause_for_new_token(session, lease.tenant_id, finished)
+                log.warning(
+                    "Pennylane refused the token: no request for the tenant until a new one",
+                    tenant_id=lease.tenant_id,
+                )
             await state.release_lease(
                 session,
                 lease.tenant_id,
