@@ -37,9 +37,11 @@ from typing import Annotated, Any, Literal
 
 import httpx
 import typer
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 from stockpit_runtime.auth import LocalAuthority, Scope, scopes_of
 
 app = typer.Typer(help="Operate Stockpit Sync: tenants, syncs, stock and dead letters.")
@@ -408,6 +410,35 @@ def _document(value: dict[str, Any] | None) -> str:
     )
 
 
+def _when(timestamp: str) -> str:
+    """An ISO 8601 UTC time as a person reads it: to the second, without the zone letter."""
+    return timestamp.replace("T", " ")[:19]
+
+
+def _problem(problem: dict[str, Any]) -> Group:
+    """One problem as a short block a narrow terminal shows whole: what, where, which document,
+    then what to do."""
+    kind = problem["kind"].replace("_", " ")
+    if problem.get("occurrences", 1) > 1:
+        kind += f" ×{problem['occurrences']}"
+    state = " (acknowledged)" if problem.get("acknowledged_at") else ""
+    title = f"#{problem['problem_id']} {kind}{state} · {_when(problem['reported_at'])}"
+    details: list[str] = []
+    product = problem.get("product_name")
+    if product:
+        sku = f" (SKU {problem['sku']})" if problem.get("sku") else ""
+        where = f" at {problem['location_name']}" if problem.get("location_name") else ""
+        details.append(f"{product}{sku}{where}")
+    document = _document(problem.get("document"))
+    if document:
+        details.append(f"document: {document}")
+    details.append(str(problem.get("reason") or problem.get("summary", "")))
+    details.append(f"what to do: {problem['hint']}")
+    lines: list[RenderableType] = [Text(title, style="bold")]
+    lines.extend(Padding(Text(detail), (0, 0, 0, 4), expand=False) for detail in details)
+    return Group(*lines)
+
+
 @app.command()
 def report(
     tenant: str,
@@ -447,41 +478,23 @@ def report(
     console.print(
         _table(
             "Sync runs",
-            ("finished", "streams", "documents", "duration", "outcome"),
+            ("finished (UTC)", "documents", "duration", "outcome", "streams"),
             (
                 (
-                    r["finished_at"],
-                    ", ".join(r["streams"]),
+                    _when(r["finished_at"]),
                     r["documents"],
                     f"{r['duration_s']:.1f} s",
                     r["outcome"] + (f" ({r['error_kind']})" if r.get("error_kind") else ""),
+                    ", ".join(r["streams"]),
                 )
                 for r in answer["sync_runs"]
             ),
         )
     )
     problems = answer["problems"]
-    console.print(
-        _table(
-            "Problems",
-            ("id", "when", "kind", "document", "product", "SKU", "location", "what to do"),
-            (
-                (
-                    p["problem_id"],
-                    p["reported_at"][:19],
-                    p["kind"]
-                    + (f" ×{p['occurrences']}" if p.get("occurrences", 1) > 1 else "")
-                    + (" (ack)" if p.get("acknowledged_at") else ""),
-                    _document(p.get("document")),
-                    p.get("product_name"),
-                    p.get("sku"),
-                    p.get("location_name"),
-                    p["hint"],
-                )
-                for p in problems
-            ),
-        )
-    )
+    console.print(Text(f"Problems ({len(problems)} on this page)", style="bold"))
+    for problem in problems:
+        console.print(_problem(problem))
     # The next page of problems, as every list announces it: a `Link: <…>; rel="next"` header.
     if "next" in response.links:
         following = httpx.URL(response.links["next"]["url"]).params.get("cursor")
