@@ -16,7 +16,8 @@ Prints:
   inventory.replicas_1_lines_per_s       one replica
   inventory.replicas_2_lines_per_s       two replicas
   inventory.replicas_<n>_cpu_ms_per_1000_lines.<who>   CPU per 1,000 lines of each replica
-                                         (its relay included) and of every PostgreSQL process
+                                         and of every PostgreSQL process (no outbox relay runs:
+                                         the stock events stay staged)
   inventory.replicas_2_partitions        partitions of the documents topic each replica consumed
   inventory.replicas_<n>_cores_busy      CPU of the replicas and PostgreSQL over the phases' time,
                                          and of the whole machine (neighbours included)

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
 from stockpit_contracts.topics import INVENTORY_PROBLEMS, INVENTORY_STOCK, PENNYLANE_DOCUMENTS
 from stockpit_runtime import tracing
-from stockpit_testing.fixtures import authorized_client
+from stockpit_testing.fixtures import authorized_client, running_service
 
 pytestmark = pytest.mark.integration
 
@@ -142,7 +142,7 @@ async def test_one_trace_follows_a_document_and_one_a_write_across_the_services(
         ]
         async with AsyncExitStack() as stack:
             for app in apps:
-                await stack.enter_async_context(app.router.lifespan_context(app))
+                await stack.enter_async_context(running_service(app))
             poller, inventory = [
                 await stack.enter_async_context(authorized_client(app, base_url="http://s"))
                 for app in apps[:2]
