@@ -118,7 +118,12 @@ def create_app(
         runtime.publishes(OUTBOUND_RESULTS)
         add_collector(runtime, collect_pending_writes)
         runtime.extras["write_worker"] = WriteWorker(
-            runtime.engine, runtime.sessions, sources.tokens, pennylane_client, config
+            runtime.engine,
+            runtime.sessions,
+            sources.tokens,
+            pennylane_client,
+            config,
+            tracer=runtime.tracer,
         )
 
     async def start_worker(runtime: ServiceRuntime) -> None:
