@@ -162,7 +162,7 @@ async def test_a_refused_token_holds_the_tenants_writes_until_a_new_one(
 
     try:
         async with (
-            app.router.lifespan_context(app),
+            running_service(app),
             authorized_client(app, "http://outbound") as client,
         ):
             await kit.publish(
