@@ -1,4 +1,5 @@
-"""The outbound service process: request consumer, write worker, outbox relay and HTTP API."""
+"""The outbound service process: request consumer, write worker and HTTP API (its outbox relay
+runs beside it, `stockpit-relay`)."""
 
 from __future__ import annotations
 
