@@ -53,6 +53,7 @@ from stockpit_runtime import tracing
 from stockpit_runtime.consumer import record_dead_letter
 from stockpit_runtime.db import checked_schema, copy_rows, copying_rows, driver_connection
 from stockpit_runtime.kafka import reliable_producer
+from stockpit_runtime.kafka_security import KafkaSecurity, kafka_options
 from stockpit_runtime.logging import get_logger
 from stockpit_runtime.messaging_tables import NOTIFY_RELAY, relay_channel
 
@@ -244,8 +245,11 @@ class OutboxRelay:
         batch_size: int = 2000,
         idle_poll_s: float = 5.0,
         health: RelayHealth | None = None,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self._engine = engine
+        # For the producers the relay makes itself (default: the environment's settings).
+        self._security = security
         self.health = health if health is not None else RelayHealth(schema)
         self._producer = producer
         self._schema = schema
@@ -441,7 +445,10 @@ class OutboxRelay:
         continues with a new idempotent producer."""
         bootstrap = self._producer.client._bootstrap_servers
         single = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", max_request_size=MAX_MESSAGE_BYTES
+            bootstrap_servers=bootstrap,
+            **kafka_options(self._security),
+            acks="all",
+            max_request_size=MAX_MESSAGE_BYTES,
         )
         refused: list[tuple[Any, str, str]] = []
         await single.start()
@@ -461,7 +468,7 @@ class OutboxRelay:
                     refused.append((row, type(exc).__name__, str(exc) or type(exc).__name__))
         finally:
             await single.stop()
-        renewed = reliable_producer(bootstrap, f"outbox-relay-{self._schema}")
+        renewed = reliable_producer(bootstrap, f"outbox-relay-{self._schema}", self._security)
         await renewed.start()
         if self._owned_producer is not None:
             await self._owned_producer.stop()

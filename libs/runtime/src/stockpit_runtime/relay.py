@@ -65,6 +65,7 @@ async def running_relay(settings: ServiceSettings) -> AsyncIterator[RunningRelay
         settings.schema_name,
         batch_size=settings.outbox_batch_size,
         idle_poll_s=settings.outbox_idle_poll_s,
+        security=settings.kafka_security,
     )
     try:
         await producer.start()
