@@ -2,11 +2,12 @@
 
 2,000 products imported through the catalog topic, stock seeded at 3 locations, then invoices
 of 20 lines published on the documents topic in three phases, the tenant's default location
-switched between phases so every location takes sales. The inventory service runs as its own
-process (as deployed) on its own topics and schema (KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL
-from the env);
+switched between phases so every location takes sales. The inventory service and its outbox
+relay (`stockpit-relay`) run as processes of their own (as deployed) on their own topics and
+schema (KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL from the env);
 a phase is timed from its first publish until the consumer's inbox holds every invoice, so the
-figure covers Kafka, the domain, the ledger, the levels and the outbox of stock events.
+figure covers Kafka, the domain, the ledger, the levels and the outbox of stock events; the
+relay's figure until the outbox is empty again (every stock event on Kafka).
 
 The baseline, in the same run: plain asyncpg making the same row changes for the same lines
 (one ledger row per line, each touched level moved by `real = real + delta`) on tables of the
@@ -20,11 +21,13 @@ ledger entry), so the target ratio is well below 1.
 
 Prints:
   inventory.lines_per_s                 invoice lines applied by the service (target >= 10,000)
+  inventory.published_lines_per_s       the same lines until their stock events left the outbox
   inventory.raw_executemany_lines_per_s plain asyncpg, per invoice with executemany
   inventory.raw_copy_lines_per_s        plain asyncpg, per batch with COPY and a set-based upsert
   inventory.raw_asyncpg_lines_per_s     the better of the two
   inventory.vs_raw_asyncpg              the service against it (target >= 0.25)
-  inventory.service_cpu_ms_per_1000_lines   CPU of the service's processes (relay included)
+  inventory.service_cpu_ms_per_1000_lines   CPU of the service and of its relay
+  inventory.relay_cpu_ms_per_1000_lines     of which the relay's
   inventory.postgres_cpu_ms_per_1000_lines  CPU of every PostgreSQL process, same phases
 """
 
@@ -54,7 +57,7 @@ from stockpit_contracts.payloads.documents import (
     ProductRef,
 )
 from stockpit_contracts.topics import PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS, Topic
-from stockpit_ops.processes import service_process
+from stockpit_ops.processes import relay_process, service_process
 from stockpit_runtime.auth import LocalAuthority
 from stockpit_runtime.kafka_security import kafka_options
 
@@ -136,10 +139,10 @@ def _cpu_s(processes: list[psutil.Process]) -> float:
     return total
 
 
-def _service_processes(pid: int) -> list[psutil.Process]:
-    """The service and its children (the outbox relay runs in one by default)."""
-    root = psutil.Process(pid)
-    return [root, *root.children(recursive=True)]
+def _service_processes(*pids: int) -> list[psutil.Process]:
+    """The service and its relay, with their children."""
+    roots = [psutil.Process(pid) for pid in pids]
+    return [process for root in roots for process in (root, *root.children(recursive=True))]
 
 
 def _postgres_processes() -> list[psutil.Process]:
@@ -157,31 +160,39 @@ async def _wait_inbox(connection: asyncpg.Connection, schema: str, group: str, c
             await asyncio.sleep(0.02)
 
 
+async def _wait_outbox_empty(connection: asyncpg.Connection, schema: str) -> None:
+    async with asyncio.timeout(600):
+        while True:
+            if not await connection.fetchval(f'SELECT EXISTS (SELECT FROM "{schema}".outbox)'):
+                return
+            await asyncio.sleep(0.02)
+
+
 async def _service_run(
     bootstrap: str, database_url: str
-) -> tuple[float, float, float, list[list[tuple[str, Decimal]]]]:
-    """Lines per second of the service and the CPU seconds of the service and of PostgreSQL
-    during the timed phases; returns the lines as (product key, qty) per invoice."""
+) -> tuple[float, float, float, float, float, list[list[tuple[str, Decimal]]]]:
+    """Lines per second of the service (until applied, until published) and the CPU seconds of
+    the service with its relay, of the relay and of PostgreSQL during the timed phases; returns
+    the lines as (product key, qty) per invoice."""
     run = uuid.uuid4().hex[:8]
     prefix, schema = f"bench{run}.", f"bench_inventory_{run}"
     log_dir = Path(tempfile.mkdtemp(prefix="bench-inventory-"))
     authority = LocalAuthority.create(log_dir / "auth")
-    service = service_process(
-        "inventory",
-        env={
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "DATABASE_URL": database_url,
-            "STOCKPIT_TOPIC_PREFIX": prefix,
-            "STOCKPIT_DB_SCHEMA": schema,
-            "STOCKPIT_LOG_LEVEL": "WARNING",
-            **authority.service_env(),
-        },
-        log_dir=log_dir,
-    )
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "DATABASE_URL": database_url,
+        "STOCKPIT_TOPIC_PREFIX": prefix,
+        "STOCKPIT_DB_SCHEMA": schema,
+        "STOCKPIT_LOG_LEVEL": "WARNING",
+        **authority.service_env(),
+    }
+    service = service_process("inventory", env=env, log_dir=log_dir)
+    relay = relay_process("inventory", env=env, log_dir=log_dir)
     rng = random.Random(7)
     connection = await asyncpg.connect(_plain_dsn(database_url))
     try:
         await asyncio.to_thread(service.start)
+        await asyncio.to_thread(relay.start)
         try:
             base_url = service.ready_url.rsplit("/health", 1)[0]
             async with httpx.AsyncClient(
@@ -230,7 +241,8 @@ async def _service_run(
                 )
                 group = f"{prefix}inventory.documents"
                 assert service.process is not None
-                elapsed = service_cpu = postgres_cpu = 0.0
+                assert relay.process is not None
+                elapsed = published = service_cpu = relay_cpu = postgres_cpu = 0.0
                 all_lines: list[list[tuple[str, Decimal]]] = []
                 for phase, location in enumerate(locations):
                     response = await api.put(
@@ -248,7 +260,9 @@ async def _service_run(
                                 if line.product
                             ]
                         )
-                    service_processes = _service_processes(service.process.pid)
+                    service_processes = _service_processes(service.process.pid, relay.process.pid)
+                    relay_processes = _service_processes(relay.process.pid)
+                    relay_before = _cpu_s(relay_processes)
                     postgres_processes = _postgres_processes()
                     service_before = _cpu_s(service_processes)
                     postgres_before = _cpu_s(postgres_processes)
@@ -256,7 +270,10 @@ async def _service_run(
                     await _publish(bootstrap, PENNYLANE_DOCUMENTS, prefix, events)
                     await _wait_inbox(connection, schema, group, (phase + 1) * INVOICES_PER_PHASE)
                     elapsed += time.perf_counter() - started
+                    await _wait_outbox_empty(connection, schema)
+                    published += time.perf_counter() - started
                     service_cpu += _cpu_s(service_processes) - service_before
+                    relay_cpu += _cpu_s(relay_processes) - relay_before
                     postgres_cpu += _cpu_s(postgres_processes) - postgres_before
                 balanced = (await api.get(f"/tenants/{TENANT}/reconciliation")).json()["balanced"]
                 assert balanced, "levels and ledger disagree"
@@ -265,12 +282,13 @@ async def _service_run(
                 )
                 assert entries == LOCATIONS * INVOICES_PER_PHASE * LINES_PER_INVOICE, entries
         finally:
+            relay.stop()
             service.stop()
         await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     finally:
         await connection.close()
     lines = LOCATIONS * INVOICES_PER_PHASE * LINES_PER_INVOICE
-    return lines / elapsed, service_cpu, postgres_cpu, all_lines
+    return lines / elapsed, lines / published, service_cpu, relay_cpu, postgres_cpu, all_lines
 
 
 RAW_TABLES = """
@@ -378,17 +396,26 @@ async def _raw_run(
 async def main() -> None:
     bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
     database_url = os.environ["DATABASE_URL"]
-    service_rate, service_cpu, postgres_cpu, invoices = await _service_run(bootstrap, database_url)
+    (
+        service_rate,
+        published_rate,
+        service_cpu,
+        relay_cpu,
+        postgres_cpu,
+        invoices,
+    ) = await _service_run(bootstrap, database_url)
     executemany_rate = await _raw_run(database_url, invoices, _per_invoice_executemany)
     copy_rate = await _raw_run(database_url, invoices, _per_batch_copy)
     raw_rate = max(executemany_rate, copy_rate)
     thousands = sum(len(lines) for lines in invoices) / 1000
     print(f"inventory.lines_per_s: {service_rate:.0f} lines/s (target >= 10000)")
+    print(f"inventory.published_lines_per_s: {published_rate:.0f} lines/s")
     print(f"inventory.raw_executemany_lines_per_s: {executemany_rate:.0f} lines/s")
     print(f"inventory.raw_copy_lines_per_s: {copy_rate:.0f} lines/s")
     print(f"inventory.raw_asyncpg_lines_per_s: {raw_rate:.0f} lines/s")
     print(f"inventory.vs_raw_asyncpg: {service_rate / raw_rate:.2f} ratio (target >= 0.25)")
     print(f"inventory.service_cpu_ms_per_1000_lines: {1000 * service_cpu / thousands:.0f} ms")
+    print(f"inventory.relay_cpu_ms_per_1000_lines: {1000 * relay_cpu / thousands:.0f} ms")
     print(f"inventory.postgres_cpu_ms_per_1000_lines: {1000 * postgres_cpu / thousands:.0f} ms")
 
 

@@ -16,7 +16,8 @@ Prints:
   inventory.replicas_1_lines_per_s       one replica
   inventory.replicas_2_lines_per_s       two replicas
   inventory.replicas_<n>_cpu_ms_per_1000_lines.<who>   CPU per 1,000 lines of each replica
-                                         (its relay included) and of every PostgreSQL process
+                                         and of every PostgreSQL process (the outbox relay
+                                         runs beside them, not counted)
   inventory.replicas_2_partitions        partitions of the documents topic each replica consumed
   inventory.replicas_<n>_cores_busy      CPU of the replicas and PostgreSQL over the phases' time,
                                          and of the whole machine (neighbours included)
@@ -54,7 +55,7 @@ from stockpit_contracts.payloads.documents import (
     ProductRef,
 )
 from stockpit_contracts.topics import PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS, Topic
-from stockpit_ops.processes import ManagedProcess, service_process
+from stockpit_ops.processes import ManagedProcess, relay_process, service_process
 from stockpit_runtime.auth import LocalAuthority
 from stockpit_runtime.kafka import delete_topics
 from stockpit_runtime.kafka_security import kafka_options
@@ -246,7 +247,17 @@ class Bench:
         return f"{self.prefix}inventory.documents"
 
     def replica(self, number: int) -> ManagedProcess:
-        env = {
+        log_dir = Path(tempfile.mkdtemp(prefix=f"bench-scaling-replica-{number}-"))
+        return service_process("inventory", env=self.env, log_dir=log_dir)
+
+    def relay(self) -> ManagedProcess:
+        """The schema's outbox relay, as deployed beside the replicas."""
+        log_dir = Path(tempfile.mkdtemp(prefix="bench-scaling-relay-"))
+        return relay_process("inventory", env=self.env, log_dir=log_dir)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "DATABASE_URL": self.database_url,
             "STOCKPIT_TOPIC_PREFIX": self.prefix,
@@ -255,8 +266,6 @@ class Bench:
             "STOCKPIT_LOG_LEVEL": "WARNING",
             **self.authority.service_env(),
         }
-        log_dir = Path(tempfile.mkdtemp(prefix=f"bench-scaling-replica-{number}-"))
-        return service_process("inventory", env=env, log_dir=log_dir)
 
     async def set_up(self, connection: asyncpg.Connection, replica: ManagedProcess) -> None:
         """Every tenant's settings (and default location) and products, stocked."""
@@ -335,12 +344,13 @@ class Bench:
 async def run(bench: Bench) -> dict[int, Totals]:
     """Phases with one replica and with two, alternated (1, 2, 2, 1) so that a change in the
     machine's other load weighs on both alike; one schema and one consumer group throughout."""
-    first, second = bench.replica(1), bench.replica(2)
+    first, second, relay = bench.replica(1), bench.replica(2), bench.relay()
     totals = {1: Totals(), 2: Totals()}
     connection = await asyncpg.connect(_plain_dsn(bench.database_url))
     try:
         try:
             await asyncio.to_thread(first.start)
+            await asyncio.to_thread(relay.start)
             await bench.set_up(connection, first)
             plan = [[first], [first, second], [first, second], [first]]
             for index, replicas in enumerate(plan):
@@ -356,8 +366,8 @@ async def run(bench: Bench) -> dict[int, Totals]:
             )
             assert entries == len(plan) * INVOICES * LINES_PER_INVOICE, entries
         finally:
-            for replica in (first, second):
-                await asyncio.to_thread(replica.stop)
+            for process in (first, second, relay):
+                await asyncio.to_thread(process.stop)
         await connection.execute(f'DROP SCHEMA IF EXISTS "{bench.schema}" CASCADE')
         await delete_topics(bench.bootstrap, bench.prefix)
     finally:

@@ -1,7 +1,8 @@
 """Benchmark: a first-sync backfill of 20,000 invoices (1 to 20 lines) from the sandbox into Kafka.
 
-Starts the Pennylane sandbox in a subprocess and the poller as a subprocess (its own schema and
-topic prefix), connects one tenant, and waits until every invoice is on the documents topic.
+Starts the Pennylane sandbox in a subprocess and the poller with its outbox relay as subprocesses
+(their own schema and topic prefix), connects one tenant, and waits until every invoice is on the
+documents topic.
 Baseline, measured in the same run: the client alone reading the same invoices with their lines
 (`iter_customer_invoice_pages_with_lines`, the cheapest way Pennylane allows), so the ratio shows
 what the poller's bookkeeping (snapshots, outbox, watermarks, Kafka) costs on top of the reads.
@@ -100,6 +101,13 @@ async def _backfill(env: dict[str, str], prefix: str, sandbox: str) -> tuple[flo
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    # Its outbox relay beside it, as deployed: the events reach Kafka through it.
+    relay = subprocess.Popen(  # noqa: ASYNC220 (started once, not awaited on)
+        [sys.executable, "-m", "stockpit_runtime.relay", "--port", str(_free_port())],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     peak_rss = 0
     consumer = AIOKafkaConsumer(
         topic,
@@ -135,11 +143,12 @@ async def _backfill(env: dict[str, str], prefix: str, sandbox: str) -> tuple[flo
         elapsed = time.monotonic() - started
     finally:
         await consumer.stop()
-        poller.send_signal(signal.SIGTERM)
-        try:
-            poller.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            poller.kill()
+        for child in (poller, relay):
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
     return elapsed, peak_rss / 1e6
 
 

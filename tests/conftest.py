@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from inventory.entrypoints.app import InventorySettings, create_app
+from stockpit_testing.fixtures import running_service
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ async def inventory(
         consumer_retry_backoff_s=0.01,
     )
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    async with running_service(app):
         yield app
 
 

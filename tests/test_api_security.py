@@ -108,7 +108,6 @@ def build(
         "DATABASE_URL": database_url,
         "topic_prefix": topic_prefix,
         "db_schema": db_schema,
-        "outbox_relay": "task",
         "consumer_max_attempts": 1,
     }
     pennylane = sandbox_url + "/api/external/v2"

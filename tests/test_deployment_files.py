@@ -41,6 +41,20 @@ def test_compose_names_every_service_with_health_checks_and_start_order() -> Non
     assert services["pennylane-sandbox"]["profiles"] == ["demo"]
 
 
+def test_each_service_has_its_outbox_relay_beside_it_with_the_same_settings() -> None:
+    services = _compose()["services"]
+    for name in SERVICES:
+        relay, service = services[f"{name}-relay"], services[name]
+        assert relay["command"] == ["stockpit-relay", "--schema", name]
+        assert relay["restart"] == "unless-stopped"
+        # After its service: the schema and its outbox table exist then.
+        assert relay["depends_on"] == {name: {"condition": "service_healthy"}}
+        for setting in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"):
+            assert relay["environment"][setting] == service["environment"][setting], setting
+        assert "STOCKPIT_TOKEN_KEY" not in relay["environment"], "a relay decrypts nothing"
+        assert "8001/health/ready" in " ".join(relay["healthcheck"]["test"])
+
+
 def test_compose_commands_are_console_scripts_the_workspace_declares() -> None:
     scripts: set[str] = set()
     for pyproject in ROOT.glob("*/*/pyproject.toml"):
@@ -254,6 +268,7 @@ def test_prometheus_scrapes_every_service_and_loads_the_rules() -> None:
     for name in SERVICES:
         port = compose["services"][name]["environment"]["STOCKPIT_HTTP_PORT"]
         assert f"{name}:{port}" in targets, name
+        assert f"{name}-relay:8001" in targets, f"{name}'s relay"
     for job in config["scrape_configs"]:
         assert job.get("metrics_path", "/metrics") == "/metrics"
         # A target label `service` would rename the Pennylane metrics' own `service` label.

@@ -31,7 +31,8 @@ def test_sigkill_of_each_service_at_random_points_loses_and_duplicates_nothing(
     kafka_bootstrap_servers: str, database_url: str, tmp_path: Path
 ) -> None:
     rng = random.Random(7)
-    # Every service is killed once, then one more at random, each after a seeded delay.
+    # Every service (with its relay) is killed once, then one more at random, each after a
+    # seeded delay.
     victims = list(SERVICES)
     rng.shuffle(victims)
     victims.append(rng.choice(SERVICES))
@@ -41,8 +42,12 @@ def test_sigkill_of_each_service_at_random_points_loses_and_duplicates_nothing(
 
         def kill_one(phase: int) -> None:
             time.sleep(rng.uniform(0, 3))  # somewhere in the import, relay or write just started
+            # The service and its outbox relay die together, as on a host that crashed.
+            relay = system.relays[victims[phase]]
+            relay.kill()
             system.kill(victims[phase])
             system.start(victims[phase])
+            relay.start()
 
         workload.run_phases(len(victims), kill_one)
         workload.expect_converged()

@@ -1,7 +1,7 @@
 """Kafka over SASL_SSL: a private broker (never the shared one) with a SCRAM user and a CA made at
 its start; the inventory service runs on it as a process (FastStream consumer, producer, admin
-client and the outbox relay's child process), and a wrong password is refused with the broker's
-reason."""
+client) with its outbox relay as a process beside it, and a wrong password is refused with the
+broker's reason."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from stockpit_contracts.payloads.documents import (
 from stockpit_contracts.payloads.inventory import StockChanged
 from stockpit_contracts.topics import INVENTORY_STOCK, PENNYLANE_DOCUMENTS
 from stockpit_ops.infra import PrivateSecureKafka, private_secure_kafka
-from stockpit_ops.processes import service_process
+from stockpit_ops.processes import relay_process, service_process
 from stockpit_runtime.kafka import KafkaAccessError, ensure_topics
 from stockpit_testing.fixtures import publish_raw, read_topic
 
@@ -66,10 +66,11 @@ async def test_a_service_runs_end_to_end_over_sasl_ssl(
         "DATABASE_URL": database_url,
         "STOCKPIT_TOPIC_PREFIX": topic_prefix,
         "STOCKPIT_DB_SCHEMA": db_schema,
-        "STOCKPIT_OUTBOX_RELAY": "process",
     }
     inventory = service_process("inventory", env=env, log_dir=tmp_path)
+    relay = relay_process("inventory", env=env, log_dir=tmp_path)
     inventory.start()
+    relay.start()
     try:
         await publish_raw(
             secure_kafka.bootstrap_servers,
@@ -86,9 +87,10 @@ async def test_a_service_runs_end_to_end_over_sasl_ssl(
             security=security,
         )
     finally:
+        relay.stop()
         inventory.stop()
     changes = [parse_event(record.value).payload for record in records]
-    assert changes, f"no stock event over SASL_SSL; inventory log:\n{inventory.tail(40)}"
+    assert changes, f"no stock event over SASL_SSL; relay log:\n{relay.tail(40)}"
     assert isinstance(changes[0], StockChanged)
     assert changes[0].real == Decimal(-3)
 

@@ -7,7 +7,10 @@ three services in-process, their spans in one in-memory exporter).
   inventory's consumer (a span per document of its batch) → the stock change it stages (whose
   Kafka record carries the same trace).
 - Write: a rename over inventory's HTTP API (FastAPI span) → the write request it stages →
-  outbound's consumer (FastStream's span).
+  outbound's consumer (FastStream's span), which queues the write with its `traceparent` →
+  outbound's worker, later, writing it to Pennylane (its span, and the httpx request under it).
+
+(No document of the poller causes an outbound write: writes start from a Stockpit change.)
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
 from stockpit_contracts.topics import INVENTORY_PROBLEMS, INVENTORY_STOCK, PENNYLANE_DOCUMENTS
 from stockpit_runtime import tracing
-from stockpit_testing.fixtures import authorized_client
+from stockpit_testing.fixtures import authorized_client, running_service
 
 pytestmark = pytest.mark.integration
 
@@ -142,7 +145,7 @@ async def test_one_trace_follows_a_document_and_one_a_write_across_the_services(
         ]
         async with AsyncExitStack() as stack:
             for app in apps:
-                await stack.enter_async_context(app.router.lifespan_context(app))
+                await stack.enter_async_context(running_service(app))
             poller, inventory = [
                 await stack.enter_async_context(authorized_client(app, base_url="http://s"))
                 for app in apps[:2]
@@ -231,3 +234,30 @@ async def test_one_trace_follows_a_document_and_one_a_write_across_the_services(
 
             consumed_write = await _until(outbound_consumed)
             assert {_service(span) for span in consumed_write} == {"outbound"}
+
+            # The write, queued by that consumer and sent later by the worker, is in the trace.
+            async def written_to_pennylane() -> list[ReadableSpan]:
+                return [
+                    span
+                    for span in spans.get_finished_spans()
+                    if span.name == "outbound write product"
+                    and _trace_of(span) == _trace_of(http_span)
+                ]
+
+            [write_span] = await _until(written_to_pennylane)
+            assert _service(write_span) == "outbound"
+            assert write_span.parent is not None
+            assert write_span.parent.span_id in {
+                span.context.span_id for span in consumed_write if span.context is not None
+            }, "the write continues the consumer's span of its request"
+            assert write_span.context is not None
+            pennylane_writes = [
+                s
+                for s in spans.get_finished_spans()
+                if s.kind is SpanKind.CLIENT
+                and s.parent is not None
+                and s.parent.span_id == write_span.context.span_id
+                and "/products/"
+                in str(_attributes(s).get("url.full", _attributes(s).get("http.url")))
+            ]
+            assert pennylane_writes, "the worker's request to Pennylane is under its span"

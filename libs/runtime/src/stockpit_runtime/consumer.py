@@ -28,7 +28,7 @@ from stockpit_contracts.payloads.dead_letters import DeadLetter
 from stockpit_contracts.sizes import MessageTooLarge, excerpt
 
 from stockpit_runtime.logging import get_logger
-from stockpit_runtime.messaging_tables import dead_letters, inbox, outbox
+from stockpit_runtime.messaging_tables import NOTIFY_RELAY, dead_letters, inbox, outbox
 
 log = get_logger(__name__)
 
@@ -352,6 +352,7 @@ async def record_dead_letter(
             headers={"stockpit-dead-letter-reason": reason[:200]},
         )
     )
+    await session.execute(sa.text(NOTIFY_RELAY))
     return dead_letter_id
 
 
@@ -378,6 +379,7 @@ async def replay_dead_letter(session: AsyncSession, dead_letter_id: int) -> Repl
             topic=row.original_topic, key=row.key, value=row.value, headers=row.headers
         )
     )
+    await session.execute(sa.text(NOTIFY_RELAY))
     await session.execute(
         sa.update(dead_letters)
         .where(dead_letters.c.id == dead_letter_id)

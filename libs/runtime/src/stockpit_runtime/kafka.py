@@ -30,7 +30,7 @@ def reliable_producer(
         enable_idempotence=True,
         linger_ms=5,
         # Record batches of up to 256 KiB (not 16): the outbox relay sends thousands of small
-        # events at once, and each batch is one round trip to the broker (its limit is 1 MiB).
+        # events at once, and each batch is one request to the broker (its limit is 1 MiB).
         max_batch_size=256 * 1024,
         request_timeout_ms=30_000,
         max_request_size=MAX_MESSAGE_BYTES,

@@ -11,7 +11,22 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from stockpit_runtime.db import checked_schema
+
 metadata = sa.MetaData()
+
+# The outbox relay's wake-up, sent by every transaction that adds outbox rows; PostgreSQL
+# delivers it on commit (never on rollback), once per transaction and channel however often it
+# was sent. The channel is the schema's (the search path of the staging connection names it),
+# cut to an identifier's 63 bytes.
+CHANNEL_PREFIX = "stockpit_outbox_"
+NOTIFY_RELAY = f"SELECT pg_notify(left('{CHANNEL_PREFIX}' || current_schema(), 63), '')"
+
+
+def relay_channel(schema: str) -> str:
+    """The channel the outbox relay of `schema` LISTENs on (see `NOTIFY_RELAY`)."""
+    return f"{CHANNEL_PREFIX}{checked_schema(schema)}"[:63]
+
 
 inbox = sa.Table(
     "inbox",

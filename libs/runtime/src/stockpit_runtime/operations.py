@@ -3,12 +3,13 @@ figures Prometheus scrapes, and the HTTP answers for requests that would make a 
 large.
 
 Readiness (`/health/ready`) is 503, naming the failing check, when the database or the broker do
-not answer, when the outbox's oldest row is older than `STOCKPIT_OUTBOX_MAX_AGE_S` (the relay is
-stuck or far behind), when the relay failed `STOCKPIT_RELAY_MAX_FAILURES` rounds in a row (or its
-process is gone), and when a Kafka consumer has stopped. Liveness stays "the process answers".
+not answer, when the outbox's oldest row is older than `STOCKPIT_OUTBOX_MAX_AGE_S` (its relay is
+stuck, far behind or not running), and when a Kafka consumer has stopped. Liveness stays "the
+process answers". The relay (`stockpit-relay`) has health and metrics of its own (`relay.py`):
+its failures and the outbox figures are there.
 
-Figures that need a query (outbox depth and age, consumer lag, a service's own queue) are read
-when `/metrics` is scraped, never on the hot path. No series carries a tenant label: tenants grow
+Figures that need a query (consumer lag, a service's own queue) are read when `/metrics` is
+scraped, never on the hot path. No series carries a tenant label: tenants grow
 without bound; per-tenant detail is in the services' HTTP APIs.
 """
 
@@ -25,8 +26,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from stockpit_contracts.sizes import MessageTooLarge
 
 from stockpit_runtime.logging import get_logger
-from stockpit_runtime.outbox import outbox_status
-from stockpit_runtime.relay_process import RelayProcess
+from stockpit_runtime.outbox import outbox_check
 
 if TYPE_CHECKING:
     from stockpit_runtime.service import ServiceRuntime
@@ -103,7 +103,6 @@ def add_collector(runtime: ServiceRuntime, collector: Collector) -> None:
 async def collect(runtime: ServiceRuntime) -> None:
     """Refresh the figures that are read rather than counted (before `/metrics` answers)."""
     collectors: list[Collector] = [
-        _outbox_figures,
         _consumer_lag,
         *runtime.extras.get("metric_collectors", []),
     ]
@@ -113,10 +112,6 @@ async def collect(runtime: ServiceRuntime) -> None:
                 await collector(runtime)
         except Exception as exc:  # a scrape reports what it can, it never fails
             log.warning("a metric could not be read", collector=collector.__name__, error=repr(exc))
-
-
-async def _outbox_figures(runtime: ServiceRuntime) -> None:
-    await outbox_status(runtime.engine, runtime.settings.schema_name)
 
 
 async def _consumer_lag(runtime: ServiceRuntime) -> None:
@@ -138,33 +133,9 @@ async def _consumer_lag(runtime: ServiceRuntime) -> None:
 async def readiness_problems(runtime: ServiceRuntime) -> dict[str, str]:
     """The checks beyond database and broker: "ok" or what is wrong."""
     settings = runtime.settings
-    checks: dict[str, str] = {}
-    try:
-        async with asyncio.timeout(3):
-            pending, age = await outbox_status(runtime.engine, settings.schema_name)
-        checks["outbox"] = (
-            "ok"
-            if age <= settings.outbox_max_age_s
-            else f"failed: {pending} rows waiting, the oldest for {age:.0f} s"
-            f" (more than {settings.outbox_max_age_s:g} s)"
-        )
-    except Exception as exc:
-        checks["outbox"] = f"failed: {type(exc).__name__}"
-    checks["relay"] = _relay_check(runtime)
+    checks = {"outbox": await outbox_check(runtime.engine, settings.outbox_max_age_s)}
     checks["consumers"] = _consumers_check(runtime)
     return checks
-
-
-def _relay_check(runtime: ServiceRuntime) -> str:
-    relay = runtime.relay
-    if relay is None:
-        return "ok" if not runtime.started else "failed: no relay"
-    if isinstance(relay, RelayProcess) and runtime.started and not relay.alive:
-        return "failed: the relay process is not running"
-    health = relay.health
-    if health.consecutive_failures >= runtime.settings.relay_max_failures:
-        return f"failed: {health.consecutive_failures} rounds in a row: {health.last_error}"
-    return "ok"
 
 
 def _consumers_check(runtime: ServiceRuntime) -> str:

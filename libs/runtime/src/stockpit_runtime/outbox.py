@@ -1,9 +1,15 @@
 """Transactional outbox: events are rows written in the same transaction as the change.
 
-A relay then publishes them in id order with an idempotent, acks=all producer and deletes them
-once the broker acknowledged them. A crash between the two re-publishes (at least once); the
-consumers' inbox makes that harmless. Only one relay per schema runs at a time (a PostgreSQL
-advisory lock), so rows of one key reach Kafka in commit order even with several replicas.
+A relay (`stockpit-relay`, a process of its own beside each service, see `relay.py`) then
+publishes them in id order with an idempotent, acks=all producer and deletes them once the broker
+acknowledged them. A crash between the two re-publishes (at least once); the consumers' inbox
+makes that harmless. Only one relay per schema runs at a time (a PostgreSQL advisory lock), so
+rows of one key reach Kafka in commit order even with several replicas.
+
+The transaction that stages rows also sends a PostgreSQL notification (`NOTIFY_RELAY`): it is
+delivered when the transaction commits (never when it rolls back), and wakes the relay, which
+LISTENs on the channel of its schema. A slow poll catches what no notification announced (a
+relay that was reconnecting, a row written by hand).
 
 No row can stall the outbox. A message too large for its topic is refused where it is made
 (`outbox_rows`), and a row the relay still cannot publish (too large, or refused by the broker
@@ -19,10 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
@@ -44,9 +51,11 @@ from stockpit_contracts.sizes import MAX_MESSAGE_BYTES, ensure_fits
 
 from stockpit_runtime import tracing
 from stockpit_runtime.consumer import record_dead_letter
-from stockpit_runtime.db import copy_rows, copying_rows, driver_connection
+from stockpit_runtime.db import checked_schema, copy_rows, copying_rows, driver_connection
 from stockpit_runtime.kafka import reliable_producer
+from stockpit_runtime.kafka_security import KafkaSecurity, kafka_options
 from stockpit_runtime.logging import get_logger
+from stockpit_runtime.messaging_tables import NOTIFY_RELAY, relay_channel
 
 log = get_logger(__name__)
 
@@ -143,20 +152,26 @@ def outbox_rows(messages: Iterable[OutboxMessage]) -> list[OutboxRow]:
 async def stage_rows(session: AsyncSession, rows: Sequence[OutboxRow]) -> None:
     if rows:
         await copy_rows(session, "outbox", OUTBOX_COLUMNS, rows)
+        await notify_relay(session)
 
 
-def staging_rows(
-    session: AsyncSession, rows: Sequence[OutboxRow]
-) -> AbstractAsyncContextManager[None]:
+@asynccontextmanager
+async def staging_rows(session: AsyncSession, rows: Sequence[OutboxRow]) -> AsyncIterator[None]:
     """`stage_rows` while the block runs (see `copying_rows`): the block may make the next rows."""
-    return copying_rows(session, "outbox", OUTBOX_COLUMNS, rows)
+    async with copying_rows(session, "outbox", OUTBOX_COLUMNS, rows):
+        yield
+    if rows:
+        await notify_relay(session)
+
+
+async def notify_relay(session: AsyncSession) -> None:
+    """Wake the relay when the session's transaction commits (for rows staged without
+    `stage_rows`)."""
+    await session.execute(sa.text(NOTIFY_RELAY))
 
 
 class RelayHealth:
-    """What the relay did, for metrics and readiness (in the service's process).
-
-    The relay calls it directly when it runs as a task; a relay in a child process reports over
-    a pipe and `RelayProcess` calls it."""
+    """What the relay did, for its metrics and its readiness."""
 
     def __init__(self, schema: str) -> None:
         self.schema = schema
@@ -181,9 +196,10 @@ class RelayHealth:
             RELAY_CONSECUTIVE_FAILURES.labels(self.schema).set(0)
 
 
-async def outbox_status(engine: AsyncEngine, schema: str) -> tuple[int, float]:
+async def outbox_status(engine: AsyncEngine, schema: str | None = None) -> tuple[int, float]:
     """Rows waiting in the outbox and the age of the oldest (seconds; 0 when empty); sets the
-    gauges. Read when metrics are scraped and readiness is asked, not by the relay."""
+    gauges of `schema` when given (the relay's, which exports them). Read when metrics are
+    scraped and readiness is asked, not on the way of the rows."""
     async with engine.connect() as connection:
         row = (
             await connection.execute(
@@ -194,13 +210,31 @@ async def outbox_status(engine: AsyncEngine, schema: str) -> tuple[int, float]:
             )
         ).one()
     pending, age = int(row.pending), max(0.0, float(row.age))
-    OUTBOX_PENDING.labels(schema).set(pending)
-    OUTBOX_OLDEST_AGE.labels(schema).set(age)
+    if schema is not None:
+        OUTBOX_PENDING.labels(schema).set(pending)
+        OUTBOX_OLDEST_AGE.labels(schema).set(age)
     return pending, age
 
 
+async def outbox_check(engine: AsyncEngine, max_age_s: float, schema: str | None = None) -> str:
+    """The readiness check of an outbox: "ok", or what is wrong (rows waiting too long)."""
+    try:
+        async with asyncio.timeout(3):
+            pending, age = await outbox_status(engine, schema)
+    except Exception as exc:  # a readiness check reports, it never raises
+        return f"failed: {type(exc).__name__}"
+    if age <= max_age_s:
+        return "ok"
+    return f"failed: {pending} rows waiting, the oldest for {age:.0f} s (more than {max_age_s:g} s)"
+
+
 class OutboxRelay:
-    """Publishes one schema's outbox rows to Kafka, in order, until stopped."""
+    """Publishes one schema's outbox rows to Kafka, in order, until stopped.
+
+    While it runs (`start`), one connection of its own holds the schema's advisory lock and
+    LISTENs on the schema's channel; a notification, or the poll after `idle_poll_s` without
+    one, starts the next round. The connection lost, the lock and the notifications go with it:
+    the relay reconnects, and its first round publishes whatever was staged meanwhile."""
 
     def __init__(
         self,
@@ -209,10 +243,13 @@ class OutboxRelay:
         schema: str,
         *,
         batch_size: int = 2000,
-        idle_poll_s: float = 0.2,
+        idle_poll_s: float = 5.0,
         health: RelayHealth | None = None,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self._engine = engine
+        # For the producers the relay makes itself (default: the environment's settings).
+        self._security = security
         self.health = health if health is not None else RelayHealth(schema)
         self._producer = producer
         self._schema = schema
@@ -225,10 +262,8 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         # The producer the relay made itself after a refusal (the given one is its caller's).
         self._owned_producer: AIOKafkaProducer | None = None
-
-    def wake(self) -> None:
-        """Called after a commit that added rows, so they leave without waiting for the poll."""
-        self._wake.set()
+        # True while this relay holds the lock and listens (a standby replica waits for it).
+        self.leading = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
@@ -246,52 +281,80 @@ class OutboxRelay:
     async def _run(self) -> None:
         while True:
             try:
-                async with self._engine.connect() as lock_connection:
-                    await self._relay_while_leader(lock_connection)
+                async with self._listening_connection() as connection:
+                    await self._relay_while_leader(connection)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.exception("outbox relay failed; retrying", schema=self._schema)
                 self.health.failed(f"{type(exc).__name__}: {exc}"[:300])
                 await asyncio.sleep(1)
+            finally:
+                self.leading = False
 
-    async def _relay_while_leader(self, lock_connection: AsyncConnection) -> None:
-        got_lock = await lock_connection.scalar(
-            sa.text("SELECT pg_try_advisory_lock(hashtext(:name))"),
-            {"name": f"outbox-relay:{self._schema}"},
+    @asynccontextmanager
+    async def _listening_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection outside the engine's pool, in autocommit: PostgreSQL delivers
+        notifications to a session only between its transactions."""
+        _, options = self._engine.dialect.create_connect_args(self._engine.url)
+        for sqlalchemy_only in ("prepared_statement_cache_size", "prepared_statement_name_func"):
+            options.pop(sqlalchemy_only, None)
+        connection = await asyncpg.connect(
+            **options,
+            server_settings={
+                "search_path": checked_schema(self._schema),
+                "application_name": f"stockpit-relay:{self._schema}"[:63],
+            },
         )
-        await lock_connection.commit()
+        try:
+            yield connection
+        finally:
+            # Closing ends the session: its lock and its LISTEN go with it.
+            try:
+                async with asyncio.timeout(5):
+                    await connection.close()
+            except Exception:
+                connection.terminate()
+
+    async def _relay_while_leader(self, connection: asyncpg.Connection) -> None:
+        got_lock = await connection.fetchval(
+            "SELECT pg_try_advisory_lock(hashtext($1))", f"outbox-relay:{self._schema}"
+        )
         if not got_lock:
             self.health.succeeded()
-            await asyncio.sleep(max(self._idle_poll_s, 1.0))
+            await asyncio.sleep(self._idle_poll_s)
             return
-        try:
-            while True:
-                # The lock lives as long as its session: a session cut (failover, restart of
-                # PostgreSQL, an operator) lets another relay in, so this one stops first.
-                await lock_connection.execute(sa.text("SELECT 1"))
-                published = await self.publish_batch()
-                self.health.succeeded()
-                if published < self._batch_size:
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
-        finally:
-            # A lock whose session is gone is released already.
-            with contextlib.suppress(Exception):
-                await lock_connection.execute(
-                    sa.text("SELECT pg_advisory_unlock(hashtext(:name))"),
-                    {"name": f"outbox-relay:{self._schema}"},
-                )
+
+        def wake(*_: object) -> None:
+            self._wake.set()
+
+        # The session cut (failover, restart of PostgreSQL, an operator) frees the lock for
+        # another relay and stops the notifications: this one stops leading at once.
+        connection.add_termination_listener(wake)
+        await connection.add_listener(relay_channel(self._schema), wake)
+        self.leading = True
+        log.info("outbox relay leads", schema=self._schema)
+        while True:
+            if connection.is_closed():
+                raise ConnectionError("the relay's session (its lock and LISTEN) was lost")
+            # A session cut without a word (the network) is found here, before a round.
+            await connection.execute("SELECT 1")
+            # Cleared before the round reads the rows: a commit announced while it publishes
+            # starts the next round at once.
+            self._wake.clear()
+            published = await self.publish_batch()
+            self.health.succeeded()
+            if published < self._batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
 
     async def publish_batch(self) -> int:
         """Send the oldest unpublished rows and delete them once Kafka acknowledged all.
 
-        Rows go out in Kafka record batches built here, one per topic partition (rows of one
-        partition in id order, so of one key in commit order): appending to a batch costs a
-        fraction of a `producer.send` per message, which the relay paid for every event.
-        A row that cannot be published is set aside in the same transaction (see the module's
-        docstring); one the broker refuses is found by sending its batch's rows one by one.
+        Rows are handed to the producer in id order (`send`), which batches them per partition
+        itself, so the rows of one key reach their partition in commit order. A row that cannot
+        be published is set aside in the same transaction (see the module's docstring); one the
+        broker refuses is found by sending the rows of the refused producer batch one by one.
         Returns the number of rows taken off the outbox.
         """
         async with self._engine.begin() as connection:
@@ -382,7 +445,10 @@ class OutboxRelay:
         continues with a new idempotent producer."""
         bootstrap = self._producer.client._bootstrap_servers
         single = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", max_request_size=MAX_MESSAGE_BYTES
+            bootstrap_servers=bootstrap,
+            **kafka_options(self._security),
+            acks="all",
+            max_request_size=MAX_MESSAGE_BYTES,
         )
         refused: list[tuple[Any, str, str]] = []
         await single.start()
@@ -402,7 +468,7 @@ class OutboxRelay:
                     refused.append((row, type(exc).__name__, str(exc) or type(exc).__name__))
         finally:
             await single.stop()
-        renewed = reliable_producer(bootstrap, f"outbox-relay-{self._schema}")
+        renewed = reliable_producer(bootstrap, f"outbox-relay-{self._schema}", self._security)
         await renewed.start()
         if self._owned_producer is not None:
             await self._owned_producer.stop()
@@ -410,46 +476,23 @@ class OutboxRelay:
         return refused
 
     async def _send(self, rows: Sequence[Any]) -> list[tuple[asyncio.Future[Any], list[Any]]]:
-        """Send rows in record batches: each delivery with the rows it carries."""
+        """Send rows one `producer.send` each (the producer batches them): each delivery with
+        its row. A row the producer refuses at once (larger than it may send) is a delivery
+        that failed."""
         producer = self._producer
         deliveries: list[tuple[asyncio.Future[Any], list[Any]]] = []
-        batches: dict[tuple[str, int], tuple[Any, list[Any]]] = {}
         for row in rows:
-            topic, key, value = row["topic"], row["key"], row["value"]
+            topic, key = row["topic"], row["key"]
             headers = [(name, text.encode()) for name, text in row["headers"]]
             partition = await self._partition(topic, key)
-            batch, batch_rows = batches.get((topic, partition)) or (None, [])
-            if batch is None:
-                batch = producer.create_batch()
-                batches[topic, partition] = (batch, batch_rows)
-            if batch.append(key=key, value=value, timestamp=None, headers=headers):
-                batch_rows.append(row)
-                continue
-            # The batch is full: send it, and the row in a new one.
-            if batch_rows:
-                deliveries.append(
-                    (await producer.send_batch(batch, topic, partition=partition), batch_rows)
-                )
-            batch, batch_rows = producer.create_batch(), []
-            batches[topic, partition] = (batch, batch_rows)
-            if batch.append(key=key, value=value, timestamp=None, headers=headers):
-                batch_rows.append(row)
-                continue
-            # Larger than a whole batch: the producer sends it alone (or refuses it at once).
-            del batches[topic, partition]
             try:
                 delivery = await producer.send(
-                    topic, value=value, key=key, partition=partition, headers=headers
+                    topic, value=row["value"], key=key, partition=partition, headers=headers
                 )
             except UNPUBLISHABLE as exc:
                 delivery = asyncio.get_running_loop().create_future()
                 delivery.set_exception(exc)
             deliveries.append((delivery, [row]))
-        for (topic, partition), (batch, batch_rows) in batches.items():
-            if batch_rows:
-                deliveries.append(
-                    (await producer.send_batch(batch, topic, partition=partition), batch_rows)
-                )
         return deliveries
 
     async def _partition(self, topic: str, key: bytes | None) -> int:

@@ -2,7 +2,8 @@
 
 FastAPI carries the HTTP side (health, metrics, the service's own API and its OpenAPI document);
 the FastStream broker carries the Kafka side and its AsyncAPI document. The lifespan hook opens
-and closes everything in order: migrations, topics, producer, outbox relay, subscribers.
+and closes everything in order: migrations, topics, producer, subscribers. The events a service
+stages in its outbox are published by its relay, `stockpit-relay`, a process of its own.
 """
 
 from __future__ import annotations
@@ -57,9 +58,7 @@ from stockpit_runtime.logging import configure_logging, get_logger, library_logg
 from stockpit_runtime.messaging_tables import dead_letters
 from stockpit_runtime.migrations import upgrade_to_head
 from stockpit_runtime.operations import collect, instrument, readiness_problems
-from stockpit_runtime.outbox import OutboxRelay
 from stockpit_runtime.pagination import Cursor, Limit, decode_cursor, link_next
-from stockpit_runtime.relay_process import RelayProcess
 from stockpit_runtime.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -108,7 +107,6 @@ class ServiceRuntime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     broker: KafkaBroker
-    relay: OutboxRelay | RelayProcess | None = None
     started: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
     # Set when tracing is on (`stockpit_runtime.tracing`): the consumers' spans.
@@ -128,13 +126,12 @@ class ServiceRuntime:
             consumer_group=self.settings.consumer_group(purpose),
             max_attempts=self.settings.consumer_max_attempts,
             retry_backoff_s=self.settings.consumer_retry_backoff_s,
-            after_commit=self.wake_relay,
             redact=redact,
         )
 
     def wake_relay(self) -> None:
-        if self.relay is not None:
-            self.relay.wake()
+        """Nothing to do: the relay (`stockpit-relay`) is woken by the NOTIFY each staging
+        transaction sends. Kept for the service layers that still call it after a commit."""
 
     def publishes(self, topic: Topic, *payload_types: type[Payload]) -> None:
         """Declare that this service stages events of `payload_types` (by default every type
@@ -315,20 +312,6 @@ def create_service_app(
         )
         await producer.start()
         runtime._producer = producer
-        if settings.outbox_relay == "process":
-            relay_process = RelayProcess(settings)
-            await relay_process.start()
-            runtime.relay = relay_process
-        else:
-            relay_task = OutboxRelay(
-                engine,
-                producer,
-                settings.schema_name,
-                batch_size=settings.outbox_batch_size,
-                idle_poll_s=settings.outbox_idle_poll_s,
-            )
-            relay_task.start()
-            runtime.relay = relay_task
         await broker.start()
         if on_started is not None:
             await on_started(runtime)
@@ -341,8 +324,6 @@ def create_service_app(
             if on_stopping is not None:
                 await on_stopping(runtime)
             await broker.stop()
-            if runtime.relay is not None:
-                await runtime.relay.stop()
             await producer.stop()
             await engine.dispose()
             if tracer_provider is not None:
@@ -554,7 +535,6 @@ def _operations_router(runtime: ServiceRuntime, title: str, description: str) ->
             raise HTTPException(404, f"no dead letter {dead_letter_id}")
         if outcome is ReplayOutcome.ALREADY_REPLAYED:
             raise HTTPException(409, f"dead letter {dead_letter_id} was replayed already")
-        runtime.wake_relay()
         return ReplayView(id=dead_letter_id, status="replayed")
 
     def specification() -> Any:

@@ -44,13 +44,14 @@ class ServiceSettings(BaseSettings):
     topic_min_insync_replicas: int = Field(default=1, ge=1, le=32)
     consumer_max_attempts: int = Field(default=5, ge=1, le=100)
     consumer_retry_backoff_s: float = Field(default=0.2, ge=0, le=60)
+    # The outbox relay (`stockpit-relay`): rows per round, and the poll that catches rows no
+    # notification announced (it is woken by the staging transaction's NOTIFY otherwise).
     outbox_batch_size: int = Field(default=2000, ge=1, le=10_000)
-    outbox_idle_poll_s: float = Field(default=0.2, gt=0, le=60)
-    # "process": the relay runs in a child process (another core); "task": in the service's
-    # own event loop (one process, e.g. for a debugger).
-    outbox_relay: Literal["process", "task"] = "process"
-    # Readiness fails when the oldest outbox row waited longer, or the relay failed this often
-    # in a row.
+    outbox_idle_poll_s: float = Field(default=5.0, gt=0, le=3600)
+    # The relay's own HTTP port (health and metrics), beside the service's.
+    relay_http_port: int = Field(default=8001, ge=0, le=65535)
+    # Readiness fails when the oldest outbox row waited longer (the service's and the relay's),
+    # or the relay failed this often in a row (the relay's).
     outbox_max_age_s: float = Field(default=60, gt=0)
     relay_max_failures: int = Field(default=3, ge=1)
     # OpenTelemetry tracing: "otlp" exports spans as the standard OTEL_* variables say

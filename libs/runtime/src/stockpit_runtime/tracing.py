@@ -39,6 +39,8 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 TracingMode = Literal["off", "otlp"]
 
 TRACEPARENT = "traceparent"
+# A service's tracer (`ServiceRuntime.tracer`), named for the services that hold one.
+ServiceTracer = Tracer
 _PROPAGATOR = TraceContextTextMapPropagator()
 
 # True while tracing is on in this process: the only thing hot paths look at when it is off.
@@ -172,6 +174,32 @@ def staged_headers(headers_json: str, causation_id: UUID | None) -> str:
             return headers_json
         parent = _traceparent(span_context)
     return f'{headers_json[:-1]},"{TRACEPARENT}":"{parent}"}}'
+
+
+def traceparent_of(event_id: UUID) -> str | None:
+    """The `traceparent` of the event being handled (by id), else of the current span: for
+    work queued now and done later (outbound's writes), which `continuing` then resumes.
+    None outside any trace. Called only when `ACTIVE`."""
+    causes = _CAUSES.get()
+    if causes is not None and (parent := causes.get(event_id)) is not None:
+        return parent
+    span_context = trace.get_current_span().get_span_context()
+    return _traceparent(span_context) if span_context.is_valid else None
+
+
+@contextlib.contextmanager
+def continuing(
+    tracer: Tracer | None, traceparent: str | None, name: str, **attributes: str
+) -> Iterator[Span | None]:
+    """A span of `tracer` (a service's) for work done on behalf of a cause queued earlier,
+    child of that cause's `traceparent` (a new trace without one); nothing without a tracer
+    (tracing off)."""
+    if tracer is None:
+        yield None
+        return
+    parent = _PROPAGATOR.extract({TRACEPARENT: traceparent}) if traceparent else None
+    with tracer.start_as_current_span(name, context=parent, attributes=attributes) as current:
+        yield current
 
 
 def _incoming_context(headers: Sequence[tuple[str, bytes]]) -> otel_context.Context | None:

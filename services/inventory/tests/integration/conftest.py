@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from inventory.entrypoints.app import create_app
-from stockpit_testing.fixtures import authorized_client
+from stockpit_testing.fixtures import authorized_client, running_service
 from stockpit_testing.inventory import inventory_settings
 
 
@@ -19,7 +19,7 @@ async def inventory_app(
     app = create_app(
         inventory_settings(kafka_bootstrap_servers, database_url, topic_prefix, db_schema)
     )
-    async with app.router.lifespan_context(app):
+    async with running_service(app):
         yield app
 
 

@@ -12,7 +12,7 @@ import pytest
 from stockpit_contracts import Envelope, Payload, new_event
 from stockpit_contracts.payloads.documents import DocumentKind
 from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
-from stockpit_ops.processes import ManagedProcess, service_process
+from stockpit_ops.processes import ManagedProcess, relay_process, service_process
 from stockpit_testing.fixtures import operator_headers
 from stockpit_testing.inventory import document, publish, scalar, stock_by_pennylane_id
 
@@ -39,16 +39,31 @@ def _invoices(tenant: str, count: int) -> tuple[list[Envelope[Payload]], dict[in
     return events, expected
 
 
-def _process(
-    kafka: str, database_url: str, topic_prefix: str, db_schema: str, log_dir: Path, name: str
-) -> ManagedProcess:
-    env = {
+def _env(kafka: str, database_url: str, topic_prefix: str, db_schema: str) -> dict[str, str]:
+    return {
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "DATABASE_URL": database_url,
         "STOCKPIT_TOPIC_PREFIX": topic_prefix,
         "STOCKPIT_DB_SCHEMA": db_schema,
     }
+
+
+def _process(
+    kafka: str, database_url: str, topic_prefix: str, db_schema: str, log_dir: Path, name: str
+) -> ManagedProcess:
+    env = _env(kafka, database_url, topic_prefix, db_schema)
     return service_process("inventory", env=env, log_dir=log_dir / name)
+
+
+async def _started_relay(
+    kafka: str, database_url: str, topic_prefix: str, db_schema: str, log_dir: Path
+) -> ManagedProcess:
+    """The schema's outbox relay beside the service processes, as deployed (it outlives their
+    kills; without it a service's readiness fails once its stock events wait too long)."""
+    env = _env(kafka, database_url, topic_prefix, db_schema)
+    relay = relay_process("inventory", env=env, log_dir=log_dir / "relay")
+    await asyncio.to_thread(relay.start)
+    return relay
 
 
 def _base_url(process: ManagedProcess) -> str:
@@ -84,35 +99,41 @@ async def test_sigkill_mid_stream_then_restart_leaves_exact_stock(
         kafka_bootstrap_servers, database_url, topic_prefix, db_schema, tmp_path, "first"
     )
     await asyncio.to_thread(service.start)
-    try:
-        publishing = asyncio.create_task(
-            publish(kafka_bootstrap_servers, PENNYLANE_DOCUMENTS, topic_prefix, events)
-        )
-        await _wait_handled(database_url, db_schema, group, 30)
-        service.kill()
-        handled_at_kill = await _handled(database_url, db_schema, group)
-        await publishing
-    finally:
-        service.kill()
-    assert handled_at_kill < len(events), "the kill came after the stream was done"
-
-    restarted = _process(
-        kafka_bootstrap_servers, database_url, topic_prefix, db_schema, tmp_path, "second"
+    relay = await _started_relay(
+        kafka_bootstrap_servers, database_url, topic_prefix, db_schema, tmp_path
     )
-    await asyncio.to_thread(restarted.start)
     try:
-        await _wait_handled(database_url, db_schema, group, len(events))
-        async with httpx.AsyncClient(
-            base_url=_base_url(restarted), timeout=30, headers=operator_headers()
-        ) as api:
-            stock = await stock_by_pennylane_id(api, tenant)
-            assert stock == {p: (real, Decimal(0), Decimal(0)) for p, real in expected.items()}
-            reconciliation = (await api.get(f"/tenants/{tenant}/reconciliation")).json()
-            assert reconciliation == {"balanced": True, "mismatches": []}
-        entries = await scalar(database_url, f'SELECT count(*) FROM "{db_schema}".stock_ledger')
-        assert entries == len(events) * LINES_PER_INVOICE, "no line applied twice or lost"
+        try:
+            publishing = asyncio.create_task(
+                publish(kafka_bootstrap_servers, PENNYLANE_DOCUMENTS, topic_prefix, events)
+            )
+            await _wait_handled(database_url, db_schema, group, 30)
+            service.kill()
+            handled_at_kill = await _handled(database_url, db_schema, group)
+            await publishing
+        finally:
+            service.kill()
+        assert handled_at_kill < len(events), "the kill came after the stream was done"
+
+        restarted = _process(
+            kafka_bootstrap_servers, database_url, topic_prefix, db_schema, tmp_path, "second"
+        )
+        await asyncio.to_thread(restarted.start)
+        try:
+            await _wait_handled(database_url, db_schema, group, len(events))
+            async with httpx.AsyncClient(
+                base_url=_base_url(restarted), timeout=30, headers=operator_headers()
+            ) as api:
+                stock = await stock_by_pennylane_id(api, tenant)
+                assert stock == {p: (real, Decimal(0), Decimal(0)) for p, real in expected.items()}
+                reconciliation = (await api.get(f"/tenants/{tenant}/reconciliation")).json()
+                assert reconciliation == {"balanced": True, "mismatches": []}
+            entries = await scalar(database_url, f'SELECT count(*) FROM "{db_schema}".stock_ledger')
+            assert entries == len(events) * LINES_PER_INVOICE, "no line applied twice or lost"
+        finally:
+            restarted.stop()
     finally:
-        restarted.stop()
+        relay.stop()
 
 
 async def test_two_replicas_side_by_side_lose_no_update(
@@ -128,50 +149,62 @@ async def test_two_replicas_side_by_side_lose_no_update(
         for name in ("a", "b")
     ]
     await asyncio.gather(*(asyncio.to_thread(replica.start) for replica in replicas))
+    relay = await _started_relay(
+        kafka_bootstrap_servers, database_url, topic_prefix, db_schema, tmp_path
+    )
     try:
-        everything: list[Envelope[Payload]] = []
-        expected: dict[str, dict[int, Decimal]] = {}
-        for tenant in tenants:
-            events, expected[tenant] = _invoices(tenant, 60)
-            everything.extend(events)
-        clients = [
-            httpx.AsyncClient(base_url=_base_url(replica), timeout=30, headers=operator_headers())
-            for replica in replicas
-        ]
         try:
-            product = (
-                await clients[0].post(f"/tenants/{tenants[0]}/products", json={"name": "Vis"})
-            ).json()
-
-            async def adjust(index: int) -> None:
-                response = await clients[index % 2].post(
-                    f"/tenants/{tenants[0]}/adjustments",
-                    json={"product_id": product["product_id"], "delta": "1.25", "reason": "lot"},
+            everything: list[Envelope[Payload]] = []
+            expected: dict[str, dict[int, Decimal]] = {}
+            for tenant in tenants:
+                events, expected[tenant] = _invoices(tenant, 60)
+                everything.extend(events)
+            clients = [
+                httpx.AsyncClient(
+                    base_url=_base_url(replica), timeout=30, headers=operator_headers()
                 )
-                assert response.status_code == 201, response.text
+                for replica in replicas
+            ]
+            try:
+                product = (
+                    await clients[0].post(f"/tenants/{tenants[0]}/products", json={"name": "Vis"})
+                ).json()
 
-            await asyncio.gather(
-                publish(kafka_bootstrap_servers, PENNYLANE_DOCUMENTS, topic_prefix, everything),
-                *(adjust(index) for index in range(40)),
-            )
-            await _wait_handled(
-                database_url, db_schema, f"{topic_prefix}inventory.documents", len(everything)
-            )
-            for index, tenant in enumerate(tenants):
-                stock = await stock_by_pennylane_id(clients[index % 2], tenant)
-                stock.pop(None, None)  # type: ignore[call-overload]  # the Stockpit-only product
-                assert stock == {
-                    p: (real, Decimal(0), Decimal(0)) for p, real in expected[tenant].items()
-                }
-            rows = (
-                await clients[1].get(
-                    f"/tenants/{tenants[0]}/stock", params={"product_id": product["product_id"]}
+                async def adjust(index: int) -> None:
+                    response = await clients[index % 2].post(
+                        f"/tenants/{tenants[0]}/adjustments",
+                        json={
+                            "product_id": product["product_id"],
+                            "delta": "1.25",
+                            "reason": "lot",
+                        },
+                    )
+                    assert response.status_code == 201, response.text
+
+                await asyncio.gather(
+                    publish(kafka_bootstrap_servers, PENNYLANE_DOCUMENTS, topic_prefix, everything),
+                    *(adjust(index) for index in range(40)),
                 )
-            ).json()
-            assert [Decimal(row["real"]) for row in rows] == [Decimal("50.00")]
+                await _wait_handled(
+                    database_url, db_schema, f"{topic_prefix}inventory.documents", len(everything)
+                )
+                for index, tenant in enumerate(tenants):
+                    stock = await stock_by_pennylane_id(clients[index % 2], tenant)
+                    stock.pop(None, None)  # type: ignore[call-overload]  # the Stockpit-only product
+                    assert stock == {
+                        p: (real, Decimal(0), Decimal(0)) for p, real in expected[tenant].items()
+                    }
+                rows = (
+                    await clients[1].get(
+                        f"/tenants/{tenants[0]}/stock", params={"product_id": product["product_id"]}
+                    )
+                ).json()
+                assert [Decimal(row["real"]) for row in rows] == [Decimal("50.00")]
+            finally:
+                for client in clients:
+                    await client.aclose()
         finally:
-            for client in clients:
-                await client.aclose()
+            for replica in replicas:
+                replica.stop()
     finally:
-        for replica in replicas:
-            replica.stop()
+        relay.stop()

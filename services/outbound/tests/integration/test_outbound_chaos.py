@@ -6,6 +6,7 @@ and the token's rate limit is never exceeded (all judged from the sandbox's own 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -33,6 +34,8 @@ from stockpit_contracts.payloads.outbound import (
     ReceiptSendRequested,
 )
 from stockpit_contracts.topics import OUTBOUND_RESULTS
+from stockpit_runtime.relay import running_relay
+from stockpit_runtime.settings import ServiceSettings
 from stockpit_testing.fixtures import operator_headers, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -222,9 +225,21 @@ async def test_hundreds_of_writes_survive_faults_and_sigkill_exactly_once(
         "STOCKPIT_WRITE_MAX_ATTEMPTS": "16",
     }
     outbound = OutboundProcess(env, port, tmp_path / "outbound.log")
+    # Its outbox relay beside it (here in the test's process), as deployed: it publishes the
+    # write results, and is not killed with the service.
+    relay = contextlib.AsyncExitStack()
     try:
         await outbound.start()
         await outbound.wait_ready(kit)
+        await relay.enter_async_context(
+            running_relay(
+                ServiceSettings(
+                    kafka_bootstrap_servers=kafka_bootstrap_servers,
+                    database_url=database_url,
+                    db_schema=db_schema,
+                )
+            )
+        )
         await kit.publish(
             kafka_bootstrap_servers, topic_prefix, [e for t in TENANTS for e in events[t]]
         )
@@ -251,7 +266,11 @@ async def test_hundreds_of_writes_survive_faults_and_sigkill_exactly_once(
         failed = await outbound.get("/outbound/writes", status="failed", limit=500)
         letters = await outbound.get("/outbound/dead-letters", include_replayed=True)
         done_rows = await outbound.get("/outbound/writes", status="done", limit=500)
+        records = await read_topic(
+            kafka_bootstrap_servers, OUTBOUND_RESULTS.name(topic_prefix), expect=total, timeout_s=60
+        )
     finally:
+        await relay.aclose()
         await outbound.stop()
 
     print(f"writes: {total}, kills: {KILLS} (done when killed: {done_at_kill})")
@@ -268,9 +287,6 @@ async def test_hundreds_of_writes_survive_faults_and_sigkill_exactly_once(
         check_tenant(sandbox, tenant, events[tenant], product_ids[tenant])
 
     assigned: set[tuple[str, str, str]] = set()
-    records = await read_topic(
-        kafka_bootstrap_servers, OUTBOUND_RESULTS.name(topic_prefix), expect=total, timeout_s=60
-    )
     for record in records:
         event = parse_event(record.value)
         assert isinstance(event.payload, PennylaneIdAssigned)

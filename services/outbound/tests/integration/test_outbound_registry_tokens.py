@@ -18,7 +18,7 @@ from stockpit_contracts import parse_event
 from stockpit_contracts.payloads.connections import ConnectionSettings
 from stockpit_contracts.payloads.outbound import PennylaneIdAssigned, ProductChangeRequested
 from stockpit_contracts.topics import OUTBOUND_RESULTS
-from stockpit_testing.fixtures import authorized_client, read_topic
+from stockpit_testing.fixtures import authorized_client, read_topic, running_service
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +99,7 @@ async def test_outbound_writes_with_the_registrys_token(
         product_id="p1", pennylane_product_id=product_id, label="Lampe LED", changed_at=kit.now()
     )
     try:
-        async with app.router.lifespan_context(app):
+        async with running_service(app):
             await kit.publish(kafka_bootstrap_servers, topic_prefix, [kit.event("acme", change)])
             records = await read_topic(
                 kafka_bootstrap_servers, OUTBOUND_RESULTS.name(topic_prefix), expect=1
@@ -162,7 +162,7 @@ async def test_a_refused_token_holds_the_tenants_writes_until_a_new_one(
 
     try:
         async with (
-            app.router.lifespan_context(app),
+            running_service(app),
             authorized_client(app, "http://outbound") as client,
         ):
             await kit.publish(

@@ -25,7 +25,7 @@ from stockpit_contracts.payloads.outbound import (
     ReceiptSendRequested,
 )
 from stockpit_contracts.topics import CONNECTION_EVENTS, OUTBOUND_RESULTS
-from stockpit_testing.fixtures import authorized_client, read_topic
+from stockpit_testing.fixtures import authorized_client, read_topic, running_service
 from stockpit_testing.inventory import publish, scalar
 
 pytestmark = pytest.mark.integration
@@ -58,7 +58,7 @@ def outbound_for(
             **overrides,
         )
         app = create_app(settings, tokens=tokens)
-        async with app.router.lifespan_context(app):
+        async with running_service(app):
             yield app
 
     return run

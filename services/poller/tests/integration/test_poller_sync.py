@@ -49,7 +49,7 @@ from stockpit_contracts.topics import (
 from stockpit_pennylane.client import PennylaneClient
 from stockpit_pennylane.client.bodies import ProductUpdate
 from stockpit_runtime.kafka_security import kafka_options
-from stockpit_testing.fixtures import authorized_client, publish_raw, read_topic
+from stockpit_testing.fixtures import authorized_client, publish_raw, read_topic, running_service
 
 pytestmark = pytest.mark.integration
 
@@ -145,7 +145,7 @@ def settings(
 @pytest.fixture
 async def poller(settings: PollerSettings) -> AsyncIterator[httpx.AsyncClient]:
     app: FastAPI = create_app(settings)
-    async with app.router.lifespan_context(app), authorized_client(app, "http://poller") as client:
+    async with running_service(app), authorized_client(app, "http://poller") as client:
         yield client
 
 
@@ -444,7 +444,7 @@ async def test_old_purchase_orders_beyond_the_window_are_read_again(
     app = create_app(settings.model_copy(update={"purchase_order_window": 2}))
     topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
     async with (
-        app.router.lifespan_context(app),
+        running_service(app),
         authorized_client(app, "http://p") as poller,
         TopicReader(settings.kafka_bootstrap_servers, topic) as reader,
     ):
@@ -649,7 +649,7 @@ async def test_disconnect_mid_sync_stops_reading_at_once_and_reconnect_loses_not
     app = create_app(settings.model_copy(update={"page_size": 100}))
     topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
     async with (
-        app.router.lifespan_context(app),
+        running_service(app),
         authorized_client(app, "http://p") as poller,
         TopicReader(settings.kafka_bootstrap_servers, topic) as reader,
     ):

@@ -1,4 +1,5 @@
-"""Starting the system's processes (services, sandbox) and waiting until they are ready.
+"""Starting the system's processes (services, their relays, sandbox) and waiting until they are
+ready.
 
 Used by the demo, the end-to-end tests and the benchmarks, so all three run the services
 exactly as an operator would: separate processes configured through the environment.
@@ -101,5 +102,23 @@ def service_process(
         command=[str(executable)],
         env={**env, "STOCKPIT_HTTP_PORT": str(port)},
         log_path=log_dir / f"{service}.log",
+        ready_url=f"http://127.0.0.1:{port}/health/ready",
+    )
+
+
+def relay_process(
+    service: str, *, env: Mapping[str, str], log_dir: Path, port: int | None = None
+) -> ManagedProcess:
+    """The outbox relay of `service` (`stockpit-relay`), with the service's environment: it
+    publishes the outbox of the schema that environment names (`STOCKPIT_DB_SCHEMA`, else the
+    service's own name)."""
+    port = port or free_port()
+    executable = Path(sys.executable).with_name("stockpit-relay")
+    schema = env.get("STOCKPIT_DB_SCHEMA") or service
+    return ManagedProcess(
+        name=f"{service}-relay",
+        command=[str(executable), "--schema", schema, "--port", str(port)],
+        env=env,
+        log_path=log_dir / f"{service}-relay.log",
         ready_url=f"http://127.0.0.1:{port}/health/ready",
     )

@@ -1,4 +1,5 @@
-"""The whole system as separate processes: the Pennylane sandbox and the three services.
+"""The whole system as separate processes: the Pennylane sandbox, the three services and the
+outbox relay of each (`stockpit-relay`, with its service's environment).
 
 The demo, the end-to-end tests and the system benchmark all run it this way, so what they show
 is what an operator runs: console scripts configured through the environment, talking over
@@ -29,7 +30,7 @@ from stockpit_runtime.kafka import delete_topics
 
 from stockpit_ops import probes
 from stockpit_ops.db_roles import RolePlan, bootstrap_roles, drop_roles
-from stockpit_ops.processes import ManagedProcess, free_port, service_process
+from stockpit_ops.processes import ManagedProcess, free_port, relay_process, service_process
 
 SERVICES = ("inventory", "outbound", "poller")
 TOKEN_READERS = ("outbound", "poller")
@@ -111,6 +112,8 @@ class RunningSystem:
     config: SystemConfig
     sandbox: ManagedProcess
     services: dict[str, ManagedProcess]
+    # The outbox relay of each service, by service name.
+    relays: dict[str, ManagedProcess] = field(default_factory=dict)
 
     @property
     def sandbox_url(self) -> str:
@@ -118,6 +121,10 @@ class RunningSystem:
 
     def url(self, service: str) -> str:
         return self.services[service].ready_url.removesuffix("/health/ready")
+
+    def relay_url(self, service: str) -> str:
+        """Where the relay of `service` answers (health and metrics)."""
+        return self.relays[service].ready_url.removesuffix("/health/ready")
 
     def token(self, **claims: Any) -> str:
         """A token of the run's authority (default: an operator of every tenant, every scope;
@@ -133,14 +140,14 @@ class RunningSystem:
         process.start()
 
     def kill(self, service: str) -> None:
-        """SIGKILL one service and leave it down (`start` brings it back)."""
+        """SIGKILL one service and leave it down (`start` brings it back); its relay goes on."""
         self.services[service].kill()
 
     def start(self, service: str) -> None:
         self.services[service].start()
 
     def stop(self) -> None:
-        for process in (*self.services.values(), self.sandbox):
+        for process in (*self.services.values(), *self.relays.values(), self.sandbox):
             process.stop()
 
 
@@ -169,10 +176,12 @@ def sandbox_process(config: SystemConfig, port: int | None = None) -> ManagedPro
 def running_system(config: SystemConfig) -> Iterator[RunningSystem]:
     """Start the sandbox, inventory, outbound and poller side by side (each service creates
     the topics and migrates the schemas it uses, safely alongside the others, and reaches the
-    sandbox only once a tenant is connected); stop them all afterwards."""
+    sandbox only once a tenant is connected), and each service's relay once the service is
+    ready (its outbox table exists then); stop them all afterwards."""
     sandbox = sandbox_process(config)
     services: dict[str, ManagedProcess] = {}
     system = RunningSystem(config, sandbox, services)
+    relays = system.relays
     try:
         if config.least_privilege:
             _run_blocking(bootstrap_roles(config.database_url, config.roles))
@@ -185,6 +194,13 @@ def running_system(config: SystemConfig) -> Iterator[RunningSystem]:
             )
             services[service].launch()
         for process in (sandbox, *services.values()):
+            process.wait_ready(timeout_s=90)
+        for service in SERVICES:
+            # The service's settings, less the token key: a relay decrypts nothing.
+            env = {k: v for k, v in services[service].env.items() if k != "STOCKPIT_TOKEN_KEY"}
+            relays[service] = relay_process(service, env=env, log_dir=config.log_dir)
+            relays[service].launch()
+        for process in relays.values():
             process.wait_ready(timeout_s=90)
         operator = system.token(subject="stockpit-ops", lifetime=dt.timedelta(days=1))
         for service in SERVICES:

@@ -13,6 +13,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_runtime.auth import LocalAuthority
 from stockpit_runtime.kafka import delete_topics
 from stockpit_runtime.kafka_security import KafkaSecurity, kafka_options
+from stockpit_runtime.relay import running_relay
 
 HOW_TO_START = (
     'no {what}: set {var}, or run `make infra-up` and `eval "$(infra/env.sh)"` '
@@ -100,6 +102,15 @@ def authorized_client(app: Any, base_url: str = "http://service", **token: Any) 
     return AsyncClient(
         transport=ASGITransport(app=app), base_url=base_url, headers=operator_headers(**token)
     )
+
+
+@asynccontextmanager
+async def running_service(app: Any) -> AsyncIterator[Any]:
+    """A service's app (`create_service_app`) started in-process, with its outbox relay beside
+    it as `stockpit-relay` runs it (here in the same process): what the service stages reaches
+    Kafka, as in a running system."""
+    async with app.router.lifespan_context(app), running_relay(app.state.runtime.settings):
+        yield app
 
 
 @pytest.fixture

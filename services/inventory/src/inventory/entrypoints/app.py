@@ -1,4 +1,4 @@
-"""The inventory service process: Kafka consumers, outbox relay and HTTP API.
+"""The inventory service process: Kafka consumers and HTTP API (its outbox relay runs beside it).
 
 Consumes Pennylane documents and catalog changes (from the poller) and the outbound service's
 results; every handler runs in the consumer's transaction with the inbox claim, so a message is

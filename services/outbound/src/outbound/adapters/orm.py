@@ -24,6 +24,9 @@ writes = sa.Table(
     sa.Column("progress", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     # What a done write left in the Pennylane record (`outbound.domain.last_change`).
     sa.Column("written_state", JSONB),
+    # The trace of the request that caused the write (W3C traceparent; null untraced): the
+    # worker's write to Pennylane, done later, continues it.
+    sa.Column("traceparent", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )

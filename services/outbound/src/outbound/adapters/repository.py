@@ -24,10 +24,12 @@ async def record_write(
     event_type: str,
     envelope: bytes,
     now: dt.datetime,
+    traceparent: str | None = None,
 ) -> None:
     await session.execute(
         insert(writes)
         .values(
+            traceparent=traceparent,
             tenant_id=tenant_id,
             entity_kind=entity_kind,
             entity_id=entity_id,

@@ -1,4 +1,5 @@
-"""The outbound service process: request consumer, write worker, outbox relay and HTTP API."""
+"""The outbound service process: request consumer, write worker and HTTP API (its outbox relay
+runs beside it, `stockpit-relay`)."""
 
 from __future__ import annotations
 
@@ -118,7 +119,12 @@ def create_app(
         runtime.publishes(OUTBOUND_RESULTS)
         add_collector(runtime, collect_pending_writes)
         runtime.extras["write_worker"] = WriteWorker(
-            runtime.engine, runtime.sessions, sources.tokens, pennylane_client, config
+            runtime.engine,
+            runtime.sessions,
+            sources.tokens,
+            pennylane_client,
+            config,
+            tracer=runtime.tracer,
         )
 
     async def start_worker(runtime: ServiceRuntime) -> None:

@@ -13,6 +13,7 @@ from stockpit_contracts.payloads.outbound import (
     ProductChangeRequested,
     ReceiptSendRequested,
 )
+from stockpit_runtime import tracing
 from stockpit_runtime.consumer import PermanentError
 
 from outbound.adapters import repository
@@ -41,6 +42,7 @@ async def accept_request(session: AsyncSession, event: Envelope[Payload]) -> Non
         event_type=event.event_type,
         envelope=event.to_json(),
         now=dt.datetime.now(dt.UTC),
+        traceparent=tracing.traceparent_of(event.event_id) if tracing.ACTIVE else None,
     )
 
 

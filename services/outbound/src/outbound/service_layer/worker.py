@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from stockpit_contracts import parse_event
 from stockpit_contracts.payloads.outbound import EntityKind
 from stockpit_pennylane.client import PennylaneClient
+from stockpit_runtime import tracing
 from stockpit_runtime.logging import bind_to_task, get_logger
 
 from outbound.adapters import repository
@@ -84,7 +85,9 @@ class WriteWorker:
         tokens: TokenSource,
         client_factory: ClientFactory,
         config: WorkerConfig,
+        tracer: tracing.ServiceTracer | None = None,
     ) -> None:
+        self._tracer = tracer
         self._engine = engine
         self._sessions = sessions
         self._tokens = tokens
@@ -235,7 +238,14 @@ class WriteWorker:
             last_write=WrittenState.from_json(last_state) if last_state is not None else None,
         )
         try:
-            outcome: Outcome = await writer.write(request)
+            # In the trace of the request that queued the write (when traced).
+            with tracing.continuing(
+                self._tracer,
+                row.traceparent,
+                f"outbound write {row.entity_kind}",
+                **{"stockpit.write_id": str(write_id), "stockpit.entity_kind": row.entity_kind},
+            ):
+                outcome: Outcome = await writer.write(request)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug or the database: retried like a transient failure

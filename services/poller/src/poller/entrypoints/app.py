@@ -1,5 +1,5 @@
 """The poller process: connection commands (HTTP; disconnect, reconnect and import-now also on
-Kafka), tenant settings from Stockpit, the sync scheduler, outbox relay."""
+Kafka), tenant settings from Stockpit, the sync scheduler (its outbox relay runs beside it)."""
 
 from __future__ import annotations
 
