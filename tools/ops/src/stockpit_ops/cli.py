@@ -432,7 +432,10 @@ def _problem(problem: dict[str, Any]) -> Group:
     document = _document(problem.get("document"))
     if document:
         details.append(f"document: {document}")
-    details.append(str(problem.get("reason") or problem.get("summary", "")))
+    # A negative level is said whole by its product, location and document; the reason of
+    # other kinds (a conflict, a failed write) is what the owner needs to read.
+    if problem["kind"] != "negative_stock" or not product:
+        details.append(str(problem.get("reason") or problem.get("summary", "")))
     details.append(f"what to do: {problem['hint']}")
     lines: list[RenderableType] = [Text(title, style="bold")]
     lines.extend(Padding(Text(detail), (0, 0, 0, 4), expand=False) for detail in details)
