@@ -51,7 +51,7 @@ from stockpit_contracts.sizes import MAX_MESSAGE_BYTES, ensure_fits
 
 from stockpit_runtime import tracing
 from stockpit_runtime.consumer import record_dead_letter
-from stockpit_runtime.db import checked_schema, copy_rows, copying_rows, driver_connection
+from stockpit_runtime.db import checked_schema, copy_rows, driver_connection
 from stockpit_runtime.kafka import reliable_producer
 from stockpit_runtime.kafka_security import KafkaSecurity, kafka_options
 from stockpit_runtime.logging import get_logger
@@ -68,9 +68,6 @@ SELECT_OUTBOX = (
     " FROM outbox ORDER BY id LIMIT $1"
 )
 DELETE_OUTBOX = sa.text("DELETE FROM outbox WHERE id = ANY(CAST(:ids AS bigint[]))")
-
-# Partitions of keys remembered by the relay (emptied when full).
-KEY_PARTITIONS_KEPT = 100_000
 
 OUTBOX_PUBLISHED = Counter(
     "stockpit_outbox_published_total", "Outbox rows published to Kafka", ["schema"]
@@ -152,15 +149,6 @@ def outbox_rows(messages: Iterable[OutboxMessage]) -> list[OutboxRow]:
 async def stage_rows(session: AsyncSession, rows: Sequence[OutboxRow]) -> None:
     if rows:
         await copy_rows(session, "outbox", OUTBOX_COLUMNS, rows)
-        await notify_relay(session)
-
-
-@asynccontextmanager
-async def staging_rows(session: AsyncSession, rows: Sequence[OutboxRow]) -> AsyncIterator[None]:
-    """`stage_rows` while the block runs (see `copying_rows`): the block may make the next rows."""
-    async with copying_rows(session, "outbox", OUTBOX_COLUMNS, rows):
-        yield
-    if rows:
         await notify_relay(session)
 
 
@@ -258,7 +246,6 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         # Partitions per topic (topics are created with their partitions and never grow here).
         self._partitions: dict[str, list[int]] = {}
-        self._key_partitions: dict[tuple[str, bytes], int] = {}
         self._task: asyncio.Task[None] | None = None
         # The producer the relay made itself after a refusal (the given one is its caller's).
         self._owned_producer: AIOKafkaProducer | None = None
@@ -497,20 +484,13 @@ class OutboxRelay:
 
     async def _partition(self, topic: str, key: bytes | None) -> int:
         """The partition the producer's default partitioner picks (murmur2 of the key, as the
-        Java client and every other producer of these topics do). Keys recur (a tenant's
-        products), and aiokafka's murmur2 is pure Python: partitions of keys are remembered."""
-        if key is not None and (known := self._key_partitions.get((topic, key))) is not None:
-            return known
+        Java client and every other producer of these topics do)."""
         partitions = self._partitions.get(topic)
         if partitions is None:
             partitions = self._partitions[topic] = sorted(
                 await self._producer.partitions_for(topic)
             )
         chosen: int = DefaultPartitioner()(key, partitions, partitions)
-        if key is not None:
-            if len(self._key_partitions) >= KEY_PARTITIONS_KEPT:
-                self._key_partitions.clear()
-            self._key_partitions[topic, key] = chosen
         return chosen
 
 
