@@ -69,6 +69,9 @@ SELECT_OUTBOX = (
 )
 DELETE_OUTBOX = sa.text("DELETE FROM outbox WHERE id = ANY(CAST(:ids AS bigint[]))")
 
+# Partitions of keys remembered by the relay (emptied when full).
+KEY_PARTITIONS_KEPT = 100_000
+
 OUTBOX_PUBLISHED = Counter(
     "stockpit_outbox_published_total", "Outbox rows published to Kafka", ["schema"]
 )
@@ -246,6 +249,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         # Partitions per topic (topics are created with their partitions and never grow here).
         self._partitions: dict[str, list[int]] = {}
+        self._key_partitions: dict[tuple[str, bytes], int] = {}
         self._task: asyncio.Task[None] | None = None
         # The producer the relay made itself after a refusal (the given one is its caller's).
         self._owned_producer: AIOKafkaProducer | None = None
@@ -484,13 +488,20 @@ class OutboxRelay:
 
     async def _partition(self, topic: str, key: bytes | None) -> int:
         """The partition the producer's default partitioner picks (murmur2 of the key, as the
-        Java client and every other producer of these topics do)."""
+        Java client and every other producer of these topics do). Keys recur (a tenant's
+        products), and aiokafka's murmur2 is pure Python: partitions of keys are remembered."""
+        if key is not None and (known := self._key_partitions.get((topic, key))) is not None:
+            return known
         partitions = self._partitions.get(topic)
         if partitions is None:
             partitions = self._partitions[topic] = sorted(
                 await self._producer.partitions_for(topic)
             )
         chosen: int = DefaultPartitioner()(key, partitions, partitions)
+        if key is not None:
+            if len(self._key_partitions) >= KEY_PARTITIONS_KEPT:
+                self._key_partitions.clear()
+            self._key_partitions[topic, key] = chosen
         return chosen
 
 
