@@ -27,8 +27,14 @@ Prints:
   inventory.raw_asyncpg_lines_per_s     the better of the two
   inventory.vs_raw_asyncpg              the service against it (target >= 0.25)
   inventory.service_cpu_ms_per_1000_lines   CPU of the service and of its relay
+  inventory.service_main_cpu_ms_per_1000_lines  of which the service's own process
   inventory.relay_cpu_ms_per_1000_lines     of which the relay's
   inventory.postgres_cpu_ms_per_1000_lines  CPU of every PostgreSQL process, same phases
+
+`BENCH_INVOICES_PER_PHASE` (600) sizes the run. `BENCH_PROFILER`, a command with `{pid}` in it
+(e.g. `py-spy record -r 100 -f raw -o inventory.raw -p {pid}`), is started on the service's
+process before the first phase and interrupted after the last, so a profile covers the timed
+phases only.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shlex
+import signal
+import subprocess
 import tempfile
 import time
 import uuid
@@ -145,10 +154,33 @@ def _service_processes(*pids: int) -> list[psutil.Process]:
     return [process for root in roots for process in (root, *root.children(recursive=True))]
 
 
-def _postgres_processes() -> list[psutil.Process]:
-    return [
-        p for p in psutil.process_iter(["name"]) if p.info["name"] in {"postgres", "postmaster"}
-    ]
+def _postgres_cpu_s() -> dict[int, float]:
+    """CPU seconds of every PostgreSQL process, by pid (backends come and go during a phase:
+    one that started counts from zero, one that ended is missed)."""
+    return {
+        process.pid: process.info["cpu_times"].user + process.info["cpu_times"].system
+        for process in psutil.process_iter(["name", "cpu_times"])
+        if process.info["name"] in {"postgres", "postmaster"} and process.info["cpu_times"]
+    }
+
+
+def _postgres_cpu_since(before: dict[int, float]) -> float:
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in _postgres_cpu_s().items())
+
+
+def _start_profiler(pid: int) -> subprocess.Popen[bytes] | None:
+    command = os.environ.get("BENCH_PROFILER")
+    if not command:
+        return None
+    profiler = subprocess.Popen(shlex.split(command.format(pid=pid)))
+    time.sleep(1)  # attached before the first publish
+    return profiler
+
+
+def _stop_profiler(profiler: subprocess.Popen[bytes] | None) -> None:
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        profiler.wait(timeout=60)
 
 
 async def _wait_inbox(connection: asyncpg.Connection, schema: str, group: str, count: int) -> None:
@@ -244,6 +276,7 @@ async def _service_run(
                 assert relay.process is not None
                 elapsed = published = service_cpu = relay_cpu = postgres_cpu = 0.0
                 all_lines: list[list[tuple[str, Decimal]]] = []
+                profiler = _start_profiler(service.process.pid)
                 for phase, location in enumerate(locations):
                     response = await api.put(
                         f"/tenants/{TENANT}/settings", json={"default_location_id": location}
@@ -263,9 +296,8 @@ async def _service_run(
                     service_processes = _service_processes(service.process.pid, relay.process.pid)
                     relay_processes = _service_processes(relay.process.pid)
                     relay_before = _cpu_s(relay_processes)
-                    postgres_processes = _postgres_processes()
                     service_before = _cpu_s(service_processes)
-                    postgres_before = _cpu_s(postgres_processes)
+                    postgres_before = _postgres_cpu_s()
                     started = time.perf_counter()
                     await _publish(bootstrap, PENNYLANE_DOCUMENTS, prefix, events)
                     await _wait_inbox(connection, schema, group, (phase + 1) * INVOICES_PER_PHASE)
@@ -274,7 +306,8 @@ async def _service_run(
                     published += time.perf_counter() - started
                     service_cpu += _cpu_s(service_processes) - service_before
                     relay_cpu += _cpu_s(relay_processes) - relay_before
-                    postgres_cpu += _cpu_s(postgres_processes) - postgres_before
+                    postgres_cpu += _postgres_cpu_since(postgres_before)
+                _stop_profiler(profiler)
                 balanced = (await api.get(f"/tenants/{TENANT}/reconciliation")).json()["balanced"]
                 assert balanced, "levels and ledger disagree"
                 entries = await connection.fetchval(
@@ -415,6 +448,8 @@ async def main() -> None:
     print(f"inventory.raw_asyncpg_lines_per_s: {raw_rate:.0f} lines/s")
     print(f"inventory.vs_raw_asyncpg: {service_rate / raw_rate:.2f} ratio (target >= 0.25)")
     print(f"inventory.service_cpu_ms_per_1000_lines: {1000 * service_cpu / thousands:.0f} ms")
+    main_cpu = service_cpu - relay_cpu
+    print(f"inventory.service_main_cpu_ms_per_1000_lines: {1000 * main_cpu / thousands:.0f} ms")
     print(f"inventory.relay_cpu_ms_per_1000_lines: {1000 * relay_cpu / thousands:.0f} ms")
     print(f"inventory.postgres_cpu_ms_per_1000_lines: {1000 * postgres_cpu / thousands:.0f} ms")
 

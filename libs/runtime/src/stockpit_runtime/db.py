@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import text
@@ -59,33 +57,6 @@ async def copy_rows(
     Values are what asyncpg takes for the column types (JSON columns take JSON text)."""
     driver = await _driver_connection(session)
     await driver.copy_records_to_table(table, records=records, columns=list(columns))
-
-
-@asynccontextmanager
-async def copying_rows(
-    session: AsyncSession,
-    table: str,
-    columns: Sequence[str],
-    records: Sequence[Sequence[object]],
-) -> AsyncIterator[None]:
-    """`copy_rows` while the body runs: the rows are encoded and sent on entry, PostgreSQL
-    appends them while the body goes on, and the exit waits for the COPY's result.
-
-    The body must not use the session (one connection runs one statement at a time); it is
-    for work that needs no database, such as preparing the next statement's rows."""
-    if not records:
-        yield
-        return
-    driver = await _driver_connection(session)
-    copy = asyncio.ensure_future(
-        driver.copy_records_to_table(table, records=records, columns=list(columns))
-    )
-    # One turn of the loop: the COPY goes out now, the body runs while PostgreSQL works.
-    await asyncio.sleep(0)
-    try:
-        yield
-    finally:
-        await copy
 
 
 async def _driver_connection(session: AsyncSession) -> Any:

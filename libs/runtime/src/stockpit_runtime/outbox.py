@@ -51,7 +51,7 @@ from stockpit_contracts.sizes import MAX_MESSAGE_BYTES, ensure_fits
 
 from stockpit_runtime import tracing
 from stockpit_runtime.consumer import record_dead_letter
-from stockpit_runtime.db import checked_schema, copy_rows, copying_rows, driver_connection
+from stockpit_runtime.db import checked_schema, copy_rows, driver_connection
 from stockpit_runtime.kafka import reliable_producer
 from stockpit_runtime.kafka_security import KafkaSecurity, kafka_options
 from stockpit_runtime.logging import get_logger
@@ -152,15 +152,6 @@ def outbox_rows(messages: Iterable[OutboxMessage]) -> list[OutboxRow]:
 async def stage_rows(session: AsyncSession, rows: Sequence[OutboxRow]) -> None:
     if rows:
         await copy_rows(session, "outbox", OUTBOX_COLUMNS, rows)
-        await notify_relay(session)
-
-
-@asynccontextmanager
-async def staging_rows(session: AsyncSession, rows: Sequence[OutboxRow]) -> AsyncIterator[None]:
-    """`stage_rows` while the block runs (see `copying_rows`): the block may make the next rows."""
-    async with copying_rows(session, "outbox", OUTBOX_COLUMNS, rows):
-        yield
-    if rows:
         await notify_relay(session)
 
 

@@ -564,10 +564,10 @@ def tune_garbage_collection(settings: ServiceSettings) -> None:
     """Keep the cyclic garbage collector off the hot path of a long-running service.
 
     Applying a batch of documents allocates hundreds of thousands of short-lived objects; with
-    Python's default thresholds the collector ran about every 700 of them and scanned the
-    whole heap (every imported module, FastAPI, pydantic) now and then, which took about a
-    fifth of the inventory's CPU. The objects alive after start-up are frozen (never scanned
-    again) and young collections run every `gc_young_threshold` allocations."""
+    Python's default thresholds (a young collection every 700 allocations) the collector keeps
+    scanning them, and now and then the whole heap (every imported module, FastAPI, pydantic).
+    The objects alive after start-up are frozen (never scanned again) and young collections
+    run every `gc_young_threshold` allocations (docs/performance.md has the measurement)."""
     gc.collect()
     gc.freeze()
     _, older, oldest = gc.get_threshold()

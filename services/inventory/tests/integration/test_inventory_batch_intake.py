@@ -22,7 +22,6 @@ from inventory.entrypoints.app import (
     documents_batch_handler,
     event_handler,
 )
-from inventory.service_layer import unit_of_work
 from sqlalchemy.ext.asyncio import AsyncEngine
 from stockpit_contracts import Envelope, Payload, new_event
 from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind
@@ -202,10 +201,8 @@ def _runs(rows: list[Any], key: Callable[[Any], object]) -> list[list[str]]:
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 async def test_a_batch_leaves_what_the_same_events_leave_one_at_a_time(
-    engines: tuple[AsyncEngine, AsyncEngine], seed: int, monkeypatch: pytest.MonkeyPatch
+    engines: tuple[AsyncEngine, AsyncEngine], seed: int
 ) -> None:
-    # Outbox rows staged in parts of a few (their order must not depend on the parts).
-    monkeypatch.setattr(unit_of_work, "OUTBOX_PART", seed + 1)
     batch_engine, single_engine = engines
     events = _history(random.Random(seed))
     batched = ReliableConsumer(session_factory(batch_engine), service="i", consumer_group="g")

@@ -5,18 +5,12 @@ Decimals, UUIDs, dates and times are written as strings so they round-trip witho
 enums their value. Dicts become lists of [key, value] pairs because their keys may be UUIDs or
 `StockKey`s. Decoding follows the dataclasses' type hints.
 
-Speed. Aggregates are encoded and decoded on every event the inventory applies, so each
-dataclass gets an encoder and a decoder compiled once from its fields and type hints: one
-generated function per class that reads every field and converts it inline, without walking an
-isinstance chain per value. What a field holds decides its encoding, as it always did: the
-compiled code checks the value's exact class against the declared type and hands anything else
-(a subclass, an int in a Decimal field, a value declared `Any`) to the generic `encode`, which
-dispatches on the value's class.
-
-What remains costly is converting UUIDs (`str(uuid)` and `UUID(text)` run in Python, ~1-2 µs
-each) and writing aware datetimes (~1 µs). The same ones recur across aggregates and saves
-(products, locations, an order's creation time), so these conversions are remembered in bounded
-tables; UUIDs and datetimes are immutable, sharing one instance is safe.
+Aggregates are encoded and decoded on every event the inventory applies, so each dataclass
+gets an encoder and a decoder compiled once from its fields and type hints: one generated
+function per class that reads every field and converts it inline, without walking an isinstance
+chain per value. What a field holds decides its encoding: the compiled code checks the value's
+exact class against the declared type and hands anything else (a subclass, an int in a Decimal
+field, a value declared `Any`) to the generic `encode`, which dispatches on the value's class.
 """
 
 from __future__ import annotations
@@ -27,18 +21,14 @@ import threading
 import types
 import typing
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from itertools import count
 from typing import Any, TypeVar
 from uuid import UUID
 
-from stockpit_contracts.ids import UUID_TEXTS, uuid_text
-
 T = TypeVar("T")
-K = TypeVar("K")
-V = TypeVar("V")
 
 Json = Any
 Encoder = Callable[[Any], Json]
@@ -53,8 +43,8 @@ def encode(value: object) -> Json:
 
 
 def dumps(value: object) -> str:
-    """Exactly `json.dumps(encode(value))`, the text stored in a JSONB column, ~15% sooner:
-    encoded values are fresh trees, so the check for reference cycles is skipped."""
+    """Exactly `json.dumps(encode(value))`, the text stored in a JSONB column: encoded values
+    are fresh trees, so the check for reference cycles is skipped."""
     return _JSON_ENCODER.encode(encode(value))
 
 
@@ -68,33 +58,6 @@ def decode(tp: type[T], data: Json) -> T:
 
 _JSON_ENCODER = json.JSONEncoder(check_circular=False)
 
-# Enough for the products and locations of the tenants one process serves at a time
-# (a few MB each at most); a full table is emptied and refilled. UUIDs are written with
-# `stockpit_contracts.ids.uuid_text`, whose table the rest of the service shares.
-_TABLE_LIMIT = 1 << 14
-_UUID_VALUES: dict[str, UUID] = {}
-_UTC_TEXTS: dict[datetime, str] = {}
-
-
-def _remember(table: dict[K, V], key: K, value: V) -> V:
-    if len(table) >= _TABLE_LIMIT:
-        table.clear()
-    table[key] = value
-    return value
-
-
-def _uuid_value(text: str) -> UUID:
-    return _UUID_VALUES.get(text) or _remember(_UUID_VALUES, text, UUID(text))
-
-
-def _datetime_text(value: datetime) -> str:
-    # Only UTC datetimes are remembered: one in another zone can equal a remembered one (same
-    # instant) and still be written differently.
-    if value.tzinfo is not UTC:
-        return value.isoformat()
-    return _UTC_TEXTS.get(value) or _remember(_UTC_TEXTS, value, value.isoformat())
-
-
 # Generated functions live in one namespace (their globals): a class's compiled function is
 # looked up by name when called, so classes that refer to each other compile without recursion.
 _NAMESPACE: dict[str, Any] = {
@@ -104,11 +67,6 @@ _NAMESPACE: dict[str, Any] = {
     "date": date,
     "timedelta": timedelta,
     "encode": encode,
-    "_UUID_TEXTS": UUID_TEXTS,
-    "_uuid_text": uuid_text,
-    "_UUID_VALUES": _UUID_VALUES,
-    "_uuid_value": _uuid_value,
-    "_datetime_text": _datetime_text,
 }
 # Compiling happens once per type; a class's name is reserved while its fields compile, which
 # another thread must not see.
@@ -205,12 +163,8 @@ def _class_encoding(cls: type) -> Encoder:
         encoder = _enum_value
     elif issubclass(cls, str):
         encoder = _identity
-    elif cls is UUID:
-        encoder = uuid_text
     elif issubclass(cls, Decimal | UUID):
         encoder = str
-    elif cls is datetime:
-        encoder = _datetime_text
     elif issubclass(cls, datetime | date):
         encoder = _isoformat
     elif issubclass(cls, timedelta):
@@ -272,13 +226,9 @@ def _encode_expr(tp: Any, var: str, depth: int) -> str:
         converted = var
     elif issubclass(tp, Enum) and not issubclass(tp, int):
         converted = f"{var}.value"
-    elif tp is UUID:
-        converted = f"(_UUID_TEXTS.get({var}) or _uuid_text({var}))"
-    elif tp is Decimal:
+    elif tp is UUID or tp is Decimal:
         converted = f"str({var})"
-    elif tp is datetime:
-        converted = f"_datetime_text({var})"
-    elif tp is date:
+    elif tp is datetime or tp is date:
         converted = f"{var}.isoformat()"
     elif tp is timedelta:
         converted = f"[{var}.days, {var}.seconds, {var}.microseconds]"
@@ -383,7 +333,7 @@ def _decode_expr(tp: Any, var: str, depth: int) -> str:
     elif tp is Decimal:
         converted = f"Decimal({var})"
     elif tp is UUID:
-        converted = f"(_UUID_VALUES.get({var}) or _uuid_value({var}))"
+        converted = f"UUID({var})"
     elif tp is datetime:
         converted = f"datetime.fromisoformat({var})"
     elif tp is date:

@@ -1,16 +1,15 @@
 """Stock levels and the ledger in PostgreSQL.
 
-`post` moves stock for one transaction's postings with ONE atomic upsert of the touched levels
-(rows in sorted key order, so two transactions lock shared rows in the same order and cannot
-deadlock; `real = real + delta` so no concurrent update is lost), then lets the domain's
+`move_levels` moves stock for one transaction's postings with ONE atomic upsert of the touched
+levels (rows in sorted key order, so two transactions lock shared rows in the same order and
+cannot deadlock; `real = real + delta` so no concurrent update is lost), then lets the domain's
 `post_movements` write the ledger entries and stock events of each posting in turn from the
-levels before the change, and appends every entry with ONE `COPY`.
+levels before the change; `append_ledger` then appends every entry with ONE `COPY`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -19,8 +18,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from stockpit_contracts.ids import uuid_text
-from stockpit_runtime.db import copying_rows
+from stockpit_runtime.db import copy_rows
 
 from inventory.adapters.orm import stock_ledger, stock_levels
 from inventory.domain.stock import (
@@ -78,7 +76,7 @@ async def move_levels(
     recorded_at: datetime,
 ) -> list[Posting]:
     """Move the levels by each group of movements, in order, with one atomic upsert; one
-    `Posting` (ledger entries, events) per group. `appending_ledger` writes the entries."""
+    `Posting` (ledger entries, events) per group. `append_ledger` writes the entries."""
     movements = [movement for group in postings for movement in group]
     if not movements:
         return [Posting() for _ in postings]
@@ -86,8 +84,8 @@ async def move_levels(
     for movement in movements:
         totals[movement.key] = totals.get(movement.key, NO_EFFECT) + movement.delta
     keys = stock_keys(movements)
-    product_ids = [uuid_text(key.product_id) for key in keys]
-    location_ids = [uuid_text(key.location_id) for key in keys]
+    product_ids = [str(key.product_id) for key in keys]
+    location_ids = [str(key.location_id) for key in keys]
     key_of_row = dict(zip(zip(product_ids, location_ids, strict=True), keys, strict=True))
     # Array parameters keep the statement text fixed: prepared once, whatever the row count.
     after = await session.execute(
@@ -117,24 +115,24 @@ async def move_levels(
     return [post_movements(tenant_id, levels, group, recorded_at) for group in postings]
 
 
-def appending_ledger(
+async def append_ledger(
     session: AsyncSession, tenant_id: TenantId, postings: Sequence[Posting], recorded_at: datetime
-) -> AbstractAsyncContextManager[None]:
-    """Append the postings' entries (COPY, in posting order: the ledger's ids follow it) while
-    the body prepares what needs no database; the ledger is written when the body ends."""
+) -> None:
+    """Append the postings' entries with one COPY, in posting order (the ledger's ids follow
+    it)."""
     rows = [
         (
             tenant_id,
             recorded_at,
-            uuid_text(e.product_id),
-            uuid_text(e.location_id),
+            str(e.product_id),
+            str(e.location_id),
             e.real_delta,
             e.reserved_delta,
             e.incoming_delta,
             f"{e.cause_kind} {e.reference}",
             e.entry_id,
             str(e.cause_kind),
-            uuid_text(e.subject_id),
+            str(e.subject_id),
             e.reference,
             e.version,
             e.lines,
@@ -143,7 +141,8 @@ def appending_ledger(
         for posting in postings
         for e in posting.entries
     ]
-    return copying_rows(session, "stock_ledger", LEDGER_COLUMNS, rows)
+    if rows:
+        await copy_rows(session, "stock_ledger", LEDGER_COLUMNS, rows)
 
 
 @dataclass(frozen=True)

@@ -48,11 +48,11 @@ class InventorySettings(ServiceSettings):
     http_port: int = 8020
     # Documents applied per database transaction at most (a failing batch falls back to one by
     # one). Above a fetch's worth of records (the consumer fetches up to 1 MiB a partition,
-    # about 300 invoices of 20 lines) a batch takes a whole fetch: at 200 every fetch was split
-    # into a full batch and a small one (bench: 4,400-4,800 -> 5,700-6,300 lines/s).
+    # about 300 invoices of 20 lines), so a batch takes a whole fetch rather than splitting it
+    # into a full batch and a small one.
     documents_batch_size: int = Field(default=500, ge=1, le=5000)
-    # A batch of documents keeps hundreds of thousands of objects alive until it is written: at
-    # 20,000 allocations the collector scanned them again and again (~5% of the CPU).
+    # A batch of documents keeps hundreds of thousands of objects alive until it is written: a
+    # lower threshold makes the collector scan them again and again.
     gc_young_threshold: int = Field(default=100_000, ge=100, le=1_000_000)
 
 

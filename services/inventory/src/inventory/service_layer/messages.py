@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from uuid import UUID
 
 from stockpit_contracts import Payload, partition_key
-from stockpit_contracts.ids import uuid_text
 from stockpit_contracts.payloads import catalog as catalog_contract
 from stockpit_contracts.payloads import inventory as inventory_contract
 from stockpit_contracts.payloads import outbound as outbound_contract
@@ -67,11 +66,11 @@ def to_message(event: domain.DomainEvent, pennylane_ids: Mapping[UUID, int]) -> 
         case domain.StockChanged():
             return (
                 INVENTORY_STOCK,
-                partition_key(tenant, product_id := uuid_text(event.product_id)),
+                partition_key(tenant, product_id := str(event.product_id)),
                 inventory_contract.StockChanged(
                     product_id=product_id,
                     pennylane_product_id=pennylane_ids.get(event.product_id),
-                    location_id=uuid_text(event.location_id),
+                    location_id=str(event.location_id),
                     real=event.real,
                     reserved=event.reserved,
                     available=event.available,

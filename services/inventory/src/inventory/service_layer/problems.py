@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from stockpit_contracts.ids import uuid_text
 from stockpit_contracts.payloads import inventory as inventory_contract
 from stockpit_contracts.payloads import poller as poller_contract
 
@@ -37,16 +36,16 @@ def problem_row(
     reference: str | None = None
     match fact:
         case domain.NegativeStock():
-            product_id, location_id = uuid_text(fact.product_id), uuid_text(fact.location_id)
+            product_id, location_id = str(fact.product_id), str(fact.location_id)
             reference = fact.reference
         case domain.Conflict():
-            product_id = uuid_text(fact.product_id) if fact.product_id else None
+            product_id = str(fact.product_id) if fact.product_id else None
         case domain.UnknownReference():
             reference = fact.referenced_by
         case domain.LikelyDuplicate():
             # Sent as a conflict on the problems topic; the report names it for what it is.
             kind = report.LIKELY_DUPLICATE
-            product_id = uuid_text(fact.product_id)
+            product_id = str(fact.product_id)
     if problem.subject_kind == "product" and product_id is None:
         product_id = problem.subject_id
     return {

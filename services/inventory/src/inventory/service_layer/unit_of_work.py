@@ -19,7 +19,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_contracts import EnvelopeMeta, new_event
 from stockpit_contracts.payloads.inventory import ProblemReported
-from stockpit_runtime.outbox import OutboxRow, outbox_rows, stage_rows, staging_rows
+from stockpit_runtime.outbox import OutboxRow, outbox_rows, stage_rows
 
 from inventory.adapters import report_store, stock_store
 from inventory.adapters.repository import InventoryRepository
@@ -31,9 +31,6 @@ from inventory.domain.stock import StockMovement
 from inventory.domain.values import TenantId
 from inventory.service_layer.messages import Message, to_message
 from inventory.service_layer.problems import problem_row
-
-# Outbox rows per COPY when a flush stages many: each part is sent while the next is made.
-OUTBOX_PART = 500
 
 
 class UnitOfWork:
@@ -116,28 +113,18 @@ class UnitOfWork:
         }
         if unknown:
             self._pennylane_ids.update(await self.repo.pennylane_ids_of_products(unknown))
-        # Database and Python work overlap: the first outbox rows are made while PostgreSQL
-        # appends the ledger, and each later part while it takes the part before.
-        async with stock_store.appending_ledger(self.session, self.tenant_id, postings, self.now):
-            messages: list[tuple[Message, EnvelopeMeta | None]] = []
-            # Problems are kept for the tenant's report as they are emitted.
-            problems: list[dict[str, object]] = []
-            for fact, cause in facts:
-                message = self._message(fact)
-                if message is None:
-                    continue
-                messages.append((message, cause))
-                if isinstance(message[2], ProblemReported):
-                    problems.append(problem_row(self.tenant_id, fact, message[2], self.now))
-            parts = [
-                messages[start : start + OUTBOX_PART]
-                for start in range(0, len(messages), OUTBOX_PART)
-            ] or [[]]
-            rows = self._outbox_rows(parts[0])
-        for part in parts[1:]:
-            async with staging_rows(self.session, rows):
-                rows = self._outbox_rows(part)
-        await stage_rows(self.session, rows)
+        await stock_store.append_ledger(self.session, self.tenant_id, postings, self.now)
+        messages: list[tuple[Message, EnvelopeMeta | None]] = []
+        # Problems are kept for the tenant's report as they are emitted.
+        problems: list[dict[str, object]] = []
+        for fact, cause in facts:
+            message = self._message(fact)
+            if message is None:
+                continue
+            messages.append((message, cause))
+            if isinstance(message[2], ProblemReported):
+                problems.append(problem_row(self.tenant_id, fact, message[2], self.now))
+        await stage_rows(self.session, self._outbox_rows(messages))
         await report_store.add_problems(self.session, problems)
 
     def _outbox_rows(

@@ -1,7 +1,7 @@
 """Orders keep their document as JSON text.
 
-PostgreSQL never looks inside an order's document, and parsing five or six kilobytes into
-JSONB cost about 170 µs per order written, most of the time of a batch's order upsert.
+PostgreSQL never looks inside an order's document, and parsing it into JSONB on every write
+would cost PostgreSQL CPU for nothing (docs/performance.md has the measurement).
 
 Revision ID: 0004
 Revises: 0003
