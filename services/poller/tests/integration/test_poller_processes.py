@@ -28,6 +28,7 @@ from stockpit_contracts.payloads.connections import DisconnectTenant
 from stockpit_contracts.payloads.documents import DocumentVersionRead
 from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
+from stockpit_ops.processes import ManagedProcess, relay_process
 from stockpit_runtime.kafka_security import kafka_options
 from stockpit_testing.fixtures import operator_headers
 
@@ -67,6 +68,8 @@ class Replicas:
         self._log_dir = log_dir
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.ports: dict[str, int] = {}
+        # The schema's outbox relay, as deployed beside the replicas: it outlives their kills.
+        self.relay: ManagedProcess | None = None
 
     def start(self, name: str) -> None:
         port = socket.socket()
@@ -79,6 +82,10 @@ class Replicas:
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", "poller.entrypoints.app"], env=env, stdout=log, stderr=log
         )
+        if self.relay is None:
+            # Launched without waiting: it publishes once the first replica has migrated.
+            self.relay = relay_process("poller", env=self.env, log_dir=self._log_dir)
+            self.relay.launch()
 
     def kill(self, name: str) -> None:
         process = self.processes.pop(name)
@@ -94,6 +101,8 @@ class Replicas:
             except subprocess.TimeoutExpired:
                 process.kill()
         self.processes.clear()
+        if self.relay is not None:
+            self.relay.stop()
 
 
 @pytest.fixture
