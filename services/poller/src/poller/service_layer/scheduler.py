@@ -96,7 +96,6 @@ class Scheduler:
         self._backlog = False
 
     def _uow(self) -> UnitOfWork:
-        # The relay is woken only after commits that staged messages (`_after_commit`).
         return UnitOfWork(self._sessions, self._registry)
 
     @property
