@@ -97,14 +97,14 @@ def pennylane_request_hook(service: str) -> Callable[[Any], None]:
 
 def add_collector(runtime: ServiceRuntime, collector: Collector) -> None:
     """A service's own figures (outbound's queue, the poller's sync lag), read at each scrape."""
-    runtime.extras.setdefault("metric_collectors", []).append(collector)
+    runtime.metric_collectors.append(collector)
 
 
 async def collect(runtime: ServiceRuntime) -> None:
     """Refresh the figures that are read rather than counted (before `/metrics` answers)."""
     collectors: list[Collector] = [
         _consumer_lag,
-        *runtime.extras.get("metric_collectors", []),
+        *runtime.metric_collectors,
     ]
     for collector in collectors:
         try:

@@ -108,7 +108,8 @@ class ServiceRuntime:
     sessions: async_sessionmaker[AsyncSession]
     broker: KafkaBroker
     started: bool = False
-    extras: dict[str, Any] = field(default_factory=dict)
+    # A service's own figures, read at each scrape (`operations.add_collector`).
+    metric_collectors: list[Hook] = field(default_factory=list)
     # Set when tracing is on (`stockpit_runtime.tracing`): the consumers' spans.
     tracer: Tracer | None = None
     _producer: Any = None

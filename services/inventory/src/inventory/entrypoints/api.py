@@ -1,34 +1,36 @@
 """Inventory's HTTP API: Stockpit-side commands and operators' queries.
 
-Routes only translate HTTP to service-layer calls: each command runs in one transaction with
-its outbox messages. A refused command answers 422 with the domain's reason, an unknown record
-404 (both as `{"detail": "..."}`). Every route declares its scope (`SecureRouter`): reads need
-`stock:read`, changes `stock:write`, for the path's tenant. Lists are paged by cursor
-(`stockpit_runtime.pagination`); reads never create rows.
+Routes only translate HTTP to service-layer calls: each command runs in a unit of work of its
+own, committed with its outbox messages and retried on a deadlock (`_run`); reads are
+`service_layer.views` in a unit of work never committed (`_read`). A refused command answers
+422 with the domain's reason, an unknown record 404 (both as `{"detail": "..."}`). Every route
+declares its scope (`SecureRouter`): reads need `stock:read`, changes `stock:write`, for the
+path's tenant. Lists are paged by cursor (`stockpit_runtime.pagination`); reads never create
+rows.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 from fastapi import Path, Request, Response
-from sqlalchemy.exc import DBAPIError
 from stockpit_runtime.auth import Scope, SecureRouter
 from stockpit_runtime.pagination import Cursor, Limit, decode_cursor, link_next, page_of
 from stockpit_runtime.service import ServiceRuntime
+from stockpit_runtime.unit_of_work import run_in_transaction
 
-from inventory.adapters import stock_store
+from inventory.domain import commands as c
 from inventory.entrypoints import schemas as s
-from inventory.service_layer import commands, duplicates, views
+from inventory.service_layer import duplicates, handlers, views
 from inventory.service_layer.unit_of_work import UnitOfWork
 
 router = SecureRouter()
 READ, WRITE = Scope.STOCK_READ, Scope.STOCK_WRITE
 T = TypeVar("T")
+C = TypeVar("C")
 
 Tenant = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -59,34 +61,33 @@ def _runtime(request: Request) -> ServiceRuntime:
     return runtime
 
 
-async def _run(
-    request: Request, tenant_id: str, command: Callable[[UnitOfWork], Awaitable[T]]
-) -> T:
-    """One transaction: the command, then its messages into the outbox. A deadlock or a
-    serialization failure (PostgreSQL chose this transaction as the victim) is retried."""
+def _uow(request: Request, tenant_id: str) -> UnitOfWork:
     runtime = _runtime(request)
-    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
-        try:
-            async with runtime.sessions.begin() as session:
-                uow = UnitOfWork(session, tenant_id, topic_prefix=runtime.settings.topic_prefix)
-                result = await command(uow)
-                await uow.flush()
-        except DBAPIError as exc:
-            if attempt == TRANSACTION_ATTEMPTS or not _retryable(exc):
-                raise
-            await asyncio.sleep(0.01 * attempt)
-        else:
-            runtime.wake_relay()
-            return result
-    raise AssertionError("unreachable: the last attempt returns or raises")
+    return UnitOfWork(
+        runtime.sessions,
+        tenant_id,
+        topic_prefix=runtime.settings.topic_prefix,
+        after_commit=runtime.wake_relay,
+    )
 
 
-TRANSACTION_ATTEMPTS = 5
-RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
+async def _run(
+    request: Request,
+    tenant_id: str,
+    handler: Callable[[C, UnitOfWork], Awaitable[T]],
+    command: C,
+) -> T:
+    """A command's handler in a unit of work of its own: committed with its outbox messages,
+    run again on a deadlock or a serialization failure (`run_in_transaction`)."""
+    return await run_in_transaction(
+        lambda: _uow(request, tenant_id), lambda uow: handler(command, uow)
+    )
 
 
-def _retryable(exc: DBAPIError) -> bool:
-    return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+async def _read(request: Request, tenant_id: str, view: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    """A view in a unit of work that is never committed."""
+    async with _uow(request, tenant_id) as uow:
+        return await view(uow)
 
 
 # -- settings and locations ---------------------------------------------------------------
@@ -98,14 +99,14 @@ def _retryable(exc: DBAPIError) -> bool:
 async def get_settings(tenant_id: Tenant, request: Request) -> s.SettingsOut:
     """The tenant's settings; a tenant never changed yet has the defaults, and no default
     location until its first change creates its "Principal" one (a read creates nothing)."""
-    return s.SettingsOut.of(await _run(request, tenant_id, commands.read_settings))
+    return s.SettingsOut.of(await _read(request, tenant_id, views.settings))
 
 
 @router.put(
     "/tenants/{tenant_id}/settings", response_model=s.SettingsOut, tags=["settings"], scope=WRITE
 )
 async def put_settings(tenant_id: Tenant, body: s.SettingsIn, request: Request) -> s.SettingsOut:
-    change = commands.SettingsChange(
+    change = c.ChangeSettings(
         default_location_id=body.default_location_id,
         import_products=body.import_products,
         import_services=body.import_services,
@@ -117,7 +118,7 @@ async def put_settings(tenant_id: Tenant, body: s.SettingsIn, request: Request) 
             else None
         ),
     )
-    settings = await _run(request, tenant_id, lambda uow: commands.change_settings(uow, change))
+    settings = await _run(request, tenant_id, handlers.change_settings, change)
     return s.SettingsOut.of(settings)
 
 
@@ -134,7 +135,7 @@ async def list_locations(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> list[s.LocationOut]:
-    locations = await _run(request, tenant_id, lambda uow: uow.repo.locations())
+    locations = await _read(request, tenant_id, views.locations)
     chosen = _page(
         request, response, locations, lambda x: (x.name, str(x.location_id)), limit, cursor
     )
@@ -149,7 +150,7 @@ async def list_locations(
     scope=WRITE,
 )
 async def create_location(tenant_id: Tenant, body: s.LocationIn, request: Request) -> s.LocationOut:
-    location = await _run(request, tenant_id, lambda uow: commands.create_location(uow, body.name))
+    location = await _run(request, tenant_id, handlers.create_location, c.CreateLocation(body.name))
     return s.LocationOut.of(location)
 
 
@@ -165,7 +166,8 @@ async def change_location(
     location = await _run(
         request,
         tenant_id,
-        lambda uow: commands.change_location(uow, location_id, name=body.name, active=body.active),
+        handlers.change_location,
+        c.ChangeLocation(location_id, name=body.name, active=body.active),
     )
     return s.LocationOut.of(location)
 
@@ -187,11 +189,9 @@ async def list_products(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> list[s.ProductOut]:
-    products = [
-        product
-        for product in await _run(request, tenant_id, lambda uow: uow.repo.products())
-        if include_deleted or not product.deleted
-    ]
+    products = await _read(
+        request, tenant_id, lambda uow: views.products(uow, include_deleted=include_deleted)
+    )
     chosen = _page(
         request, response, products, lambda x: (x.name, str(x.product_id)), limit, cursor
     )
@@ -209,7 +209,8 @@ async def create_product(tenant_id: Tenant, body: s.ProductIn, request: Request)
     product = await _run(
         request,
         tenant_id,
-        lambda uow: commands.create_product(uow, body.name, body.sku, is_service=body.is_service),
+        handlers.create_product,
+        c.CreateProduct(body.name, body.sku, is_service=body.is_service),
     )
     return s.ProductOut.of(product)
 
@@ -225,12 +226,10 @@ async def change_product(
 ) -> s.ProductOut:
     """Rename or change the SKU (sent to Pennylane when linked); deactivate or reactivate
     (nothing happens in Pennylane)."""
-    change = commands.ProductChange(
-        name=body.name, sku=body.sku, clear_sku=body.clear_sku, active=body.active
+    change = c.ChangeProduct(
+        product_id, name=body.name, sku=body.sku, clear_sku=body.clear_sku, active=body.active
     )
-    product = await _run(
-        request, tenant_id, lambda uow: commands.change_product(uow, product_id, change)
-    )
+    product = await _run(request, tenant_id, handlers.change_product, change)
     return s.ProductOut.of(product)
 
 
@@ -242,7 +241,7 @@ async def change_product(
 )
 async def delete_product(tenant_id: Tenant, product_id: UUID, request: Request) -> s.ProductOut:
     """A soft delete (the ledger keeps naming it); nothing happens in Pennylane."""
-    product = await _run(request, tenant_id, lambda uow: commands.delete_product(uow, product_id))
+    product = await _run(request, tenant_id, handlers.delete_product, c.DeleteProduct(product_id))
     return s.ProductOut.of(product)
 
 
@@ -261,7 +260,8 @@ async def merge_product(
     result = await _run(
         request,
         tenant_id,
-        lambda uow: duplicates.merge_products(uow, product_id, original_id),
+        duplicates.merge_products,
+        c.MergeProducts(duplicate_id=product_id, original_id=original_id),
     )
     return s.MergeOut(
         original=s.ProductOut.of(result.original), duplicate=s.ProductOut.of(result.duplicate)
@@ -281,7 +281,7 @@ async def list_customers(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> list[s.CustomerOut]:
-    customers = await _run(request, tenant_id, lambda uow: uow.repo.customers())
+    customers = await _read(request, tenant_id, views.customers)
     chosen = _page(
         request, response, customers, lambda x: (x.name, str(x.customer_id)), limit, cursor
     )
@@ -300,8 +300,8 @@ async def create_customer(tenant_id: Tenant, body: s.CustomerIn, request: Reques
     customer = await _run(
         request,
         tenant_id,
-        lambda uow: commands.create_customer(
-            uow,
+        handlers.create_customer,
+        c.CreateCustomer(
             body.name,
             tuple(body.emails),
             body.address.to_domain() if body.address else None,
@@ -322,8 +322,8 @@ async def change_customer(
     customer = await _run(
         request,
         tenant_id,
-        lambda uow: commands.change_customer(
-            uow,
+        handlers.change_customer,
+        c.ChangeCustomer(
             customer_id,
             name=body.name,
             emails=tuple(body.emails) if body.emails is not None else None,
@@ -346,7 +346,7 @@ async def list_suppliers(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> list[s.SupplierOut]:
-    suppliers = await _run(request, tenant_id, lambda uow: uow.repo.suppliers())
+    suppliers = await _read(request, tenant_id, views.suppliers)
     chosen = _page(
         request, response, suppliers, lambda x: (x.name, str(x.supplier_id)), limit, cursor
     )
@@ -363,7 +363,10 @@ async def list_suppliers(
 async def create_supplier(tenant_id: Tenant, body: s.SupplierIn, request: Request) -> s.SupplierOut:
     """Suppliers are never synchronised with Pennylane."""
     supplier = await _run(
-        request, tenant_id, lambda uow: commands.create_supplier(uow, body.name, tuple(body.emails))
+        request,
+        tenant_id,
+        handlers.create_supplier,
+        c.CreateSupplier(body.name, tuple(body.emails)),
     )
     return s.SupplierOut.of(supplier)
 
@@ -384,7 +387,7 @@ async def list_orders(
 ) -> list[s.OrderOut]:
     """Orders (from Pennylane documents or made in Stockpit) and their delivery state, oldest
     first."""
-    orders = await _run(request, tenant_id, lambda uow: uow.repo.orders(status=status))
+    orders = await _read(request, tenant_id, lambda uow: views.orders_of_tenant(uow, status=status))
     chosen = _page(
         request, response, orders, lambda x: (_micros(x.created_at), str(x.order_id)), limit, cursor
     )
@@ -395,13 +398,7 @@ async def list_orders(
     "/tenants/{tenant_id}/orders/{order_id}", response_model=s.OrderOut, tags=["orders"], scope=READ
 )
 async def get_order(tenant_id: Tenant, order_id: UUID, request: Request) -> s.OrderOut:
-    async def query(uow: UnitOfWork) -> s.OrderOut:
-        order = await uow.repo.order(order_id)
-        if order is None:
-            raise commands.NotFound(f"order {order_id} not found")
-        return s.OrderOut.of(order)
-
-    return await _run(request, tenant_id, query)
+    return s.OrderOut.of(await _read(request, tenant_id, lambda uow: views.order(uow, order_id)))
 
 
 @router.post(
@@ -415,8 +412,8 @@ async def create_order(tenant_id: Tenant, body: s.OrderIn, request: Request) -> 
     order = await _run(
         request,
         tenant_id,
-        lambda uow: commands.create_order(
-            uow,
+        handlers.create_order,
+        c.CreateOrder(
             [(line.product_id, line.quantity) for line in body.lines],
             customer_id=body.customer_id,
             location_id=body.location_id,
@@ -441,7 +438,8 @@ async def create_delivery_note(
     order, _ = await _run(
         request,
         tenant_id,
-        lambda uow: commands.deliver(uow, order_id, lines, location_id=body.location_id),
+        handlers.deliver,
+        c.Deliver(order_id, lines, location_id=body.location_id),
     )
     return s.OrderOut.of(order)
 
@@ -454,7 +452,7 @@ async def create_delivery_note(
 )
 async def archive_order(tenant_id: Tenant, order_id: UUID, request: Request) -> s.OrderOut:
     """Releases the remaining reservation."""
-    order = await _run(request, tenant_id, lambda uow: commands.archive_order(uow, order_id))
+    order = await _run(request, tenant_id, handlers.archive_order, c.ArchiveOrder(order_id))
     return s.OrderOut.of(order)
 
 
@@ -466,7 +464,7 @@ async def archive_order(tenant_id: Tenant, order_id: UUID, request: Request) -> 
 )
 async def cancel_order(tenant_id: Tenant, order_id: UUID, request: Request) -> s.OrderOut:
     """Reverses every stock effect the order still has."""
-    order = await _run(request, tenant_id, lambda uow: commands.cancel_order(uow, order_id))
+    order = await _run(request, tenant_id, handlers.cancel_order, c.CancelOrder(order_id))
     return s.OrderOut.of(order)
 
 
@@ -483,7 +481,7 @@ async def list_returns(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> list[s.ReturnOut]:
-    returns = await _run(request, tenant_id, lambda uow: uow.repo.returns())
+    returns = await _read(request, tenant_id, views.returns_of_tenant)
     chosen = _page(
         request,
         response,
@@ -510,9 +508,8 @@ async def edit_return(
     return_ = await _run(
         request,
         tenant_id,
-        lambda uow: commands.edit_return(
-            uow, return_id, quantities=quantities, restock=body.restock
-        ),
+        handlers.edit_return,
+        c.EditReturn(return_id, quantities=quantities, restock=body.restock),
     )
     return s.ReturnOut.of(return_)
 
@@ -524,7 +521,7 @@ async def edit_return(
     scope=WRITE,
 )
 async def restock_return(tenant_id: Tenant, return_id: UUID, request: Request) -> s.ReturnOut:
-    return_ = await _run(request, tenant_id, lambda uow: commands.restock_return(uow, return_id))
+    return_ = await _run(request, tenant_id, handlers.restock_return, c.RestockReturn(return_id))
     return s.ReturnOut.of(return_)
 
 
@@ -544,7 +541,7 @@ async def list_purchases(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> list[s.PurchaseOut]:
-    purchases = await _run(request, tenant_id, lambda uow: uow.repo.purchases())
+    purchases = await _read(request, tenant_id, views.purchases)
     chosen = _page(
         request,
         response,
@@ -568,8 +565,8 @@ async def place_purchase(tenant_id: Tenant, body: s.PurchaseIn, request: Request
     purchase = await _run(
         request,
         tenant_id,
-        lambda uow: commands.place_purchase(
-            uow,
+        handlers.place_purchase,
+        c.PlacePurchase(
             body.supplier_id,
             [
                 (line.product_id, line.quantity, line.unit_price_before_tax, line.vat_rate)
@@ -595,8 +592,8 @@ async def record_receipt(
     purchase, _ = await _run(
         request,
         tenant_id,
-        lambda uow: commands.receive(
-            uow,
+        handlers.receive,
+        c.Receive(
             purchase_id,
             {line.product_id: line.quantity for line in body.lines},
             body.received_on,
@@ -613,7 +610,7 @@ async def record_receipt(
     scope=WRITE,
 )
 async def close_purchase(tenant_id: Tenant, purchase_id: UUID, request: Request) -> s.PurchaseOut:
-    purchase = await _run(request, tenant_id, lambda uow: commands.close_purchase(uow, purchase_id))
+    purchase = await _run(request, tenant_id, handlers.close_purchase, c.ClosePurchase(purchase_id))
     return s.PurchaseOut.of(purchase)
 
 
@@ -629,7 +626,7 @@ async def send_receipt(
 ) -> s.PurchaseOut:
     """ "Send to Pennylane": the outbound service makes it a supplier invoice, once."""
     purchase = await _run(
-        request, tenant_id, lambda uow: commands.send_receipt(uow, purchase_id, receipt_id)
+        request, tenant_id, handlers.send_receipt, c.SendReceipt(purchase_id, receipt_id)
     )
     return s.PurchaseOut.of(purchase)
 
@@ -648,8 +645,8 @@ async def adjust(tenant_id: Tenant, body: s.AdjustmentIn, request: Request) -> s
     adjustment = await _run(
         request,
         tenant_id,
-        lambda uow: commands.adjust(
-            uow,
+        handlers.adjust,
+        c.Adjust(
             body.product_id,
             body.location_id,
             delta=body.delta,
@@ -671,9 +668,8 @@ async def transfer(tenant_id: Tenant, body: s.TransferIn, request: Request) -> s
     moved = await _run(
         request,
         tenant_id,
-        lambda uow: commands.transfer(
-            uow, body.product_id, body.from_location_id, body.to_location_id, body.quantity
-        ),
+        handlers.transfer,
+        c.TransferStock(body.product_id, body.from_location_id, body.to_location_id, body.quantity),
     )
     return s.TransferOut(transfer_id=moved.transfer_id)
 
@@ -696,44 +692,36 @@ async def stock_of_tenant(
     """Stock per product and location: real, reserved, available (= real − reserved), incoming;
     in product then location order."""
     after = decode_cursor(cursor, 2)
-
-    async def query(uow: UnitOfWork) -> list[s.StockRow]:
-        rows = await stock_store.levels(
-            uow.session,
-            tenant_id,
+    rows = await _read(
+        request,
+        tenant_id,
+        lambda uow: views.stock_levels(
+            uow,
             product_id=product_id,
             location_id=location_id,
             after=(str(after[0]), str(after[1])) if after else None,
             limit=limit + 1,
+        ),
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    link_next(
+        request, response, (rows[-1].level.product_id, rows[-1].level.location_id) if more else None
+    )
+    return [
+        s.StockRow(
+            product_id=row.level.product_id,
+            pennylane_product_id=row.product.pennylane_id if row.product else None,
+            product_name=row.product.name if row.product else None,
+            location_id=row.level.location_id,
+            location_name=row.location_name,
+            real=row.level.real,
+            reserved=row.level.reserved,
+            available=row.level.available,
+            incoming=row.level.incoming,
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        link_next(request, response, (rows[-1].product_id, rows[-1].location_id) if more else None)
-        locations = {str(loc.location_id): loc.name for loc in await uow.repo.locations()}
-        products = {
-            str(p.product_id): p
-            for p in await uow.repo.products({UUID(row.product_id) for row in rows})
-        }
-        return [
-            s.StockRow(
-                product_id=row.product_id,
-                pennylane_product_id=(
-                    products[row.product_id].pennylane_id if row.product_id in products else None
-                ),
-                product_name=(
-                    products[row.product_id].name if row.product_id in products else None
-                ),
-                location_id=row.location_id,
-                location_name=locations.get(row.location_id),
-                real=row.real,
-                reserved=row.reserved,
-                available=row.available,
-                incoming=row.incoming,
-            )
-            for row in rows
-        ]
-
-    return await _run(request, tenant_id, query)
+        for row in rows
+    ]
 
 
 @router.get(
@@ -753,43 +741,37 @@ async def ledger_of_product(
     """Every stock change of the product, newest first, with its cause (the whole ledger
     page after page: follow the `Link` header's next cursor)."""
     after = decode_cursor(cursor, 1)
-
-    async def query(uow: UnitOfWork) -> list[s.LedgerRow]:
-        rows = await stock_store.ledger(
-            uow.session,
-            tenant_id,
-            product_id,
-            limit=limit + 1,
-            before_id=int(after[0]) if after else None,
+    rows = await _read(
+        request,
+        tenant_id,
+        lambda uow: views.ledger_page(
+            uow, product_id, before_id=int(after[0]) if after else None, limit=limit + 1
+        ),
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    link_next(request, response, (rows[-1].entry.id,) if more else None)
+    return [
+        s.LedgerRow(
+            entry_id=row.entry.entry_id,
+            location_id=row.entry.location_id,
+            location_name=row.location_name,
+            delta_real=row.entry.delta_real,
+            delta_reserved=row.entry.delta_reserved,
+            delta_incoming=row.entry.delta_incoming,
+            cause=row.entry.cause,
+            cause_kind=row.entry.cause_kind,
+            subject_id=row.entry.subject_id,
+            reference=row.entry.reference,
+            version=row.entry.version,
+            lines=row.entry.lines,
+            note=row.entry.note,
+            recorded_at=row.entry.recorded_at,
+            document=s.DocumentOut.of(row.cause.document) if row.cause.document else None,
+            stockpit_number=row.cause.stockpit_number,
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        link_next(request, response, (rows[-1].id,) if more else None)
-        locations = {str(loc.location_id): loc.name for loc in await uow.repo.locations()}
-        causes = await views.ledger_documents(uow.session, tenant_id, rows)
-        return [
-            s.LedgerRow(
-                entry_id=row.entry_id,
-                location_id=row.location_id,
-                location_name=locations.get(row.location_id),
-                delta_real=row.delta_real,
-                delta_reserved=row.delta_reserved,
-                delta_incoming=row.delta_incoming,
-                cause=row.cause,
-                cause_kind=row.cause_kind,
-                subject_id=row.subject_id,
-                reference=row.reference,
-                version=row.version,
-                lines=row.lines,
-                note=row.note,
-                recorded_at=row.recorded_at,
-                document=s.DocumentOut.of(cause.document) if cause.document else None,
-                stockpit_number=cause.stockpit_number,
-            )
-            for row, cause in zip(rows, causes, strict=True)
-        ]
-
-    return await _run(request, tenant_id, query)
+        for row in rows
+    ]
 
 
 @router.get(
@@ -800,27 +782,23 @@ async def ledger_of_product(
 )
 async def reconciliation(tenant_id: Tenant, request: Request) -> s.ReconciliationOut:
     """Levels against the sum of the ledger, per product and location (rule 6)."""
-
-    async def query(uow: UnitOfWork) -> s.ReconciliationOut:
-        mismatches = await stock_store.reconcile(uow.session, tenant_id)
-        return s.ReconciliationOut(
-            balanced=not mismatches,
-            mismatches=[
-                s.MismatchOut(
-                    product_id=m.product_id,
-                    location_id=m.location_id,
-                    level=s.Figures(
-                        real=m.level.real, reserved=m.level.reserved, incoming=m.level.incoming
-                    ),
-                    ledger=s.Figures(
-                        real=m.ledger.real, reserved=m.ledger.reserved, incoming=m.ledger.incoming
-                    ),
-                )
-                for m in mismatches
-            ],
-        )
-
-    return await _run(request, tenant_id, query)
+    mismatches = await _read(request, tenant_id, views.reconciliation)
+    return s.ReconciliationOut(
+        balanced=not mismatches,
+        mismatches=[
+            s.MismatchOut(
+                product_id=m.product_id,
+                location_id=m.location_id,
+                level=s.Figures(
+                    real=m.level.real, reserved=m.level.reserved, incoming=m.level.incoming
+                ),
+                ledger=s.Figures(
+                    real=m.ledger.real, reserved=m.ledger.reserved, incoming=m.ledger.incoming
+                ),
+            )
+            for m in mismatches
+        ],
+    )
 
 
 @router.get(
@@ -839,8 +817,8 @@ async def write_statuses(
 ) -> list[s.WriteStatusOut]:
     """What the outbound service reported about writes to Pennylane (ids, failures), by
     record."""
-    rows = await _run(
-        request, tenant_id, lambda uow: uow.repo.write_statuses(failed_only=failed_only)
+    rows = await _read(
+        request, tenant_id, lambda uow: views.write_statuses(uow, failed_only=failed_only)
     )
     statuses = [s.WriteStatusOut.model_validate(row._mapping) for row in rows]
     return _page(request, response, statuses, lambda x: (x.entity_kind, x.entity_id), limit, cursor)

@@ -1,9 +1,9 @@
 """The inventory service process: Kafka consumers and HTTP API (its outbox relay runs beside it).
 
 Consumes Pennylane documents and catalog changes (from the poller) and the outbound service's
-results; every handler runs in the consumer's transaction with the inbox claim, so a message is
-applied once whatever Kafka redelivers. A refused message (DomainError) is dead-lettered with
-its reason and the stream goes on.
+results; every handler runs in a unit of work joined to the consumer's transaction (the one
+holding the inbox claim), so a message is applied once whatever Kafka redelivers. A refused
+message (DomainError) is dead-lettered with its reason and the stream goes on.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from inventory.domain.errors import DomainError
 from inventory.entrypoints.api import router as api_router
 from inventory.entrypoints.reports_api import router as reports_router
 from inventory.service_layer import outbound_results, pennylane_intake, problems
-from inventory.service_layer.commands import NotFound
+from inventory.service_layer.handlers import NotFound
 from inventory.service_layer.unit_of_work import UnitOfWork
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "adapters" / "migrations"
@@ -62,8 +62,8 @@ def _document_version(tenant_id: str, payload: Payload) -> DocumentVersion:
     return pennylane_intake.document_version(tenant_id, payload)
 
 
-async def _apply_document(uow: UnitOfWork, payload: Payload) -> None:
-    await pennylane_intake.apply_document(uow, _document_version(uow.tenant_id, payload))
+async def _apply_document(payload: Payload, uow: UnitOfWork) -> None:
+    await pennylane_intake.apply_document(_document_version(uow.tenant_id, payload), uow)
 
 
 def documents_batch_handler(topic_prefix: str) -> BatchEventHandler:
@@ -76,24 +76,24 @@ def documents_batch_handler(topic_prefix: str) -> BatchEventHandler:
         for event in events:
             by_tenant.setdefault(event.tenant_id, []).append(event)
         for tenant_id, tenant_events in by_tenant.items():
-            uow = UnitOfWork(session, tenant_id, topic_prefix=topic_prefix)
-            await pennylane_intake.apply_documents(
-                uow,
-                [(_document_version(tenant_id, e.payload), e.meta) for e in tenant_events],
-            )
-            await uow.flush()
+            async with UnitOfWork(session, tenant_id, topic_prefix=topic_prefix) as uow:
+                await pennylane_intake.apply_documents(
+                    [(_document_version(tenant_id, e.payload), e.meta) for e in tenant_events],
+                    uow,
+                )
+                await uow.commit()
 
     return handle
 
 
-async def _apply_catalog(uow: UnitOfWork, payload: Payload) -> None:
+async def _apply_catalog(payload: Payload, uow: UnitOfWork) -> None:
     match payload:
         case catalog.ProductUpserted():
-            await pennylane_intake.apply_product(uow, payload)
+            await pennylane_intake.apply_product(payload, uow)
         case catalog.ProductDeleted():
-            await pennylane_intake.apply_product_deleted(uow, payload)
+            await pennylane_intake.apply_product_deleted(payload, uow)
         case catalog.CustomerUpserted():
-            await pennylane_intake.apply_customer(uow, payload)
+            await pennylane_intake.apply_customer(payload, uow)
         case catalog.CustomerDeleted():
             # Stockpit keeps the customer: its orders still name it; nothing to undo.
             return
@@ -101,38 +101,40 @@ async def _apply_catalog(uow: UnitOfWork, payload: Payload) -> None:
             raise PermanentError(f"{type(payload).__name__} does not belong on the catalog topic")
 
 
-async def _apply_outbound_result(uow: UnitOfWork, payload: Payload) -> None:
+async def _apply_outbound_result(payload: Payload, uow: UnitOfWork) -> None:
     match payload:
         case outbound.PennylaneIdAssigned():
-            await outbound_results.apply_id_assigned(uow, payload)
+            await outbound_results.apply_id_assigned(payload, uow)
         case outbound.PennylaneWriteFailed():
-            await outbound_results.apply_write_failed(uow, payload)
+            await outbound_results.apply_write_failed(payload, uow)
         case _:
             raise PermanentError(f"{type(payload).__name__} is not an outbound result")
 
 
-async def _apply_sync_run(uow: UnitOfWork, payload: Payload) -> None:
+async def _apply_sync_run(payload: Payload, uow: UnitOfWork) -> None:
     if not isinstance(payload, poller.SyncRunFinished):
         raise PermanentError(f"{type(payload).__name__} is not a sync run")
-    await problems.apply_sync_run(uow, payload)
+    await problems.apply_sync_run(payload, uow)
 
 
-async def _apply_connection_event(uow: UnitOfWork, payload: Payload) -> None:
+async def _apply_connection_event(payload: Payload, uow: UnitOfWork) -> None:
     if not isinstance(payload, connections.ConnectionRepointed):
         raise PermanentError(f"{type(payload).__name__} is not a connection event")
     await uow.repo.forget_pennylane_links()
 
 
 def event_handler(
-    topic_prefix: str, apply: Callable[[UnitOfWork, Payload], Awaitable[None]]
+    topic_prefix: str, apply: Callable[[Payload, UnitOfWork], Awaitable[None]]
 ) -> EventHandler:
     async def handle(session: AsyncSession, event: Envelope[Payload]) -> None:
-        uow = UnitOfWork(session, event.tenant_id, topic_prefix=topic_prefix, caused_by=event.meta)
-        try:
-            await apply(uow, event.payload)
-        except DomainError as exc:
-            raise PermanentError(str(exc)) from exc
-        await uow.flush()
+        async with UnitOfWork(
+            session, event.tenant_id, topic_prefix=topic_prefix, caused_by=event.meta
+        ) as uow:
+            try:
+                await apply(event.payload, uow)
+            except DomainError as exc:
+                raise PermanentError(str(exc)) from exc
+            await uow.commit()
 
     return handle
 

@@ -19,9 +19,10 @@ from pydantic import BaseModel, Field
 from stockpit_runtime.auth import Problem, Scope, SecureRouter
 from stockpit_runtime.pagination import Cursor, Limit, decode_cursor, link_next
 
+from inventory.domain.commands import AcknowledgeProblem, ImportCount
 from inventory.domain.report import ProblemView
 from inventory.domain.stock_count import MAX_COUNT_BYTES, CountLine, CountRefused
-from inventory.entrypoints.api import Tenant, _run
+from inventory.entrypoints.api import Tenant, _read, _run
 from inventory.entrypoints.schemas import DocumentOut
 from inventory.service_layer import counts, problems, views
 from inventory.service_layer.unit_of_work import UnitOfWork
@@ -237,7 +238,7 @@ async def list_problems(
             limit=limit,
         )
 
-    page = await _run(request, tenant_id, query)
+    page = await _read(request, tenant_id, query)
     _next(request, response, page.next_after)
     return [ProblemOut.of(p) for p in page.items]
 
@@ -253,7 +254,7 @@ async def acknowledge_problem(
 ) -> Response:
     """Mark a problem as dealt with: it stays in the report, no longer counted as open."""
     was_open = await _run(
-        request, tenant_id, lambda uow: problems.acknowledge_problem(uow, problem_id)
+        request, tenant_id, problems.acknowledge_problem, AcknowledgeProblem(problem_id)
     )
     if was_open is None:
         return JSONResponse({"detail": f"problem {problem_id} not found"}, status_code=404)
@@ -285,7 +286,7 @@ async def list_sync_runs(
             uow, since=_aware(since), until=_aware(until), after=after, limit=limit
         )
 
-    page = await _run(request, tenant_id, query)
+    page = await _read(request, tenant_id, query)
     _next(request, response, page.next_after)
     return [SyncRunOut.of(r) for r in page.items]
 
@@ -299,7 +300,7 @@ async def tenant_status(tenant_id: Tenant, request: Request) -> TenantStatusOut:
     async def query(uow: UnitOfWork) -> TenantStatusOut:
         return TenantStatusOut.of(tenant_id, await views.tenant_status(uow))
 
-    return await _run(request, tenant_id, query)
+    return await _read(request, tenant_id, query)
 
 
 @router.get("/tenants/{tenant_id}/report", scope=READ, response_model=ReportOut, tags=["report"])
@@ -341,7 +342,7 @@ async def sync_report(
         )
         return report, problem_page.next_after
 
-    report, next_after = await _run(request, tenant_id, query)
+    report, next_after = await _read(request, tenant_id, query)
     _next(request, response, next_after)
     return report
 
@@ -396,7 +397,8 @@ async def import_count(
         result = await _run(
             request,
             tenant_id,
-            lambda uow: counts.import_count(uow, data, apply=apply, note=note),
+            counts.import_count,
+            ImportCount(data, apply=apply, note=note),
         )
     except CountRefused as refused:
         body = CountRefusedOut(
@@ -447,7 +449,7 @@ async def stock_csv(
 ) -> Response:
     """Stock per product and location as CSV: product name, SKU, location, real, reserved,
     available, incoming (and the ids). `separator=semicolon` for French spreadsheets."""
-    lines = await _run(request, tenant_id, views.stock_lines)
+    lines = await _read(request, tenant_id, views.stock_lines)
     text = io.StringIO()
     writer = csv.writer(text, delimiter=";" if separator == "semicolon" else ",")
     writer.writerow(STOCK_CSV_COLUMNS)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from stockpit_contracts.ids import new_uuid
 
 from inventory.adapters.orm import stock_levels
+from inventory.domain.commands import ImportCount
 from inventory.domain.stock import StockKey
 from inventory.domain.stock_count import (
     CountLine,
@@ -31,12 +32,11 @@ class CountResult:
         return sum(1 for line in self.lines if line.difference != 0)
 
 
-async def import_count(
-    uow: UnitOfWork, data: bytes, *, apply: bool, note: str = "stock count"
-) -> CountResult:
+async def import_count(command: ImportCount, uow: UnitOfWork) -> CountResult:
     """Check the whole file against the catalog and the current real stock (CountRefused
     lists every bad row); applied, each difference is a ledger entry of cause "count"."""
-    rows = parse_count(decode_file(data))
+    apply, note = command.apply, command.note
+    rows = parse_count(decode_file(command.data))
     repo = uow.repo
     await repo.ensure_settings()
     if apply:

@@ -7,11 +7,12 @@ from uuid import UUID
 
 from inventory.adapters import stock_store
 from inventory.domain.catalog import Product
+from inventory.domain.commands import MergeProducts
 from inventory.domain.duplicates import Merge, flag_duplicates, merge
 from inventory.domain.errors import DomainError
 from inventory.domain.events import CreatedBecause, DomainEvent, ProductCreated
 from inventory.domain.stock import StockLevel
-from inventory.service_layer.commands import NotFound
+from inventory.service_layer.handlers import NotFound
 from inventory.service_layer.unit_of_work import UnitOfWork
 
 FROM_PENNYLANE = {CreatedBecause.IMPORTED, CreatedBecause.NAMED_ON_DOCUMENT}
@@ -41,9 +42,10 @@ async def flag_created_products(uow: UnitOfWork, events: list[DomainEvent]) -> N
     uow.collect(reports)
 
 
-async def merge_products(uow: UnitOfWork, duplicate_id: UUID, original_id: UUID) -> Merge:
-    """Merge `duplicate_id` into `original_id`. Under the tenant's intake lock, so no Pennylane
+async def merge_products(command: MergeProducts, uow: UnitOfWork) -> Merge:
+    """Merge the duplicate into the original. Under the tenant's intake lock, so no Pennylane
     document moves either product's stock meanwhile; the duplicate's levels are locked too."""
+    duplicate_id, original_id = command.duplicate_id, command.original_id
     repo = uow.repo
     await repo.lock_pennylane_intake()
     await repo.ensure_settings()

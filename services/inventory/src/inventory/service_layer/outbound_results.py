@@ -19,7 +19,7 @@ def _uuid(value: str) -> UUID | None:
 
 
 async def apply_id_assigned(
-    uow: UnitOfWork, payload: outbound_contract.PennylaneIdAssigned
+    payload: outbound_contract.PennylaneIdAssigned, uow: UnitOfWork
 ) -> None:
     """Link the Stockpit record to its Pennylane id (DomainError if linked to another)."""
     repo = uow.repo
@@ -40,7 +40,7 @@ async def apply_id_assigned(
 
 
 async def apply_write_failed(
-    uow: UnitOfWork, payload: outbound_contract.PennylaneWriteFailed
+    payload: outbound_contract.PennylaneWriteFailed, uow: UnitOfWork
 ) -> None:
     """Show the failure: on the receipt (so it can be sent again), in the write status, and
     as a problem for operators."""

@@ -80,7 +80,7 @@ def document_version(
 
 
 async def apply_documents(
-    uow: UnitOfWork, versions: Sequence[tuple[DocumentVersion, EnvelopeMeta]]
+    versions: Sequence[tuple[DocumentVersion, EnvelopeMeta]], uow: UnitOfWork
 ) -> None:
     """Apply one tenant's document versions in order, each as its own event (`caused_by`).
 
@@ -107,10 +107,10 @@ async def apply_documents(
     )
     for version, caused_by in versions:
         uow.caused_by = caused_by
-        await apply_document(uow, version)
+        await apply_document(version, uow)
 
 
-async def apply_document(uow: UnitOfWork, version: DocumentVersion) -> bool:
+async def apply_document(version: DocumentVersion, uow: UnitOfWork) -> bool:
     """Apply one document version by difference; False when it was stale or a duplicate."""
     repo = uow.repo
     await repo.lock_pennylane_intake()
@@ -164,7 +164,7 @@ async def apply_document(uow: UnitOfWork, version: DocumentVersion) -> bool:
     return True
 
 
-async def apply_product(uow: UnitOfWork, payload: catalog_contract.ProductUpserted) -> None:
+async def apply_product(payload: catalog_contract.ProductUpserted, uow: UnitOfWork) -> None:
     repo = uow.repo
     await repo.lock_pennylane_intake()
     settings = await repo.ensure_settings()
@@ -184,7 +184,7 @@ async def apply_product(uow: UnitOfWork, payload: catalog_contract.ProductUpsert
     uow.collect(events)
 
 
-async def apply_product_deleted(uow: UnitOfWork, payload: catalog_contract.ProductDeleted) -> None:
+async def apply_product_deleted(payload: catalog_contract.ProductDeleted, uow: UnitOfWork) -> None:
     """A product deleted in Pennylane is deactivated here: its stock and ledger stay visible,
     and documents that name it still apply (an invoice is an accounting fact)."""
     repo = uow.repo
@@ -197,7 +197,7 @@ async def apply_product_deleted(uow: UnitOfWork, payload: catalog_contract.Produ
         await repo.save_product(product)
 
 
-async def apply_customer(uow: UnitOfWork, payload: catalog_contract.CustomerUpserted) -> None:
+async def apply_customer(payload: catalog_contract.CustomerUpserted, uow: UnitOfWork) -> None:
     repo = uow.repo
     await repo.lock_pennylane_intake()
     existing = await repo.customer_by_pennylane_id(payload.pennylane_id, for_update=True)

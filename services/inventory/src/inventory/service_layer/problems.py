@@ -17,6 +17,7 @@ from stockpit_contracts.payloads import poller as poller_contract
 from inventory.adapters import report_store
 from inventory.domain import events as domain
 from inventory.domain import report
+from inventory.domain.commands import AcknowledgeProblem
 from inventory.domain.values import TenantId
 
 if TYPE_CHECKING:  # the unit of work keeps problems through `problem_row`
@@ -66,7 +67,7 @@ def problem_row(
 SYNC_RUNS_KEPT = timedelta(days=31)
 
 
-async def apply_sync_run(uow: UnitOfWork, run: poller_contract.SyncRunFinished) -> None:
+async def apply_sync_run(run: poller_contract.SyncRunFinished, uow: UnitOfWork) -> None:
     await report_store.add_sync_run(
         uow.session,
         {
@@ -106,6 +107,6 @@ async def apply_sync_run(uow: UnitOfWork, run: poller_contract.SyncRunFinished) 
         )
 
 
-async def acknowledge_problem(uow: UnitOfWork, problem_id: int) -> bool | None:
+async def acknowledge_problem(command: AcknowledgeProblem, uow: UnitOfWork) -> bool | None:
     """True if the problem was open, False if already acknowledged, None if unknown."""
-    return await report_store.acknowledge(uow.session, uow.tenant_id, problem_id, uow.now)
+    return await report_store.acknowledge(uow.session, uow.tenant_id, command.problem_id, uow.now)

@@ -1,10 +1,12 @@
-"""The unit of work of one tenant inside one database transaction.
+"""The unit of work of one tenant inside one database transaction (the convention of
+`stockpit_runtime.unit_of_work`: an async context manager; `commit()` writes and commits).
 
 Handlers load and save aggregates through `uow.repo` and post stock through `uow.post(outcome)`;
-`uow.flush()` then writes the staged orders, moves the levels and appends the ledger for every
-posted outcome at once, and stages every resulting message in the transactional outbox, so stock,
-aggregates and messages commit together or not at all. Writing once at the end is what lets a
-consumer batch of hundreds of documents cost a handful of statements.
+`uow.flush()` (run by `commit()`) then writes the staged orders, moves the levels and appends
+the ledger for every posted outcome at once, and stages every resulting message in the
+transactional outbox, so stock, aggregates and messages commit together or not at all. Writing
+once at the end is what lets a consumer batch of hundreds of documents cost a handful of
+statements.
 
 Each message keeps the event that caused it (`caused_by`, set per event by batch handlers) and
 the order in which its facts happened.
@@ -12,13 +14,14 @@ the order in which its facts happened.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stockpit_contracts import EnvelopeMeta, new_event
 from stockpit_contracts.payloads.inventory import ProblemReported
+from stockpit_runtime import unit_of_work
 from stockpit_runtime.outbox import OutboxRow, outbox_rows, stage_rows
 
 from inventory.adapters import report_store, stock_store
@@ -33,19 +36,24 @@ from inventory.service_layer.messages import Message, to_message
 from inventory.service_layer.problems import problem_row
 
 
-class UnitOfWork:
+def _nothing() -> None:
+    return None
+
+
+class UnitOfWork(unit_of_work.UnitOfWork):
     def __init__(
         self,
-        session: AsyncSession,
+        sessions: async_sessionmaker[AsyncSession] | AsyncSession,
         tenant_id: TenantId,
         *,
         topic_prefix: str,
         caused_by: EnvelopeMeta | None = None,
         now: datetime | None = None,
+        after_commit: Callable[[], None] = _nothing,
     ) -> None:
-        self.session = session
+        super().__init__(sessions, after_commit=after_commit)
         self.tenant_id = tenant_id
-        self.repo = InventoryRepository(session, tenant_id)
+        self.repo = InventoryRepository(self.session, tenant_id)
         self.topic_prefix = topic_prefix
         self.caused_by = caused_by
         self.now = now or datetime.now(UTC)
@@ -78,6 +86,9 @@ class UnitOfWork:
         if outcome.movements:
             self._facts.append((len(self._postings), self.caused_by))
             self._postings.append(outcome.movements)
+
+    async def _write(self) -> None:
+        await self.flush()
 
     async def flush(self) -> None:
         """Write staged orders and stock, then stage every message in the outbox.

@@ -1,5 +1,6 @@
-"""Read queries for what a person reads: the sync report, the tenant's status, the ledger with
-the documents' numbers, and the stock export. Reads only; nothing here changes state."""
+"""Reads (cosmicpython's views): the sync report, the tenant's status, the ledger with the
+documents' numbers, the stock export, and the records the HTTP API lists. Functions of a unit of
+work the caller enters and never commits; nothing here changes state."""
 
 from __future__ import annotations
 
@@ -17,10 +18,14 @@ from inventory.adapters import stock_store
 from inventory.adapters.codec import decode
 from inventory.adapters.orm import order_documents, orders, problems, returns, sync_runs
 from inventory.domain import report
+from inventory.domain.catalog import Customer, Location, Product, Supplier
 from inventory.domain.orders import Order
+from inventory.domain.purchases import Purchase
 from inventory.domain.report import DocumentLabel, ProblemRecord, ProblemView, ProductLabel
 from inventory.domain.returns import Return
+from inventory.domain.settings import TenantSettings
 from inventory.domain.stock import CauseKind
+from inventory.service_layer.handlers import NotFound
 from inventory.service_layer.unit_of_work import UnitOfWork
 
 MAX_PAGE = 500
@@ -384,3 +389,114 @@ async def stock_lines(uow: UnitOfWork) -> list[StockLine]:
         for row in rows
     ]
     return sorted(lines, key=lambda s: (s.product_name or "", s.sku or "", s.location_name or ""))
+
+
+# -- Stockpit's records, stock and ledger (the HTTP API's reads) ---------------------------
+
+
+async def settings(uow: UnitOfWork) -> TenantSettings | None:
+    """The tenant's settings as stored; `None` for a tenant never changed (a read writes
+    nothing)."""
+    return await uow.repo.settings()
+
+
+async def locations(uow: UnitOfWork) -> list[Location]:
+    return await uow.repo.locations()
+
+
+async def products(uow: UnitOfWork, *, include_deleted: bool) -> list[Product]:
+    return [p for p in await uow.repo.products() if include_deleted or not p.deleted]
+
+
+async def customers(uow: UnitOfWork) -> list[Customer]:
+    return await uow.repo.customers()
+
+
+async def suppliers(uow: UnitOfWork) -> list[Supplier]:
+    return await uow.repo.suppliers()
+
+
+async def orders_of_tenant(uow: UnitOfWork, *, status: str | None) -> list[Order]:
+    return await uow.repo.orders(status=status)
+
+
+async def order(uow: UnitOfWork, order_id: UUID) -> Order:
+    found = await uow.repo.order(order_id)
+    if found is None:
+        raise NotFound(f"order {order_id} not found")
+    return found
+
+
+async def returns_of_tenant(uow: UnitOfWork) -> list[Return]:
+    return await uow.repo.returns()
+
+
+async def purchases(uow: UnitOfWork) -> list[Purchase]:
+    return await uow.repo.purchases()
+
+
+async def write_statuses(uow: UnitOfWork, *, failed_only: bool) -> Sequence[Any]:
+    """What the outbound service reported about writes to Pennylane, by record."""
+    return await uow.repo.write_statuses(failed_only=failed_only)
+
+
+@dataclass(frozen=True)
+class StockRowView:
+    level: stock_store.LevelRow
+    product: Product | None
+    location_name: str | None
+
+
+async def stock_levels(
+    uow: UnitOfWork,
+    *,
+    product_id: UUID | None,
+    location_id: UUID | None,
+    after: tuple[str, str] | None,
+    limit: int,
+) -> list[StockRowView]:
+    """Up to `limit` levels after `after` (product, location), in that order, with the
+    product and the location's name."""
+    rows = await stock_store.levels(
+        uow.session,
+        uow.tenant_id,
+        product_id=product_id,
+        location_id=location_id,
+        after=after,
+        limit=limit,
+    )
+    names = {str(loc.location_id): loc.name for loc in await uow.repo.locations()}
+    found = {
+        str(p.product_id): p for p in await uow.repo.products({UUID(r.product_id) for r in rows})
+    }
+    return [
+        StockRowView(row, found.get(row.product_id), names.get(row.location_id)) for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class LedgerRowView:
+    entry: Any  # a stock_ledger row
+    location_name: str | None
+    cause: LedgerDocument
+
+
+async def ledger_page(
+    uow: UnitOfWork, product_id: UUID, *, before_id: int | None, limit: int
+) -> list[LedgerRowView]:
+    """Up to `limit` ledger entries of the product before `before_id`, newest first, with the
+    location's name and the document or Stockpit number behind each."""
+    rows = await stock_store.ledger(
+        uow.session, uow.tenant_id, product_id, limit=limit, before_id=before_id
+    )
+    names = {str(loc.location_id): loc.name for loc in await uow.repo.locations()}
+    causes = await ledger_documents(uow.session, uow.tenant_id, rows)
+    return [
+        LedgerRowView(row, names.get(row.location_id), cause)
+        for row, cause in zip(rows, causes, strict=True)
+    ]
+
+
+async def reconciliation(uow: UnitOfWork) -> list[stock_store.Mismatch]:
+    """Levels against the sum of the ledger (rule 6): the pairs that differ."""
+    return await stock_store.reconcile(uow.session, uow.tenant_id)

@@ -1,21 +1,26 @@
 """The outbound HTTP API: writes waiting or failed, dead letters and their replay.
 
-Every route needs the `operations:admin` scope; lists are paged by cursor (oldest first)."""
+Every route needs the `operations:admin` scope; lists are paged by cursor (oldest first). Routes
+only translate HTTP: reads are `service_layer.views` in a unit of work, the replay a command run
+by `run_in_transaction`."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stockpit_runtime.auth import Problem, Scope, SecureRouter
 from stockpit_runtime.pagination import Cursor, Limit, decode_cursor, link_next
+from stockpit_runtime.unit_of_work import run_in_transaction
 
-from outbound.adapters import repository
+from outbound.domain.commands import ReplayDeadLetter
 from outbound.domain.writes import WriteStatus
-from outbound.service_layer.dead_letters import ReplayResult, replay
+from outbound.service_layer import handlers, views
+from outbound.service_layer.handlers import ReplayResult
+from outbound.service_layer.unit_of_work import UnitOfWork
 
 
 class WriteView(BaseModel):
@@ -53,11 +58,6 @@ class ReplayView(BaseModel):
     result: ReplayResult
 
 
-def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.runtime.sessions
-    return sessions
-
-
 TenantQuery = Annotated[
     str | None, Query(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
 ]
@@ -65,7 +65,9 @@ DeadLetterId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 ADMIN = Scope.OPERATIONS_ADMIN
 
 
-def outbound_router() -> SecureRouter:
+def outbound_router(
+    new_uow: Callable[[], UnitOfWork], *, wake_worker: Callable[[], None]
+) -> SecureRouter:
     router = SecureRouter(prefix="/outbound", tags=["outbound"])
 
     @router.get("/writes", scope=ADMIN)
@@ -82,9 +84,9 @@ def outbound_router() -> SecureRouter:
     ) -> list[WriteView]:
         """Writes by status, oldest first: by default those still pending and those that failed."""
         after = decode_cursor(cursor, 1)
-        async with _sessions(request)() as session:
-            rows = await repository.list_writes(
-                session,
+        async with new_uow() as uow:
+            rows = await views.writes_by_status(
+                uow,
                 [WriteStatus(s) for s in status],
                 tenant_id=tenant_id,
                 limit=limit + 1,
@@ -104,9 +106,9 @@ def outbound_router() -> SecureRouter:
     ) -> list[DeadLetterView]:
         """Writes Pennylane refused for good (or that ran out of attempts), oldest first."""
         after = decode_cursor(cursor, 1)
-        async with _sessions(request)() as session:
-            rows = await repository.list_dead_letters(
-                session,
+        async with new_uow() as uow:
+            rows = await views.dead_letters(
+                uow,
                 tenant_id=tenant_id,
                 include_replayed=include_replayed,
                 limit=limit + 1,
@@ -121,15 +123,17 @@ def outbound_router() -> SecureRouter:
         scope=ADMIN,
         responses={409: {"model": Problem, "description": "replayed already"}},
     )
-    async def replay_dead_letter(request: Request, dead_letter_id: DeadLetterId) -> ReplayView:
+    async def replay_dead_letter(dead_letter_id: DeadLetterId) -> ReplayView:
         """Send the write again, with a fresh attempt budget, ahead of its record's later writes."""
-        async with _sessions(request).begin() as session:
-            result = await replay(session, dead_letter_id)
+        command = ReplayDeadLetter(dead_letter_id)
+        result = await run_in_transaction(
+            new_uow, lambda uow: handlers.replay_dead_letter(command, uow)
+        )
         if result is ReplayResult.NOT_FOUND:
             raise HTTPException(404, f"no dead letter {dead_letter_id}")
         if result is ReplayResult.ALREADY_REPLAYED:
             raise HTTPException(409, f"dead letter {dead_letter_id} was replayed already")
-        request.app.state.runtime.extras["write_worker"].wake()
+        wake_worker()
         return ReplayView(dead_letter_id=dead_letter_id, result=result)
 
     return router

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_contracts import EnvelopeMeta, new_event, partition_key
 from stockpit_contracts.payloads.outbound import (
     EntityKind,
@@ -12,11 +11,13 @@ from stockpit_contracts.payloads.outbound import (
 from stockpit_contracts.topics import OUTBOUND_RESULTS
 from stockpit_runtime.outbox import add_to_outbox
 
+from outbound.service_layer.unit_of_work import UnitOfWork
+
 _MAX_REASON = 2000
 
 
 async def publish_assigned(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     topic_prefix: str,
     request: EnvelopeMeta,
@@ -28,7 +29,7 @@ async def publish_assigned(
         entity_kind=entity_kind, entity_id=entity_id, pennylane_id=pennylane_id
     )
     await add_to_outbox(
-        session,
+        uow.session,
         OUTBOUND_RESULTS.name(topic_prefix),
         partition_key(request.tenant_id, entity_kind, entity_id),
         [new_event(payload, request.tenant_id, caused_by=request)],
@@ -36,7 +37,7 @@ async def publish_assigned(
 
 
 async def publish_failed(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     topic_prefix: str,
     request: EnvelopeMeta,
@@ -52,7 +53,7 @@ async def publish_failed(
         retryable=retryable,
     )
     await add_to_outbox(
-        session,
+        uow.session,
         OUTBOUND_RESULTS.name(topic_prefix),
         partition_key(request.tenant_id, entity_kind, entity_id),
         [new_event(payload, request.tenant_id, caused_by=request)],

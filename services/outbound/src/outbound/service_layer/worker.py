@@ -31,14 +31,13 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from pydantic import SecretStr
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from stockpit_contracts import parse_event
 from stockpit_contracts.payloads.outbound import EntityKind
 from stockpit_pennylane.client import PennylaneClient
 from stockpit_runtime import tracing
 from stockpit_runtime.logging import bind_to_task, get_logger
 
-from outbound.adapters import repository
 from outbound.domain.last_change import WrittenState
 from outbound.domain.writes import (
     Done,
@@ -53,6 +52,7 @@ from outbound.domain.writes import (
 from outbound.service_layer.pennylane_writes import OutboundRequest, PennylaneWriter
 from outbound.service_layer.ports import TokenSource
 from outbound.service_layer.results import publish_assigned, publish_failed
+from outbound.service_layer.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 
@@ -81,7 +81,7 @@ class WriteWorker:
     def __init__(
         self,
         engine: AsyncEngine,
-        sessions: async_sessionmaker[AsyncSession],
+        new_uow: Callable[[], UnitOfWork],
         tokens: TokenSource,
         client_factory: ClientFactory,
         config: WorkerConfig,
@@ -89,7 +89,7 @@ class WriteWorker:
     ) -> None:
         self._tracer = tracer
         self._engine = engine
-        self._sessions = sessions
+        self._uow = new_uow
         self._tokens = tokens
         self._client_factory = client_factory
         self._config = config
@@ -140,8 +140,8 @@ class WriteWorker:
                 del self._drains[tenant]
                 if not task.cancelled() and task.exception() is not None:
                     log.error("write drain failed", tenant_id=tenant, error=repr(task.exception()))
-        async with self._sessions() as session:
-            tenants = await repository.tenants_with_due_writes(session, _now())
+        async with self._uow() as uow:
+            tenants = await uow.writes.tenants_with_due_writes(_now())
         clock = time.monotonic()
         for tenant in tenants:
             if tenant in self._drains or self._disconnected_until.get(tenant, 0.0) > clock:
@@ -171,8 +171,8 @@ class WriteWorker:
 
     async def _drain_locked(self, tenant: str) -> None:
         while True:
-            async with self._sessions() as session:
-                heads = await repository.due_heads(session, tenant, _now(), self._config.batch_size)
+            async with self._uow() as uow:
+                heads = await uow.writes.due_heads(tenant, _now(), self._config.batch_size)
             if not heads:
                 return
             for write_id in heads:
@@ -211,23 +211,26 @@ class WriteWorker:
         return client
 
     async def _process(self, client: PennylaneClient, tenant: str, write_id: int) -> None:
-        async with self._sessions.begin() as session:
-            row = await repository.claim_pending(session, write_id)
+        async with self._uow() as uow:
+            row = await uow.writes.claim_pending(write_id)
             if row is None:
                 return
-            if row.entity_kind != "receipt" and await repository.later_write_done(session, row):
+            if row.entity_kind != "receipt" and await uow.writes.later_write_done(row):
                 # A replayed update older than one already written: sending it would undo it.
-                await repository.finish(
-                    session, write_id, WriteStatus.SUPERSEDED, attempts=row.attempts, now=_now()
+                await uow.writes.finish(
+                    write_id, WriteStatus.SUPERSEDED, attempts=row.attempts, now=_now()
                 )
+                await uow.commit()
                 return
-            last_state = await repository.last_written_state(session, row)
+            last_state = await uow.writes.last_written_state(row)
+            await uow.commit()
         envelope = parse_event(row.envelope)
         request = cast(OutboundRequest, envelope.payload)
 
         async def checkpoint(progress: Mapping[str, Any]) -> None:
-            async with self._sessions.begin() as checkpoint_session:
-                await repository.save_progress(checkpoint_session, write_id, progress, _now())
+            async with self._uow() as checkpoint:
+                await checkpoint.writes.save_progress(write_id, progress, _now())
+                await checkpoint.commit()
 
         writer = PennylaneWriter(
             client,
@@ -259,15 +262,15 @@ class WriteWorker:
         if cached is not None:
             self._refused[row.tenant_id] = cached[0]
         now = _now()
-        async with self._sessions.begin() as session:
-            await repository.schedule_retry(
-                session,
+        async with self._uow() as uow:
+            await uow.writes.schedule_retry(
                 row.id,
                 attempts=row.attempts + 1,
                 at=now,
                 last_error=outcome.reason,
                 now=now,
             )
+            await uow.commit()
         log.warning(
             "Pennylane refused the token: the tenant's writes wait for a new one",
             tenant_id=row.tenant_id,
@@ -275,9 +278,15 @@ class WriteWorker:
         )
 
     async def _settle(self, row: sa.Row[Any], meta: Any, outcome: Outcome) -> None:
+        """Record what came of the write, and tell inventory, in one transaction."""
         if isinstance(outcome, TokenRefused):
             await self._wait_for_new_token(row, outcome)
             return
+        async with self._uow() as uow:
+            await self._record(uow, row, meta, outcome)
+            await uow.commit()
+
+    async def _record(self, uow: UnitOfWork, row: sa.Row[Any], meta: Any, outcome: Outcome) -> None:
         attempts = row.attempts + 1
         kind = cast(EntityKind, row.entity_kind)
         now = _now()
@@ -285,82 +294,77 @@ class WriteWorker:
             tenant_id=row.tenant_id, write_id=row.id, entity_kind=kind, entity_id=row.entity_id
         )
         schedule = self._config.schedule
-        async with self._sessions.begin() as session:
-            if isinstance(outcome, Done):
-                await repository.finish(
-                    session,
-                    row.id,
-                    WriteStatus.DONE,
-                    attempts=attempts,
-                    now=now,
-                    pennylane_id=outcome.pennylane_id,
-                    written_state=outcome.state.to_json() if outcome.state is not None else None,
-                )
-                await publish_assigned(
-                    session,
-                    topic_prefix=self._config.topic_prefix,
-                    request=meta,
-                    entity_kind=kind,
-                    entity_id=row.entity_id,
-                    pennylane_id=outcome.pennylane_id,
-                )
-                bound.info("write done", pennylane_id=outcome.pennylane_id, attempts=attempts)
-                return
-            if isinstance(outcome, PennylaneWon):
-                # Nothing was written: Stockpit takes Pennylane's value from its changelog.
-                await repository.finish(
-                    session,
-                    row.id,
-                    WriteStatus.SUPERSEDED,
-                    attempts=attempts,
-                    now=now,
-                    pennylane_id=outcome.pennylane_id,
-                    last_error=outcome.reason,
-                )
-                bound.info("write superseded by a later Pennylane change", reason=outcome.reason)
-                return
-            if isinstance(outcome, RetryLater) and not schedule.exhausted(attempts):
-                delay = schedule.delay_s(attempts, outcome)
-                await repository.schedule_retry(
-                    session,
-                    row.id,
-                    attempts=attempts,
-                    at=now + dt.timedelta(seconds=delay),
-                    last_error=outcome.reason,
-                    now=now,
-                )
-                bound.warning(
-                    "write failed; retrying",
-                    reason=outcome.reason,
-                    attempts=attempts,
-                    delay_s=delay,
-                )
-                return
-            if isinstance(outcome, RetryLater):
-                reason = f"gave up after {attempts} attempts: {outcome.reason}"
-                retryable = True
-            else:
-                assert isinstance(outcome, Failed)
-                reason, retryable = outcome.reason, outcome.retryable
-            await repository.finish(
-                session, row.id, WriteStatus.FAILED, attempts=attempts, now=now, last_error=reason
-            )
-            await repository.add_dead_letter(
-                session,
-                row,
-                reason=reason,
-                retryable=retryable,
+        if isinstance(outcome, Done):
+            await uow.writes.finish(
+                row.id,
+                WriteStatus.DONE,
                 attempts=attempts,
-                exchange=outcome.exchange,
                 now=now,
+                pennylane_id=outcome.pennylane_id,
+                written_state=outcome.state.to_json() if outcome.state is not None else None,
             )
-            await publish_failed(
-                session,
+            await publish_assigned(
+                uow,
                 topic_prefix=self._config.topic_prefix,
                 request=meta,
                 entity_kind=kind,
                 entity_id=row.entity_id,
-                reason=reason,
-                retryable=retryable,
+                pennylane_id=outcome.pennylane_id,
             )
-            bound.error("write dead-lettered", reason=reason, retryable=retryable)
+            bound.info("write done", pennylane_id=outcome.pennylane_id, attempts=attempts)
+            return
+        if isinstance(outcome, PennylaneWon):
+            # Nothing was written: Stockpit takes Pennylane's value from its changelog.
+            await uow.writes.finish(
+                row.id,
+                WriteStatus.SUPERSEDED,
+                attempts=attempts,
+                now=now,
+                pennylane_id=outcome.pennylane_id,
+                last_error=outcome.reason,
+            )
+            bound.info("write superseded by a later Pennylane change", reason=outcome.reason)
+            return
+        if isinstance(outcome, RetryLater) and not schedule.exhausted(attempts):
+            delay = schedule.delay_s(attempts, outcome)
+            await uow.writes.schedule_retry(
+                row.id,
+                attempts=attempts,
+                at=now + dt.timedelta(seconds=delay),
+                last_error=outcome.reason,
+                now=now,
+            )
+            bound.warning(
+                "write failed; retrying",
+                reason=outcome.reason,
+                attempts=attempts,
+                delay_s=delay,
+            )
+            return
+        if isinstance(outcome, RetryLater):
+            reason = f"gave up after {attempts} attempts: {outcome.reason}"
+            retryable = True
+        else:
+            assert isinstance(outcome, Failed)
+            reason, retryable = outcome.reason, outcome.retryable
+        await uow.writes.finish(
+            row.id, WriteStatus.FAILED, attempts=attempts, now=now, last_error=reason
+        )
+        await uow.writes.add_dead_letter(
+            row,
+            reason=reason,
+            retryable=retryable,
+            attempts=attempts,
+            exchange=outcome.exchange,
+            now=now,
+        )
+        await publish_failed(
+            uow,
+            topic_prefix=self._config.topic_prefix,
+            request=meta,
+            entity_kind=kind,
+            entity_id=row.entity_id,
+            reason=reason,
+            retryable=retryable,
+        )
+        bound.error("write dead-lettered", reason=reason, retryable=retryable)

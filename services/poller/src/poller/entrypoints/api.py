@@ -1,25 +1,24 @@
 """The poller's HTTP API: the connection commands of the Kafka topic, for operators and the UI.
 
-Every route needs the `connections:admin` scope for the path's tenant."""
+Every route needs the `connections:admin` scope for the path's tenant. Routes only translate
+HTTP: a command's handler runs in a unit of work the route commits (once: connecting calls
+Pennylane), the status is a view."""
 
 from __future__ import annotations
 
 import re
 from typing import Annotated, Any
 
-import sqlalchemy as sa
-from fastapi import HTTPException, Path, Request
+from fastapi import HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from stockpit_connections import CompanyMismatch, ConnectionRegistry, TokenKeyError
-from stockpit_contracts.payloads.connections import DEFAULT_SYNC_INTERVAL_S, ConnectionSettings
+from stockpit_connections import CompanyMismatch, TokenKeyError
+from stockpit_contracts.payloads.connections import ConnectionSettings
 from stockpit_runtime.auth import Problem, Scope, SecureRouter
-from stockpit_runtime.service import ServiceRuntime
 
 from poller.adapters.clients import PennylaneUnavailable, TokenRefused
-from poller.adapters.orm import tenants
-from poller.service_layer import commands
-from poller.service_layer.commands import ImportWhat
-from poller.service_layer.scheduler import Scheduler
+from poller.domain.commands import Connect, Disconnect, ImportNow, ImportWhat, Reconnect, Repoint
+from poller.entrypoints.service import PollerService
+from poller.service_layer import handlers, views
 
 TenantId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
@@ -48,16 +47,6 @@ class ImportNowBody(BaseModel):
     what: ImportWhat = "everything"
 
 
-def _parts(request: Request) -> tuple[ServiceRuntime, ConnectionRegistry, Scheduler]:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime, runtime.extras["registry"], runtime.extras["scheduler"]
-
-
-def _identify(request: Request) -> commands.IdentifyToken:
-    identify: commands.IdentifyToken = request.app.state.runtime.extras["identify_token"]
-    return identify
-
-
 def _refusal(exc: Exception) -> HTTPException:
     """Why a token was not accepted, as the operator must read it (never the token)."""
     if isinstance(exc, CompanyMismatch):
@@ -73,123 +62,80 @@ def _refusal(exc: Exception) -> HTTPException:
 REFUSALS = (CompanyMismatch, TokenRefused, PennylaneUnavailable)
 
 
-async def _status(request: Request, tenant_id: str) -> dict[str, Any]:
-    runtime, registry, scheduler = _parts(request)
-    connection = await registry.get(tenant_id)
-    if connection is None:
+async def _status(service: PollerService, tenant_id: str) -> dict[str, Any]:
+    syncing_here = tenant_id in service.scheduler.running_tenants
+    async with service.uow() as uow:
+        status = await views.connection_status(uow, tenant_id, syncing_here=syncing_here)
+    if status is None:
         raise HTTPException(404, f"tenant {tenant_id} never connected")
-    async with runtime.sessions() as session:
-        row = (
-            await session.execute(
-                sa.select(
-                    tenants.c.next_due_at,
-                    tenants.c.requested_at,
-                    tenants.c.last_success_at,
-                    tenants.c.last_error,
-                    tenants.c.lease_owner,
-                    tenants.c.sync_interval_s,
-                    tenants.c.token_rejected_at,
-                ).where(tenants.c.tenant_id == tenant_id)
-            )
-        ).first()
-    return {
-        "tenant_id": tenant_id,
-        "status": connection.status.value,
-        "pennylane_company": None
-        if connection.company is None
-        else {"id": connection.company.id, "name": connection.company.name},
-        # The connection's own interval is not acted on: the one followed is Stockpit's.
-        "settings": connection.settings.model_dump(mode="json", exclude={"sync_interval_s"}),
-        "sync_interval_s": (
-            row.sync_interval_s
-            if row is not None and row.sync_interval_s is not None
-            else DEFAULT_SYNC_INTERVAL_S
-        ),
-        "connected_at": connection.connected_at,
-        "disconnected_at": connection.disconnected_at,
-        "next_sync_at": row.next_due_at if row else None,
-        "import_requested_at": row.requested_at if row else None,
-        "last_successful_sync_at": row.last_success_at if row else None,
-        "last_error": row.last_error if row else None,
-        # Pennylane refused the token: nothing is read for the tenant until a new one is given.
-        "needs_new_token": connection.needs_new_token,
-        "token_rejected_at": row.token_rejected_at if row else None,
-        "syncing": tenant_id in scheduler.running_tenants or bool(row and row.lease_owner),
-    }
+    return status
 
 
 ADMIN = Scope.CONNECTIONS_ADMIN
 
 
-def connections_router() -> SecureRouter:
+def connections_router(service: PollerService) -> SecureRouter:
     router = SecureRouter(prefix="/connections", tags=["connections"])
 
     @router.put("/{tenant_id}", scope=ADMIN)
-    async def connect(request: Request, tenant_id: TenantId, body: ConnectBody) -> dict[str, Any]:
+    async def connect(tenant_id: TenantId, body: ConnectBody) -> dict[str, Any]:
         """Connect (or give a new token and settings). The token is proved with Pennylane: 422
         when Pennylane refuses it, 409 when it belongs to another company than the tenant's."""
-        runtime, registry, scheduler = _parts(request)
+        command = Connect(tenant_id, body.pennylane_token, body.settings)
         try:
-            async with runtime.sessions.begin() as session:
-                await commands.connect(
-                    session,
-                    registry,
-                    _identify(request),
-                    tenant_id,
-                    body.pennylane_token,
-                    body.settings,
-                )
+            async with service.uow() as uow:
+                await handlers.connect(command, uow, service.scheduler.identify_token)
+                await uow.commit()
         except REFUSALS as exc:
             raise _refusal(exc) from None
-        scheduler.wake()
-        return await _status(request, tenant_id)
+        service.scheduler.wake()
+        return await _status(service, tenant_id)
 
     @router.post("/{tenant_id}/repoint", scope=ADMIN)
-    async def repoint(request: Request, tenant_id: TenantId, body: ConnectBody) -> dict[str, Any]:
+    async def repoint(tenant_id: TenantId, body: ConnectBody) -> dict[str, Any]:
         """Move the tenant to the Pennylane company of this token (the operator's explicit
         choice): the poller's watermarks, published versions and snapshots of the tenant are
         reset, and its next sync reads the new company from the start."""
-        runtime, registry, scheduler = _parts(request)
+        command = Repoint(tenant_id, body.pennylane_token, body.settings)
         # This replica's sync of the tenant stops first; another replica's is fenced off.
-        await scheduler.stop_tenant(tenant_id)
+        await service.scheduler.stop_tenant(tenant_id)
         try:
-            async with runtime.sessions.begin() as session:
-                await commands.repoint(
-                    session,
-                    registry,
-                    _identify(request),
-                    tenant_id,
-                    body.pennylane_token,
-                    body.settings,
-                    topic_prefix=runtime.settings.topic_prefix,
+            async with service.uow() as uow:  # its commit wakes the relay
+                await handlers.repoint(
+                    command,
+                    uow,
+                    service.scheduler.identify_token,
+                    topic_prefix=service.topic_prefix,
                 )
+                await uow.commit()
         except REFUSALS as exc:
             raise _refusal(exc) from None
-        runtime.wake_relay()
-        scheduler.wake()
-        return await _status(request, tenant_id)
+        service.scheduler.wake()
+        return await _status(service, tenant_id)
 
     @router.post("/{tenant_id}/disconnect", scope=ADMIN)
-    async def disconnect(request: Request, tenant_id: TenantId) -> dict[str, Any]:
-        runtime, registry, scheduler = _parts(request)
-        async with runtime.sessions.begin() as session:
-            await commands.disconnect(session, registry, tenant_id)
+    async def disconnect(tenant_id: TenantId) -> dict[str, Any]:
+        async with service.uow() as uow:
+            await handlers.disconnect(Disconnect(tenant_id), uow)
+            await uow.commit()
         # Answer only once this replica's sync of the tenant (if any) has stopped reading.
-        await scheduler.stop_tenant(tenant_id)
-        return await _status(request, tenant_id)
+        await service.scheduler.stop_tenant(tenant_id)
+        return await _status(service, tenant_id)
 
     @router.post("/{tenant_id}/reconnect", scope=ADMIN)
-    async def reconnect(request: Request, tenant_id: TenantId) -> dict[str, Any]:
-        runtime, registry, scheduler = _parts(request)
+    async def reconnect(tenant_id: TenantId) -> dict[str, Any]:
         try:
-            async with runtime.sessions.begin() as session:
-                await commands.reconnect(session, registry, _identify(request), tenant_id)
-        except commands.UnknownTenant:
+            async with service.uow() as uow:
+                await handlers.reconnect(
+                    Reconnect(tenant_id), uow, service.scheduler.identify_token
+                )
+                await uow.commit()
+        except handlers.UnknownTenant:
             raise HTTPException(404, f"tenant {tenant_id} never connected") from None
         except REFUSALS as exc:
             raise _refusal(exc) from None
-        scheduler.wake()
-        return await _status(request, tenant_id)
+        service.scheduler.wake()
+        return await _status(service, tenant_id)
 
     @router.post(
         "/{tenant_id}/import-now",
@@ -202,39 +148,37 @@ def connections_router() -> SecureRouter:
             }
         },
     )
-    async def import_now(
-        request: Request, tenant_id: TenantId, body: ImportNowBody | None = None
-    ) -> dict[str, Any]:
+    async def import_now(tenant_id: TenantId, body: ImportNowBody | None = None) -> dict[str, Any]:
         """Sync at once: 404 when the tenant is not connected, 409 when Pennylane refused its
         token (it needs a new one first)."""
-        runtime, _, scheduler = _parts(request)
-        what = body.what if body is not None else "everything"
+        command = ImportNow(tenant_id, body.what if body is not None else "everything")
         try:
-            async with runtime.sessions.begin() as session:
-                await commands.import_now(session, tenant_id, what)
-        except commands.UnknownTenant:
+            async with service.uow() as uow:
+                await handlers.import_now(command, uow)
+                await uow.commit()
+        except handlers.UnknownTenant:
             raise HTTPException(404, f"tenant {tenant_id} is not connected") from None
-        except commands.NeedsNewToken as exc:
+        except handlers.NeedsNewToken as exc:
             raise HTTPException(409, str(exc)) from None
-        scheduler.wake()
-        return await _status(request, tenant_id)
+        service.scheduler.wake()
+        return await _status(service, tenant_id)
 
     @router.get("/{tenant_id}", scope=ADMIN)
-    async def status(request: Request, tenant_id: TenantId) -> dict[str, Any]:
-        return await _status(request, tenant_id)
+    async def status(tenant_id: TenantId) -> dict[str, Any]:
+        return await _status(service, tenant_id)
 
     return router
 
 
-def token_keys_router() -> SecureRouter:
+def token_keys_router(service: PollerService) -> SecureRouter:
     router = SecureRouter(prefix="/operations", tags=["operations"])
 
     @router.post("/rotate-token-keys", scope=Scope.OPERATIONS_ADMIN)
-    async def rotate_token_keys(request: Request) -> dict[str, Any]:
+    async def rotate_token_keys() -> dict[str, Any]:
         """Re-encrypt every stored Pennylane token with the newest key of STOCKPIT_TOKEN_KEY
         (the first), bound to its tenant; afterwards the older keys can be removed. All or
         nothing: a token that none of the keys decrypts leaves every row as it was (409)."""
-        _, registry, _ = _parts(request)
+        registry = service.registry
         try:
             rotated = await registry.rotate_keys()
         except TokenKeyError as exc:

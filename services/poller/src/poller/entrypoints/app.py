@@ -1,5 +1,6 @@
 """The poller process: connection commands (HTTP; disconnect, reconnect and import-now also on
-Kafka), tenant settings from Stockpit, the sync scheduler (its outbox relay runs beside it)."""
+Kafka), tenant settings from Stockpit, the sync scheduler (its outbox relay runs beside it). Its
+own parts (registry, scheduler) are the typed fields of `PollerService`."""
 
 from __future__ import annotations
 
@@ -13,9 +14,15 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from pydantic import Field, SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
-from stockpit_connections import ConnectionRegistry, TokenCipher, migrate
+from stockpit_connections import CompanyMismatch, TokenCipher, migrate
 from stockpit_contracts import Envelope, Payload
-from stockpit_contracts.payloads.connections import DisconnectTenant, redact_connection_command
+from stockpit_contracts.payloads.connections import (
+    ConnectTenant,
+    DisconnectTenant,
+    ReconnectTenant,
+    redact_connection_command,
+)
+from stockpit_contracts.payloads.connections import ImportNow as ImportNowPayload
 from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_contracts.topics import (
     CONNECTION_COMMANDS,
@@ -26,15 +33,18 @@ from stockpit_contracts.topics import (
     POLLER_SYNC_RUNS,
 )
 from stockpit_pennylane.client import DEFAULT_BASE_URL
-from stockpit_runtime.consumer import PermanentError
+from stockpit_runtime.consumer import EventHandler, PermanentError
 from stockpit_runtime.operations import add_collector
 from stockpit_runtime.service import ServiceRuntime, create_service_app, serve
 from stockpit_runtime.settings import ServiceSettings
 
+from poller.adapters.clients import TokenRefused
 from poller.adapters.metrics import collect_sync_lag
+from poller.domain.commands import Disconnect, FollowSettings, ImportNow, Reconnect
 from poller.entrypoints.api import connections_router, token_keys_router
-from poller.service_layer import commands
-from poller.service_layer.scheduler import Scheduler, SchedulerConfig
+from poller.entrypoints.service import PollerService
+from poller.service_layer import handlers
+from poller.service_layer.scheduler import SchedulerConfig
 from poller.service_layer.sync import SyncLimits
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "adapters" / "migrations"
@@ -61,9 +71,65 @@ class PollerSettings(ServiceSettings):
     purchase_order_window: int = Field(default=200, ge=1, le=10_000)
 
 
+KAFKA_CONNECT_REFUSED = (
+    "connect is HTTP-only (PUT /connections/{tenant}) so that no Pennylane token is ever kept in "
+    "a Kafka topic; this command was not applied and its token was not stored"
+)
+
+
+def connection_command_of(event: Envelope[Payload]) -> Disconnect | Reconnect | ImportNow:
+    """The command a message of the connection-commands topic carries."""
+    payload, tenant_id = event.payload, event.tenant_id
+    if isinstance(payload, ConnectTenant):
+        raise PermanentError(KAFKA_CONNECT_REFUSED)
+    if isinstance(payload, DisconnectTenant):
+        return Disconnect(tenant_id)
+    if isinstance(payload, ReconnectTenant):
+        return Reconnect(tenant_id)
+    if isinstance(payload, ImportNowPayload):
+        return ImportNow(tenant_id, payload.what)
+    raise PermanentError(f"{type(payload).__name__} is not a connection command")
+
+
+def subscribers(service: PollerService) -> tuple[EventHandler, EventHandler]:
+    """The Kafka subscribers: each translates a message into a command and runs its handler in
+    a unit of work joined to the consumer's transaction (which holds the inbox claim)."""
+
+    async def on_command(session: AsyncSession, event: Envelope[Payload]) -> None:
+        command = connection_command_of(event)
+        async with service.joined_uow(session) as uow:
+            try:
+                match command:
+                    case Disconnect():
+                        await handlers.disconnect(command, uow)
+                    case Reconnect():
+                        await handlers.reconnect(command, uow, service.scheduler.identify_token)
+                    case ImportNow():
+                        await handlers.import_now(command, uow)
+            except handlers.UnknownTenant as exc:
+                raise PermanentError(f"tenant {exc} never connected") from None
+            except (CompanyMismatch, TokenRefused, handlers.NeedsNewToken) as exc:
+                raise PermanentError(str(exc)) from None
+            await uow.commit()
+        if isinstance(command, Disconnect):
+            # Not stop_tenant: this transaction holds the tenant's row until the handler ends.
+            service.scheduler.close_gate(event.tenant_id)
+        service.scheduler.wake()
+
+    async def on_settings(session: AsyncSession, event: Envelope[Payload]) -> None:
+        if not isinstance(event.payload, TenantSettingsChanged):
+            raise PermanentError(f"{type(event.payload).__name__} is not a settings change")
+        command = FollowSettings(event.tenant_id, event.payload.sync_interval_s)
+        async with service.joined_uow(session) as uow:
+            await handlers.follow_settings(command, uow)
+            await uow.commit()
+        service.scheduler.wake()
+
+    return on_command, on_settings
+
+
 def create_app(settings: PollerSettings | None = None) -> FastAPI:
     settings = settings or PollerSettings()
-    cipher = TokenCipher(settings.token_key)
     config = SchedulerConfig(
         replica_id=settings.replica_id,
         pennylane_base_url=settings.pennylane_base_url,
@@ -77,26 +143,12 @@ def create_app(settings: PollerSettings | None = None) -> FastAPI:
             purchase_order_window=settings.purchase_order_window,
         ),
     )
+    service = PollerService(TokenCipher(settings.token_key), settings.connections_schema, config)
 
     def setup(runtime: ServiceRuntime) -> None:
-        registry = ConnectionRegistry(runtime.engine, cipher, schema=settings.connections_schema)
-        scheduler = Scheduler(runtime.sessions, registry, config, after_commit=runtime.wake_relay)
-        runtime.extras["registry"] = registry
-        runtime.extras["scheduler"] = scheduler
+        service.setup(runtime)
         add_collector(runtime, collect_sync_lag)
-        identify_token = scheduler.identify_token
-        runtime.extras["identify_token"] = identify_token
-
-        async def on_command(session: AsyncSession, event: Envelope[Payload]) -> None:
-            try:
-                await commands.handle_command(session, registry, identify_token, event)
-            except commands.UnknownTenant as exc:
-                raise PermanentError(f"tenant {exc} never connected") from None
-            if isinstance(event.payload, DisconnectTenant):
-                # Not stop_tenant: this transaction holds the tenant's row until the handler ends.
-                scheduler.close_gate(event.tenant_id)
-            scheduler.wake()
-
+        on_command, on_settings = subscribers(service)
         runtime.subscribe(
             CONNECTION_COMMANDS,
             on_command,
@@ -107,20 +159,13 @@ def create_app(settings: PollerSettings | None = None) -> FastAPI:
         runtime.publishes(PENNYLANE_CATALOG)
         runtime.publishes(POLLER_SYNC_RUNS)
         runtime.publishes(CONNECTION_EVENTS)
-
-        async def on_settings(session: AsyncSession, event: Envelope[Payload]) -> None:
-            if not isinstance(event.payload, TenantSettingsChanged):
-                raise PermanentError(f"{type(event.payload).__name__} is not a settings change")
-            await commands.follow_settings(session, event.tenant_id, event.payload)
-            scheduler.wake()
-
         runtime.subscribe(INVENTORY_SETTINGS, on_settings, purpose="settings")
 
     async def on_started(runtime: ServiceRuntime) -> None:
-        runtime.extras["scheduler"].start()
+        service.scheduler.start()
 
     async def on_stopping(runtime: ServiceRuntime) -> None:
-        await runtime.extras["scheduler"].stop()
+        await service.scheduler.stop()
 
     app = create_service_app(
         settings,
@@ -128,7 +173,7 @@ def create_app(settings: PollerSettings | None = None) -> FastAPI:
         description="Reads Pennylane per tenant, on schedule and on demand, and publishes events.",
         migrations=MIGRATIONS,
         setup=setup,
-        api=_routes(),
+        api=_routes(service),
         on_started=on_started,
         on_stopping=on_stopping,
     )
@@ -145,10 +190,10 @@ def create_app(settings: PollerSettings | None = None) -> FastAPI:
     return app
 
 
-def _routes() -> APIRouter:
+def _routes(service: PollerService) -> APIRouter:
     router = APIRouter()
-    router.include_router(connections_router())
-    router.include_router(token_keys_router())
+    router.include_router(connections_router(service))
+    router.include_router(token_keys_router(service))
     return router
 
 

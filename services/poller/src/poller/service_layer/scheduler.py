@@ -58,6 +58,7 @@ from poller.domain.schedule import (
 )
 from poller.service_layer import run_report
 from poller.service_layer.sync import Lease, SyncLimits, SyncStopped, TenantSync
+from poller.service_layer.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 
@@ -93,6 +94,9 @@ class Scheduler:
         self._loop_task: asyncio.Task[None] | None = None
         self._next_gate_check = dt.datetime.min.replace(tzinfo=dt.UTC)
         self._backlog = False
+
+    def _uow(self) -> UnitOfWork:
+        return UnitOfWork(self._sessions, self._registry)
 
     @property
     def running_tenants(self) -> frozenset[str]:
@@ -159,8 +163,8 @@ class Scheduler:
         # Once per tick period, not on every wake (one after each finished sync).
         if self._gates and now >= self._next_gate_check:
             self._next_gate_check = now + dt.timedelta(seconds=self._config.tick_s)
-            async with self._sessions() as session:
-                gone = await state.inactive_among(session, list(self._gates))
+            async with self._uow() as uow:
+                gone = await state.inactive_among(uow.session, list(self._gates))
             for tenant_id in gone:
                 gate = self._gates.get(tenant_id)
                 if gate is not None:
@@ -168,15 +172,16 @@ class Scheduler:
         free = self._config.max_concurrent_syncs - len(self._running)
         if free <= 0:
             return
-        async with self._sessions.begin() as session:
+        async with self._uow() as uow:
             claimed = await state.claim_due(
-                session,
+                uow.session,
                 self._config.replica_id,
                 now,
                 self._expiry(now),
                 limit=free,
                 running=list(self._running),
             )
+            await uow.commit()
         self._backlog = len(claimed) == free
         for claim in claimed:
             lease = Lease(claim.tenant_id, self._config.replica_id, claim.version)
@@ -191,10 +196,11 @@ class Scheduler:
         while True:
             await asyncio.sleep(self._config.lease_ttl_s / 3)
             now = dt.datetime.now(dt.UTC)
-            async with self._sessions.begin() as session:
+            async with self._uow() as uow:
                 kept = await state.renew_lease(
-                    session, lease.tenant_id, lease.owner, lease.version, self._expiry(now)
+                    uow.session, lease.tenant_id, lease.owner, lease.version, self._expiry(now)
                 )
+                await uow.commit()
             if not kept:
                 gate.close(state.LeaseLost, lease.tenant_id)
                 return
@@ -225,7 +231,7 @@ class Scheduler:
                 tenant, token, connection.settings.poller_rate_share, gate
             )
             sync = TenantSync(
-                sessions=self._sessions,
+                new_uow=self._uow,
                 client=client,
                 lease=lease,
                 settings=connection.settings,
@@ -260,9 +266,10 @@ class Scheduler:
                 streams, sync.documents_published if sync else 0, failure, error
             )
             if outcome == "lease_lost":
-                async with self._sessions.begin() as session:
-                    await state.finish_run(session, tenant, lease.owner, lease.version, outcome)
-                    await self._report_run(session, lease, started_at, outcome, ended)
+                async with self._uow() as uow:
+                    await state.finish_run(uow.session, tenant, lease.owner, lease.version, outcome)
+                    await self._report_run(uow.session, lease, started_at, outcome, ended)
+                    await uow.commit()
                 self._after_commit()
             elif outcome != "cancelled":
                 full = streams == EVERY_STREAM
@@ -292,25 +299,27 @@ class Scheduler:
         finished = dt.datetime.now(dt.UTC)
         succeeded = outcome == "succeeded"
         next_due: dt.datetime | None = None
-        async with self._sessions.begin() as session:
-            interval_s = await state.sync_interval_of(session, lease.tenant_id, for_update=True)
+        async with self._uow() as uow:
+            interval_s = await state.sync_interval_of(uow.session, lease.tenant_id, for_update=True)
             if outcome == "failed":
                 next_due = next_run_after_failure(finished, interval_s)
             elif full:
                 next_due = next_run_after_success(started_at, finished, interval_s)
-            await state.finish_run(session, lease.tenant_id, lease.owner, lease.version, outcome)
+            await state.finish_run(
+                uow.session, lease.tenant_id, lease.owner, lease.version, outcome
+            )
             if ended is not None:
-                await self._report_run(session, lease, started_at, outcome, ended)
+                await self._report_run(uow.session, lease, started_at, outcome, ended)
             if refused is not None and await self._registry.mark_token_rejected(
-                lease.tenant_id, refused, session=session
+                lease.tenant_id, refused, session=uow.session
             ):
-                await state.pause_for_new_token(session, lease.tenant_id, finished)
+                await state.pause_for_new_token(uow.session, lease.tenant_id, finished)
                 log.warning(
                     "Pennylane refused the token: no request for the tenant until a new one",
                     tenant_id=lease.tenant_id,
                 )
             await state.release_lease(
-                session,
+                uow.session,
                 lease.tenant_id,
                 lease.owner,
                 lease.version,
@@ -319,6 +328,7 @@ class Scheduler:
                 succeeded_at=finished if succeeded else None,
                 error=error,
             )
+            await uow.commit()
         if ended is not None:
             self._after_commit()  # the relay sends the run's end now
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_contracts import Envelope, Payload, new_event, partition_key
 from stockpit_contracts.payloads.catalog import CustomerDeleted, ProductDeleted
 from stockpit_contracts.payloads.connections import ConnectionSettings
@@ -61,6 +61,7 @@ from poller.domain.watermarks import (
     StreamState,
     purchase_order_changes,
 )
+from poller.service_layer.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -126,7 +127,7 @@ class TenantSync:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker[AsyncSession],
+        new_uow: Callable[[], UnitOfWork],
         client: PennylaneClient,
         lease: Lease,
         settings: ConnectionSettings,
@@ -136,7 +137,7 @@ class TenantSync:
         after_commit: Callable[[], None],
         gate: SyncGate,
     ) -> None:
-        self._sessions = sessions
+        self._uow = new_uow
         self._client = client
         self._lease = lease
         self._tenant = lease.tenant_id
@@ -154,8 +155,8 @@ class TenantSync:
     async def run(self, streams: frozenset[Stream] = frozenset(Stream)) -> None:
         """Read `streams` (every one on schedule; import-now may name fewer), catalog first so
         document lines find their products and customers already known."""
-        async with self._sessions() as session:
-            self._streams = await state.load_streams(session, self._tenant)
+        async with self._uow() as uow:
+            self._streams = await state.load_streams(uow.session, self._tenant)
         changelogs = (
             (Stream.PRODUCTS, ChangelogResource.PRODUCTS),
             (Stream.CUSTOMERS, ChangelogResource.CUSTOMERS),
@@ -188,22 +189,23 @@ class TenantSync:
 
     async def _commit(self, page: PageCommit) -> None:
         now = dt.datetime.now(dt.UTC)
-        async with self._sessions.begin() as session:
+        async with self._uow() as uow:
             await state.hold_lease(
-                session, self._tenant, self._lease.owner, self._lease.version, now
+                uow.session, self._tenant, self._lease.owner, self._lease.version, now
             )
             topic, key = page.topic.name(self._prefix), partition_key(self._tenant)
             try:
-                await add_to_outbox(session, topic, key, page.events)
+                await add_to_outbox(uow.session, topic, key, page.events)
             except MessageTooLarge:
-                page.events = await self._set_aside_too_large(session, topic, key, page.events)
-                await add_to_outbox(session, topic, key, page.events)
-            await state.record_published(session, self._tenant, page.source, page.published)
-            await state.forget_published(session, self._tenant, page.source, page.unpublished)
+                page.events = await self._set_aside_too_large(uow.session, topic, key, page.events)
+                await add_to_outbox(uow.session, topic, key, page.events)
+            await state.record_published(uow.session, self._tenant, page.source, page.published)
+            await state.forget_published(uow.session, self._tenant, page.source, page.unpublished)
             if page.stream_state is not None:
-                await state.save_stream(session, self._tenant, page.stream, page.stream_state)
+                await state.save_stream(uow.session, self._tenant, page.stream, page.stream_state)
             if page.recheck is not None:
-                await state.save_recheck(session, self._tenant, page.recheck)
+                await state.save_recheck(uow.session, self._tenant, page.recheck)
+            await uow.commit()
         if page.topic is PENNYLANE_DOCUMENTS:
             self.documents_published += len(page.events)
         if page.stream_state is not None:
@@ -390,9 +392,9 @@ class TenantSync:
         self, invoices: list[CustomerInvoiceWithLines], page: PageCommit
     ) -> None:
         page.source = INVOICE_SOURCE
-        async with self._sessions() as session:
+        async with self._uow() as uow:
             already = await state.published(
-                session, self._tenant, INVOICE_SOURCE, (i.invoice.id for i in invoices)
+                uow.session, self._tenant, INVOICE_SOURCE, (i.invoice.id for i in invoices)
             )
         fresh = [
             i
@@ -418,8 +420,8 @@ class TenantSync:
             return [self._event(ProductDeleted(pennylane_id=i, deleted_at=now)) for i in ids]
         if stream is Stream.CUSTOMERS:
             return [self._event(CustomerDeleted(pennylane_id=i, deleted_at=now)) for i in ids]
-        async with self._sessions() as session:
-            known = await state.published(session, self._tenant, INVOICE_SOURCE, ids)
+        async with self._uow() as uow:
+            known = await state.published(uow.session, self._tenant, INVOICE_SOURCE, ids)
         # A document never published moved nothing downstream: nothing to reverse.
         page.unpublished += list(known)
         return [
@@ -434,18 +436,20 @@ class TenantSync:
         products: Iterable[ProductSnapshot] = (),
         customers: Iterable[CustomerSnapshot] = (),
     ) -> None:
-        async with self._sessions.begin() as session:
-            await state.save_products(session, self._tenant, products)
-            await state.save_customers(session, self._tenant, customers)
+        async with self._uow() as uow:
+            await state.save_products(uow.session, self._tenant, products)
+            await state.save_customers(uow.session, self._tenant, customers)
+            await uow.commit()
 
     async def _ledger_numbers(self, account_ids: set[int]) -> dict[int, str]:
-        async with self._sessions() as session:
-            numbers = await state.load_ledger_accounts(session, self._tenant, account_ids)
+        async with self._uow() as uow:
+            numbers = await state.load_ledger_accounts(uow.session, self._tenant, account_ids)
         if account_ids - numbers.keys():
             # One request lists up to 1000 accounts: cheaper than one GET per unknown account.
             every = {a.id: a.number async for a in self._client.iter_ledger_accounts()}
-            async with self._sessions.begin() as session:
-                await state.save_ledger_accounts(session, self._tenant, every)
+            async with self._uow() as uow:
+                await state.save_ledger_accounts(uow.session, self._tenant, every)
+                await uow.commit()
             numbers = {i: every[i] for i in account_ids if i in every}
         return numbers
 
@@ -457,9 +461,9 @@ class TenantSync:
         wanted_products, wanted_customers = set(product_ids), set(customer_ids)
         if not wanted_products and not wanted_customers:
             return {}, {}
-        async with self._sessions() as session:
-            products = await state.load_products(session, self._tenant, wanted_products)
-            customers = await state.load_customers(session, self._tenant, wanted_customers)
+        async with self._uow() as uow:
+            products = await state.load_products(uow.session, self._tenant, wanted_products)
+            customers = await state.load_customers(uow.session, self._tenant, wanted_customers)
         missing_products = sorted(wanted_products - products.keys())
         if missing_products:
             fetched: list[Product] = await self._fetch(Stream.PRODUCTS, missing_products)
@@ -533,9 +537,9 @@ class TenantSync:
         complete = len(window) < limit
         highest = max((d.id for d in window), default=0)
         lowest = 0 if complete else min(d.id for d in window)
-        async with self._sessions() as session:
+        async with self._uow() as uow:
             known = await state.published_between(
-                session, self._tenant, PURCHASE_ORDER_SOURCE, lowest, highest
+                uow.session, self._tenant, PURCHASE_ORDER_SOURCE, lowest, highest
             )
         changes = purchase_order_changes(
             [(d.id, d.updated_at) for d in window], known, window_is_complete=complete
@@ -557,14 +561,14 @@ class TenantSync:
         """Re-read this sync's share of the published purchase orders, by id, newest first
         (rule 14: any age, within a day; see `poller.domain.recheck`)."""
         size = self._limits.page_size
-        async with self._sessions() as session:
-            cursor = await state.load_recheck(session, self._tenant)
-            count = await state.count_published(session, self._tenant, PURCHASE_ORDER_SOURCE)
+        async with self._uow() as uow:
+            cursor = await state.load_recheck(uow.session, self._tenant)
+            count = await state.count_published(uow.session, self._tenant, PURCHASE_ORDER_SOURCE)
             plan = plan_recheck(cursor, count, dt.datetime.now(dt.UTC), self._interval, size)
             if plan.quota == 0:
                 return
             known = await state.published_below(
-                session, self._tenant, PURCHASE_ORDER_SOURCE, plan.below_id, plan.quota
+                uow.session, self._tenant, PURCHASE_ORDER_SOURCE, plan.below_id, plan.quota
             )
         ids = sorted(known, reverse=True)
         type_filter = Filter.eq("document_type", PURCHASE_ORDER_TYPE)

@@ -1,4 +1,5 @@
-"""Stockpit-side commands (the HTTP API calls these): plain functions over a unit of work.
+"""Handlers of Stockpit-side commands (`domain.commands`, from the HTTP API): functions of
+(command, unit of work), run in an open unit of work that the caller commits.
 
 Aggregates are loaded `FOR UPDATE` before they change, so concurrent requests on one record
 apply one after the other; stock moves through `uow.post`, whose upsert is atomic.
@@ -6,13 +7,11 @@ apply one after the other; stock moves through `uow.post`, whose upsert is atomi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, timedelta
-from decimal import Decimal
+from collections.abc import Sequence
 from typing import TypeVar
 from uuid import UUID
 
+from inventory.domain import commands as c
 from inventory.domain.adjustments import ManualAdjustment, Transfer
 from inventory.domain.catalog import Customer, Location, Product, Supplier, set_default_location
 from inventory.domain.errors import DomainError
@@ -21,7 +20,6 @@ from inventory.domain.purchases import Purchase, Receipt
 from inventory.domain.returns import Return
 from inventory.domain.settings import TenantSettings
 from inventory.domain.stock import StockLevel
-from inventory.domain.values import PostalAddress
 from inventory.service_layer.messages import settings_changed
 from inventory.service_layer.unit_of_work import UnitOfWork
 
@@ -41,28 +39,12 @@ def _found(value: T | None, what: str, identifier: object) -> T:
 # -- settings and locations ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SettingsChange:
-    default_location_id: UUID | None = None
-    import_products: bool | None = None
-    import_services: bool | None = None
-    delivery_notes_update_real_stock: bool | None = None
-    restock_on_credit_note: bool | None = None
-    sync_interval: timedelta | None = None
-
-
 async def get_settings(uow: UnitOfWork) -> TenantSettings:
     """The tenant's settings, created with the defaults when it has none (for writers)."""
     return await uow.repo.ensure_settings()
 
 
-async def read_settings(uow: UnitOfWork) -> TenantSettings | None:
-    """The tenant's settings as stored; `None` for a tenant never changed (a read writes
-    nothing)."""
-    return await uow.repo.settings()
-
-
-async def change_settings(uow: UnitOfWork, change: SettingsChange) -> TenantSettings:
+async def change_settings(change: c.ChangeSettings, uow: UnitOfWork) -> TenantSettings:
     """Changing the mode affects new orders only (rule 1: orders keep theirs)."""
     await uow.repo.ensure_settings()
     settings = await uow.repo.settings(for_update=True)
@@ -91,16 +73,15 @@ async def change_settings(uow: UnitOfWork, change: SettingsChange) -> TenantSett
     return settings
 
 
-async def create_location(uow: UnitOfWork, name: str) -> Location:
+async def create_location(command: c.CreateLocation, uow: UnitOfWork) -> Location:
     await uow.repo.ensure_settings()
-    location = Location.create(uow.tenant_id, name)
+    location = Location.create(uow.tenant_id, command.name)
     await uow.repo.save_location(location)
     return location
 
 
-async def change_location(
-    uow: UnitOfWork, location_id: UUID, *, name: str | None, active: bool | None
-) -> Location:
+async def change_location(command: c.ChangeLocation, uow: UnitOfWork) -> Location:
+    location_id, name, active = command.location_id, command.name, command.active
     settings = await uow.repo.ensure_settings()
     location = _found(
         await uow.repo.location(location_id, for_update=True), "location", location_id
@@ -118,25 +99,18 @@ async def change_location(
 # -- products, customers, suppliers -------------------------------------------------------
 
 
-async def create_product(
-    uow: UnitOfWork, name: str, sku: str | None, *, is_service: bool
-) -> Product:
-    product, events = Product.create_in_stockpit(uow.tenant_id, name, sku, is_service=is_service)
+async def create_product(command: c.CreateProduct, uow: UnitOfWork) -> Product:
+    product, events = Product.create_in_stockpit(
+        uow.tenant_id, command.name, command.sku, is_service=command.is_service
+    )
     await uow.repo.save_product(product)
     uow.collect(events)
     return product
 
 
-@dataclass(frozen=True)
-class ProductChange:
-    name: str | None = None
-    sku: str | None = None
-    clear_sku: bool = False
-    active: bool | None = None
-
-
-async def change_product(uow: UnitOfWork, product_id: UUID, change: ProductChange) -> Product:
+async def change_product(change: c.ChangeProduct, uow: UnitOfWork) -> Product:
     """Rename / change SKU (Pennylane follows when linked); deactivation stays in Stockpit."""
+    product_id = change.product_id
     product = _found(await uow.repo.product(product_id, for_update=True), "product", product_id)
     if change.name is not None or change.sku is not None or change.clear_sku:
         uow.collect(
@@ -152,29 +126,29 @@ async def change_product(uow: UnitOfWork, product_id: UUID, change: ProductChang
     return product
 
 
-async def delete_product(uow: UnitOfWork, product_id: UUID) -> Product:
+async def delete_product(command: c.DeleteProduct, uow: UnitOfWork) -> Product:
+    product_id = command.product_id
     product = _found(await uow.repo.product(product_id, for_update=True), "product", product_id)
     product.delete()
     await uow.repo.save_product(product)
     return product
 
 
-async def create_customer(
-    uow: UnitOfWork, name: str, emails: tuple[str, ...], address: PostalAddress | None
-) -> Customer:
-    customer = Customer.create_in_stockpit(uow.tenant_id, name, emails, address)
+async def create_customer(command: c.CreateCustomer, uow: UnitOfWork) -> Customer:
+    customer = Customer.create_in_stockpit(
+        uow.tenant_id, command.name, command.emails, command.address
+    )
     await uow.repo.save_customer(customer)
     return customer
 
 
-async def change_customer(
-    uow: UnitOfWork,
-    customer_id: UUID,
-    *,
-    name: str | None,
-    emails: tuple[str, ...] | None,
-    address: PostalAddress | None,
-) -> Customer:
+async def change_customer(command: c.ChangeCustomer, uow: UnitOfWork) -> Customer:
+    customer_id, name, emails, address = (
+        command.customer_id,
+        command.name,
+        command.emails,
+        command.address,
+    )
     customer = _found(
         await uow.repo.customer(customer_id, for_update=True), "customer", customer_id
     )
@@ -183,8 +157,8 @@ async def change_customer(
     return customer
 
 
-async def create_supplier(uow: UnitOfWork, name: str, emails: tuple[str, ...]) -> Supplier:
-    supplier = Supplier.create(uow.tenant_id, name, emails)
+async def create_supplier(command: c.CreateSupplier, uow: UnitOfWork) -> Supplier:
+    supplier = Supplier.create(uow.tenant_id, command.name, command.emails)
     await uow.repo.save_supplier(supplier)
     return supplier
 
@@ -206,14 +180,9 @@ async def _location(uow: UnitOfWork, location_id: UUID | None) -> Location | Non
     return _found(await uow.repo.location(location_id), "location", location_id)
 
 
-async def create_order(
-    uow: UnitOfWork,
-    lines: Sequence[tuple[UUID, Decimal]],
-    *,
-    customer_id: UUID | None,
-    location_id: UUID | None,
-) -> Order:
+async def create_order(command: c.CreateOrder, uow: UnitOfWork) -> Order:
     """An order typed in Stockpit; its customer is created in Pennylane if not there yet."""
+    lines, customer_id, location_id = command.lines, command.customer_id, command.location_id
     settings = await uow.repo.ensure_settings()
     products = await _products(uow, [product_id for product_id, _ in lines])
     customer = (
@@ -239,30 +208,26 @@ async def _order_for_update(uow: UnitOfWork, order_id: UUID) -> Order:
     return _found(await uow.repo.order(order_id, for_update=True), "order", order_id)
 
 
-async def deliver(
-    uow: UnitOfWork,
-    order_id: UUID,
-    lines: Mapping[UUID, Decimal],
-    *,
-    location_id: UUID | None,
-) -> tuple[Order, DeliveryNote]:
-    order = await _order_for_update(uow, order_id)
-    note, outcome = order.deliver(lines, uow.now, location=await _location(uow, location_id))
+async def deliver(command: c.Deliver, uow: UnitOfWork) -> tuple[Order, DeliveryNote]:
+    order = await _order_for_update(uow, command.order_id)
+    note, outcome = order.deliver(
+        command.lines, uow.now, location=await _location(uow, command.location_id)
+    )
     await uow.repo.save_order(order)
     await uow.post(outcome)
     return order, note
 
 
-async def archive_order(uow: UnitOfWork, order_id: UUID) -> Order:
-    order = await _order_for_update(uow, order_id)
+async def archive_order(command: c.ArchiveOrder, uow: UnitOfWork) -> Order:
+    order = await _order_for_update(uow, command.order_id)
     outcome = order.archive(uow.now)
     await uow.repo.save_order(order)
     await uow.post(outcome)
     return order
 
 
-async def cancel_order(uow: UnitOfWork, order_id: UUID) -> Order:
-    order = await _order_for_update(uow, order_id)
+async def cancel_order(command: c.CancelOrder, uow: UnitOfWork) -> Order:
+    order = await _order_for_update(uow, command.order_id)
     outcome = order.cancel(uow.now)
     await uow.repo.save_order(order)
     await uow.post(outcome)
@@ -272,13 +237,8 @@ async def cancel_order(uow: UnitOfWork, order_id: UUID) -> Order:
 # -- returns ------------------------------------------------------------------------------
 
 
-async def edit_return(
-    uow: UnitOfWork,
-    return_id: UUID,
-    *,
-    quantities: Mapping[UUID, Decimal] | None,
-    restock: bool | None,
-) -> Return:
+async def edit_return(command: c.EditReturn, uow: UnitOfWork) -> Return:
+    return_id, quantities, restock = command.return_id, command.quantities, command.restock
     return_ = _found(await uow.repo.return_(return_id, for_update=True), "return", return_id)
     if quantities is not None:
         await _products(uow, list(quantities))
@@ -289,7 +249,8 @@ async def edit_return(
     return return_
 
 
-async def restock_return(uow: UnitOfWork, return_id: UUID) -> Return:
+async def restock_return(command: c.RestockReturn, uow: UnitOfWork) -> Return:
+    return_id = command.return_id
     return_ = _found(await uow.repo.return_(return_id, for_update=True), "return", return_id)
     order = await _settling_order(uow, return_)
     outcome = return_.restock_now(uow.now, order=order)
@@ -314,13 +275,8 @@ async def _save_return(uow: UnitOfWork, return_: Return, order: Order | None) ->
 # -- purchases and receipts ---------------------------------------------------------------
 
 
-async def place_purchase(
-    uow: UnitOfWork,
-    supplier_id: UUID,
-    lines: Sequence[tuple[UUID, Decimal, Decimal, str]],
-    *,
-    location_id: UUID | None,
-) -> Purchase:
+async def place_purchase(command: c.PlacePurchase, uow: UnitOfWork) -> Purchase:
+    supplier_id, lines, location_id = command.supplier_id, command.lines, command.location_id
     settings = await uow.repo.ensure_settings()
     supplier = _found(await uow.repo.supplier(supplier_id), "supplier", supplier_id)
     products = await _products(uow, [line[0] for line in lines])
@@ -341,36 +297,32 @@ async def _purchase_for_update(uow: UnitOfWork, purchase_id: UUID) -> Purchase:
     return _found(await uow.repo.purchase(purchase_id, for_update=True), "purchase", purchase_id)
 
 
-async def receive(
-    uow: UnitOfWork,
-    purchase_id: UUID,
-    lines: Mapping[UUID, Decimal],
-    received_on: date,
-    *,
-    location_id: UUID | None,
-) -> tuple[Purchase, Receipt]:
-    purchase = await _purchase_for_update(uow, purchase_id)
+async def receive(command: c.Receive, uow: UnitOfWork) -> tuple[Purchase, Receipt]:
+    purchase = await _purchase_for_update(uow, command.purchase_id)
     receipt, outcome = purchase.receive(
-        lines, received_on, uow.now, location=await _location(uow, location_id)
+        command.lines,
+        command.received_on,
+        uow.now,
+        location=await _location(uow, command.location_id),
     )
     await uow.repo.save_purchase(purchase)
     await uow.post(outcome)
     return purchase, receipt
 
 
-async def close_purchase(uow: UnitOfWork, purchase_id: UUID) -> Purchase:
-    purchase = await _purchase_for_update(uow, purchase_id)
+async def close_purchase(command: c.ClosePurchase, uow: UnitOfWork) -> Purchase:
+    purchase = await _purchase_for_update(uow, command.purchase_id)
     outcome = purchase.close(uow.now)
     await uow.repo.save_purchase(purchase)
     await uow.post(outcome)
     return purchase
 
 
-async def send_receipt(uow: UnitOfWork, purchase_id: UUID, receipt_id: UUID) -> Purchase:
+async def send_receipt(command: c.SendReceipt, uow: UnitOfWork) -> Purchase:
     """ "Send to Pennylane": one request, again only after a failure, never once sent."""
-    purchase = await _purchase_for_update(uow, purchase_id)
+    purchase = await _purchase_for_update(uow, command.purchase_id)
     supplier = _found(await uow.repo.supplier(purchase.supplier_id), "supplier", "of purchase")
-    uow.collect(purchase.request_send(receipt_id, supplier))
+    uow.collect(purchase.request_send(command.receipt_id, supplier))
     await uow.repo.save_purchase(purchase)
     return purchase
 
@@ -388,16 +340,10 @@ async def _stockable(
     return product, location
 
 
-async def adjust(
-    uow: UnitOfWork,
-    product_id: UUID,
-    location_id: UUID | None,
-    *,
-    delta: Decimal | None,
-    counted: Decimal | None,
-    reason: str,
-) -> ManualAdjustment:
+async def adjust(command: c.Adjust, uow: UnitOfWork) -> ManualAdjustment:
     """By a delta, or to a counted quantity (the level is read under its row lock)."""
+    product_id, location_id = command.product_id, command.location_id
+    delta, counted, reason = command.delta, command.counted, command.reason
     product, location = await _stockable(uow, product_id, location_id)
     if (delta is None) == (counted is None):
         raise DomainError("give either a delta or a counted quantity")
@@ -420,18 +366,12 @@ async def adjust(
     return adjustment
 
 
-async def transfer(
-    uow: UnitOfWork,
-    product_id: UUID,
-    from_location_id: UUID,
-    to_location_id: UUID,
-    quantity: Decimal,
-) -> Transfer:
-    product, source = await _stockable(uow, product_id, from_location_id)
-    destination = await _location(uow, to_location_id)
+async def transfer(command: c.TransferStock, uow: UnitOfWork) -> Transfer:
+    product, source = await _stockable(uow, command.product_id, command.from_location_id)
+    destination = await _location(uow, command.to_location_id)
     assert destination is not None
     moved, outcome = Transfer.between(
-        uow.tenant_id, product, source, destination, quantity, uow.now
+        uow.tenant_id, product, source, destination, command.quantity, uow.now
     )
     await uow.post(outcome)
     return moved

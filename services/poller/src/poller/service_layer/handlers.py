@@ -1,4 +1,6 @@
-"""Connection commands, the same whether they come from Kafka or from the HTTP API.
+"""Handlers of connection commands (`domain.commands`), the same whether they come from Kafka
+or from the HTTP API: functions of (command, unit of work), with the Pennylane identity check
+(`IdentifyToken`) given to those that prove a token.
 
 The registry (its own schema) holds the token and settings; the poller's `tenants` row holds the
 schedule. Both writes are idempotent, so a command applied twice (a redelivery) changes nothing.
@@ -18,45 +20,29 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Literal
 
 from pydantic import SecretStr
-from sqlalchemy.ext.asyncio import AsyncSession
-from stockpit_connections import (
-    CompanyMismatch,
-    ConnectionRegistry,
-    PennylaneCompany,
-)
-from stockpit_contracts import Envelope, Payload
+from stockpit_connections import PennylaneCompany
 from stockpit_contracts.events import new_event
-from stockpit_contracts.payloads.connections import (
-    ConnectionRepointed,
-    ConnectionSettings,
-    ConnectTenant,
-    DisconnectTenant,
-    ImportNow,
-    ReconnectTenant,
-)
-from stockpit_contracts.payloads.inventory import TenantSettingsChanged
+from stockpit_contracts.payloads.connections import ConnectionRepointed, ConnectionSettings
 from stockpit_contracts.topics import CONNECTION_EVENTS, partition_key
-from stockpit_runtime.consumer import PermanentError
 from stockpit_runtime.outbox import add_to_outbox
 
 from poller.adapters import state
-from poller.adapters.clients import TokenRefused
+from poller.domain.commands import (
+    Connect,
+    Disconnect,
+    FollowSettings,
+    ImportNow,
+    Reconnect,
+    Repoint,
+)
 from poller.domain.schedule import IMPORT_NOW_STREAMS
-
-ImportWhat = Literal["invoices", "purchase_orders", "everything"]
-
+from poller.service_layer.unit_of_work import UnitOfWork
 
 # Who a token belongs to, as Pennylane says: (tenant, token, the poller's rate share) -> company;
 # raises TokenRefused or PennylaneUnavailable.
 IdentifyToken = Callable[[str, SecretStr, Decimal], Awaitable[PennylaneCompany]]
-
-KAFKA_CONNECT_REFUSED = (
-    "connect is HTTP-only (PUT /connections/{tenant}) so that no Pennylane token is ever kept in "
-    "a Kafka topic; this command was not applied and its token was not stored"
-)
 
 
 class UnknownTenant(LookupError):
@@ -85,69 +71,56 @@ def with_documents_since(settings: ConnectionSettings, kept: dt.date | None) -> 
     return settings.model_copy(update={"documents_since": since})
 
 
-async def connect(
-    session: AsyncSession,
-    registry: ConnectionRegistry,
-    identify: IdentifyToken,
-    tenant_id: str,
-    token: SecretStr,
-    settings: ConnectionSettings,
-) -> PennylaneCompany:
+async def connect(command: Connect, uow: UnitOfWork, identify: IdentifyToken) -> PennylaneCompany:
     """Raises CompanyMismatch when the tenant is pinned to another company than the token's."""
-    company = await identify(tenant_id, token, settings.poller_rate_share)
+    tenant_id, registry = command.tenant_id, uow.connections
+    company = await identify(tenant_id, command.token, command.settings.poller_rate_share)
     known = await registry.get(tenant_id)
     kept = None if known is None else known.settings.documents_since
-    settings = with_documents_since(settings, kept)
-    await registry.connect(tenant_id, token, settings, company=company)
-    await state.activate_tenant(session, tenant_id, dt.datetime.now(dt.UTC))
+    settings = with_documents_since(command.settings, kept)
+    await registry.connect(tenant_id, command.token, settings, company=company)
+    await state.activate_tenant(uow.session, tenant_id, dt.datetime.now(dt.UTC))
     return company
 
 
 async def repoint(
-    session: AsyncSession,
-    registry: ConnectionRegistry,
-    identify: IdentifyToken,
-    tenant_id: str,
-    token: SecretStr,
-    settings: ConnectionSettings,
-    *,
-    topic_prefix: str = "",
+    command: Repoint, uow: UnitOfWork, identify: IdentifyToken, *, topic_prefix: str = ""
 ) -> PennylaneCompany:
     """Move the tenant to the token's company, whatever it was pinned to, and start its sync
     over: the poller forgets the old company's watermarks, published versions and snapshots
     (any running sync of it is fenced off by the lease version), and tells inventory and
     outbound (`ConnectionRepointed`, in the same transaction) to forget their Pennylane ids."""
-    company = await identify(tenant_id, token, settings.poller_rate_share)
+    tenant_id, registry = command.tenant_id, uow.connections
+    company = await identify(tenant_id, command.token, command.settings.poller_rate_share)
     known = await registry.get(tenant_id)
     previous = None if known is None or known.company is None else known.company.id
-    await state.reset_tenant(session, tenant_id)
+    await state.reset_tenant(uow.session, tenant_id)
     # The new company's documents count from the day it was connected, as on a first connect.
-    settings = with_documents_since(settings, None)
+    settings = with_documents_since(command.settings, None)
     repointed = ConnectionRepointed(
         pennylane_company_id=company.id, previous_pennylane_company_id=previous
     )
     await add_to_outbox(
-        session,
+        uow.session,
         CONNECTION_EVENTS.name(topic_prefix),
         partition_key(tenant_id),
         [new_event(repointed, tenant_id)],
     )
-    await registry.connect(tenant_id, token, settings, company=company, repoint=True)
-    await state.activate_tenant(session, tenant_id, dt.datetime.now(dt.UTC))
+    await registry.connect(tenant_id, command.token, settings, company=company, repoint=True)
+    await state.activate_tenant(uow.session, tenant_id, dt.datetime.now(dt.UTC))
     return company
 
 
-async def disconnect(session: AsyncSession, registry: ConnectionRegistry, tenant_id: str) -> None:
+async def disconnect(command: Disconnect, uow: UnitOfWork) -> None:
     """A running sync sees the registry change before its next page and stops."""
-    await registry.disconnect(tenant_id)
-    await state.deactivate_tenant(session, tenant_id)
+    await uow.connections.disconnect(command.tenant_id)
+    await state.deactivate_tenant(uow.session, command.tenant_id)
 
 
-async def reconnect(
-    session: AsyncSession, registry: ConnectionRegistry, identify: IdentifyToken, tenant_id: str
-) -> None:
+async def reconnect(command: Reconnect, uow: UnitOfWork, identify: IdentifyToken) -> None:
     """The stored token is proved again (it may have been revoked, or the tenant connected
     before tokens were proved: then it is pinned now)."""
+    tenant_id, registry = command.tenant_id, uow.connections
     known = await registry.get(tenant_id)
     if known is None:
         raise UnknownTenant(tenant_id)
@@ -157,48 +130,22 @@ async def reconnect(
     if await registry.reconnect(tenant_id) is None:
         raise UnknownTenant(tenant_id)
     # The watermarks were kept: the sync resumes from them (or re-scans if they expired).
-    await state.activate_tenant(session, tenant_id, dt.datetime.now(dt.UTC))
+    await state.activate_tenant(uow.session, tenant_id, dt.datetime.now(dt.UTC))
 
 
-async def import_now(session: AsyncSession, tenant_id: str, what: ImportWhat) -> None:
+async def import_now(command: ImportNow, uow: UnitOfWork) -> None:
     """Sync the named streams at once; the others keep their schedule."""
-    streams = IMPORT_NOW_STREAMS[what]
-    if not await state.request_sync(session, tenant_id, dt.datetime.now(dt.UTC), streams):
-        if await state.token_rejected_at(session, tenant_id) is not None:
-            raise NeedsNewToken(tenant_id)
-        raise UnknownTenant(tenant_id)
+    streams = IMPORT_NOW_STREAMS[command.what]
+    if not await state.request_sync(
+        uow.session, command.tenant_id, dt.datetime.now(dt.UTC), streams
+    ):
+        if await state.token_rejected_at(uow.session, command.tenant_id) is not None:
+            raise NeedsNewToken(command.tenant_id)
+        raise UnknownTenant(command.tenant_id)
 
 
-async def follow_settings(
-    session: AsyncSession, tenant_id: str, settings: TenantSettingsChanged
-) -> None:
+async def follow_settings(command: FollowSettings, uow: UnitOfWork) -> None:
     """The tenant's settings as Stockpit holds them: the schedule follows its sync interval."""
     await state.set_sync_interval(
-        session, tenant_id, settings.sync_interval_s, dt.datetime.now(dt.UTC)
+        uow.session, command.tenant_id, command.sync_interval_s, dt.datetime.now(dt.UTC)
     )
-
-
-async def handle_command(
-    session: AsyncSession,
-    registry: ConnectionRegistry,
-    identify: IdentifyToken,
-    event: Envelope[Payload],
-) -> None:
-    payload = event.payload
-    tenant_id = event.tenant_id
-    if isinstance(payload, ConnectTenant):
-        raise PermanentError(KAFKA_CONNECT_REFUSED)
-    if isinstance(payload, DisconnectTenant):
-        await disconnect(session, registry, tenant_id)
-    elif isinstance(payload, ReconnectTenant):
-        try:
-            await reconnect(session, registry, identify, tenant_id)
-        except (CompanyMismatch, TokenRefused) as exc:
-            raise PermanentError(str(exc)) from None
-    elif isinstance(payload, ImportNow):
-        try:
-            await import_now(session, tenant_id, payload.what)
-        except NeedsNewToken as exc:
-            raise PermanentError(str(exc)) from None
-    else:
-        raise PermanentError(f"{type(payload).__name__} is not a connection command")
