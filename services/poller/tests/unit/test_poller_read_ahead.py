@@ -73,12 +73,16 @@ async def test_a_failed_read_surfaces_only_after_the_pages_before_it() -> None:
     source = Pages(3, failing=2)
     for n in (1, 2):
         source.release[n].set()
-    taken = []
-    with pytest.raises(RuntimeError, match="page 2"):
+    taken: list[int] = []
+
+    async def scan() -> None:
         async with aclosing(read_ahead(source())) as pages:
             async for page in pages:
                 await _settle()  # the failed read of page 2 is done while page 1 is held
                 taken.append(page)
+
+    with pytest.raises(RuntimeError, match="page 2"):
+        await scan()
     assert taken == [1]
     assert source.started == [1, 2]
 
@@ -86,11 +90,15 @@ async def test_a_failed_read_surfaces_only_after_the_pages_before_it() -> None:
 async def test_stopping_early_cancels_the_read_in_flight_and_closes_the_source() -> None:
     source = Pages(3)
     source.release[1].set()
-    with pytest.raises(LookupError):
+
+    async def scan() -> None:
         async with aclosing(read_ahead(source())) as pages:
             async for _page in pages:
                 await asyncio.wait_for(source.read_started[2].wait(), HANG_GUARD_S)
                 raise LookupError("the sync stops here (a lost lease, a disconnect)")
+
+    with pytest.raises(LookupError):
+        await scan()
     assert source.cancelled == [2]
     assert source.closed
     assert source.started == [1, 2]
