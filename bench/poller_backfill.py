@@ -36,6 +36,9 @@ from stockpit_runtime.auth import LocalAuthority
 from stockpit_runtime.kafka_security import kafka_options
 
 INVOICES = int(os.environ.get("BENCH_INVOICES", "20000"))
+# The poller's share of the token's budget (the connection's default when unset); a larger one
+# shows what the poller's own page loop allows beyond the default share's pacing.
+RATE_SHARE = os.environ.get("BENCH_POLLER_RATE_SHARE")
 TOKEN = "bench-token-0001"
 BASELINE_TOKEN = "bench-token-0002"
 
@@ -72,7 +75,8 @@ async def _baseline(api: str) -> tuple[int, float]:
     """The client alone: every invoice with all its lines. Returns (requests, seconds)."""
     started = time.monotonic()
     read = 0
-    async with PennylaneClient(BASELINE_TOKEN, base_url=api, budget_share=Decimal("0.6")) as client:
+    share = Decimal(RATE_SHARE or "0.6")
+    async with PennylaneClient(BASELINE_TOKEN, base_url=api, budget_share=share) as client:
         async for page in client.iter_customer_invoice_pages_with_lines(sort="id"):
             read += len(page)
         assert read == INVOICES, read
@@ -92,7 +96,9 @@ async def _requests_made(sandbox: str, token: str) -> int:
     return len(body)
 
 
-async def _backfill(env: dict[str, str], prefix: str, sandbox: str) -> tuple[float, float]:
+async def _backfill(
+    env: dict[str, str], prefix: str, authority: LocalAuthority
+) -> tuple[float, float]:
     """Runs the poller until all invoices are on Kafka: (seconds, peak RSS in MB)."""
     topic = PENNYLANE_DOCUMENTS.name(prefix)
     poller = subprocess.Popen(  # noqa: ASYNC220 (started once, not awaited on)
@@ -122,14 +128,20 @@ async def _backfill(env: dict[str, str], prefix: str, sandbox: str) -> tuple[flo
         started = time.monotonic()
         # Connect is HTTP-only: the token never travels on Kafka.
         async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{env['STOCKPIT_HTTP_PORT']}", timeout=60
+            base_url=f"http://127.0.0.1:{env['STOCKPIT_HTTP_PORT']}",
+            timeout=60,
+            headers=authority.headers(),
         ) as http:
             response = await http.put(
                 "/connections/bench",
                 json={
                     "pennylane_token": TOKEN,
                     # A backfill: the whole (past-dated) seeded history, not from today on.
-                    "settings": {"sync_interval_s": 3600, "documents_since": "2000-01-01"},
+                    "settings": {
+                        "sync_interval_s": 3600,
+                        "documents_since": "2000-01-01",
+                        **({"poller_rate_share": RATE_SHARE} if RATE_SHARE else {}),
+                    },
                 },
             )
             response.raise_for_status()
@@ -177,6 +189,7 @@ async def main() -> None:
         await _seed(sandbox, TOKEN)
         await _seed(sandbox, BASELINE_TOKEN)
         baseline_requests, baseline_s = await _baseline(api)
+        authority = LocalAuthority.create(Path(tempfile.mkdtemp(prefix="bench-auth-")))
         env = {
             **os.environ,
             "STOCKPIT_TOPIC_PREFIX": prefix,
@@ -186,11 +199,10 @@ async def main() -> None:
             "STOCKPIT_PENNYLANE_BASE_URL": api,
             "STOCKPIT_HTTP_PORT": str(_free_port()),
             "STOCKPIT_LOG_LEVEL": "WARNING",
-            # The HTTP API is not called: commands go over Kafka; any key lets it start.
-            **LocalAuthority.create(Path(tempfile.mkdtemp(prefix="bench-auth-"))).service_env(),
+            **authority.service_env(),
         }
         with tempfile.TemporaryDirectory():
-            elapsed, peak_mb = await _backfill(env, prefix, sandbox)
+            elapsed, peak_mb = await _backfill(env, prefix, authority)
         requests = await _requests_made(sandbox, TOKEN)
         print(f"poller.invoices: {INVOICES} invoices")
         print(f"poller.requests_per_invoice: {requests / INVOICES:.4f} ratio")

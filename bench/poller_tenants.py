@@ -53,6 +53,7 @@ from stockpit_contracts import new_event, partition_key
 from stockpit_contracts.payloads.connections import MIN_SYNC_INTERVAL_S
 from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_contracts.topics import INVENTORY_SETTINGS
+from stockpit_ops.processes import ManagedProcess, relay_process
 from stockpit_runtime.auth import LocalAuthority
 from stockpit_runtime.kafka_security import kafka_options
 
@@ -447,11 +448,17 @@ async def main() -> None:
     env.update(authority.service_env())
     engine = create_async_engine(database_url)
     replicas: list[Replica] = []
+    relay: ManagedProcess | None = None
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, **kafka_options())
     try:
         await _wait_http(sandbox_url + "/_sandbox/health")
         await producer.start()
         replicas.append(await Replica.start(env))
+        # The schema's outbox relay beside the replicas, as deployed (one per schema).
+        relay = relay_process(
+            "poller", env=env, log_dir=Path(tempfile.mkdtemp(prefix="bench-tenants-relay-"))
+        )
+        await asyncio.to_thread(relay.start)
         await asyncio.sleep(3)
         idle_rss_mb = replicas[0].stats.memory_info().rss / 1e6
         async with (
@@ -478,6 +485,8 @@ async def main() -> None:
         if two:
             _print_figures("_2_replicas", two, 2 * idle_rss_mb)
     finally:
+        if relay is not None:
+            await asyncio.to_thread(relay.stop)
         for replica in replicas:
             replica.stop()
         await producer.stop()

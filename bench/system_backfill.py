@@ -41,6 +41,7 @@ import psutil
 from stockpit_contracts.payloads.connections import ConnectionSettings
 from stockpit_ops.probes import Inventory, SandboxAdmin, connect, http, stock_matches, wait_until
 from stockpit_ops.system import SERVICES, SystemConfig, running_system
+from stockpit_pennylane.client.ratelimit import PENNYLANE_RATE_LIMIT, share_to_requests
 
 TOKEN = "bench-backfill-token"
 TENANT = "bench-backfill"
@@ -200,10 +201,14 @@ def main() -> None:
         f"({rate_limited} rate-limited, at most {log['max_admitted_in_any_window']} "
         f"admitted in {log['window_seconds']:g} s)"
     )
+    # The client paces its share in whole requests per window, plus a safety margin.
+    paced = share_to_requests(PENNYLANE_RATE_LIMIT, share)
+    paced_per_s = paced / PENNYLANE_RATE_LIMIT.paced_window_s
     print(
         f"system.backfill_poller_read_s: {read_s:.1f} s (connect -> last invoice page read; "
         f"{read_requests / read_s:.2f} requests/s against a share of "
-        f"{PENNYLANE_REQUESTS_PER_S * float(share):.1f})"
+        f"{PENNYLANE_REQUESTS_PER_S * float(share):.1f}, paced at {paced} per "
+        f"{PENNYLANE_RATE_LIMIT.paced_window_s:g} s = {paced_per_s:.2f}/s)"
     )
     print(f"system.backfill_after_read_s: {elapsed - read_s:.1f} s (last page read -> stock exact)")
     for name in (*SERVICES, "pennylane-sandbox"):

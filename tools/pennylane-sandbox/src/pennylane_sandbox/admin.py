@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .api import build_line
+from .api.lines import build_line
 from .config import FaultSettings
 from .errors import ApiError, bad_request, not_found, schema_violation, unprocessable
 from .money import ZERO, format_plain

@@ -9,10 +9,12 @@ commit re-reads the page, a crash after it re-publishes from the outbox. Re-read
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_contracts import Envelope, Payload, new_event, partition_key
@@ -116,6 +118,39 @@ async def batched(items: AsyncIterator[T], size: int) -> AsyncIterator[list[T]]:
             batch = []
     if batch:
         yield batch
+
+
+_END = object()
+
+
+async def _next_or_end(items: AsyncIterator[T]) -> T | object:
+    try:
+        return await anext(items)
+    except StopAsyncIteration:
+        return _END
+
+
+async def read_ahead(pages: AsyncIterator[T]) -> AsyncGenerator[T, None]:
+    """`pages`, with the request for the next page sent while the caller processes and commits
+    the one it was given: a page's read no longer waits for the previous page's commit. One page
+    ahead at most (memory stays one page, the token's pacing still spaces the requests). The
+    caller still takes the pages one by one and commits each before taking the next, so a
+    watermark never covers a page whose events are not committed; a read that fails (a closed
+    gate, Pennylane) raises when its page is taken, after the pages before it were committed.
+    Close it (`aclosing`) so that a sync that stops early cancels the read in flight."""
+    ahead = asyncio.ensure_future(_next_or_end(pages))
+    try:
+        while (page := await ahead) is not _END:
+            ahead = asyncio.ensure_future(_next_or_end(pages))
+            yield cast(T, page)
+    finally:
+        if not ahead.done():
+            ahead.cancel()
+        await asyncio.wait({ahead})
+        if not ahead.cancelled():
+            ahead.exception()  # retrieved: the sync already stops for its own reason
+        if isinstance(pages, AsyncGenerator):
+            await pages.aclose()
 
 
 def _chunks(ids: Sequence[int], size: int) -> Iterable[Sequence[int]]:
@@ -269,12 +304,13 @@ class TenantSync:
             current = current.scan_started(resume_from, changed_then)
             await self._commit(PageCommit(self._topic(stream), stream, stream_state=current))
         if current.phase is Phase.SCANNING:
-            async for records in self._scan(stream, current.after_id):
-                await self._checkpoint()
-                current = current.scanned_through(max(self._record_id(r) for r in records))
-                page = await self._page_of_records(stream, records)
-                page.stream_state = current
-                await self._commit(page)
+            async with aclosing(read_ahead(self._scan(stream, current.after_id))) as pages:
+                async for records in pages:
+                    await self._checkpoint()
+                    current = current.scanned_through(max(self._record_id(r) for r in records))
+                    page = await self._page_of_records(stream, records)
+                    page.stream_state = current
+                    await self._commit(page)
             current = current.scan_finished()
             await self._commit(PageCommit(self._topic(stream), stream, stream_state=current))
         try:
