@@ -53,13 +53,12 @@ async def test_a_batch_is_applied_once_and_duplicates_inside_it_are_skipped(
 ) -> None:
     transactions = 0
 
-    def committed() -> None:
+    def committed(_connection: object) -> None:
         nonlocal transactions
         transactions += 1
 
-    consumer = ReliableConsumer(
-        session_factory(engine), service="s", consumer_group="g", after_commit=committed
-    )
+    sa.event.listen(engine.sync_engine, "commit", committed)
+    consumer = ReliableConsumer(session_factory(engine), service="s", consumer_group="g")
     first, second = _event(1), _event(2)
     outcomes = await consumer.process_batch(
         _messages(first.to_json(), second.to_json(), first.to_json()), _record

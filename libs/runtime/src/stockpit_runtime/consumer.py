@@ -87,7 +87,6 @@ class ReliableConsumer:
         consumer_group: str,
         max_attempts: int = 5,
         retry_backoff_s: float = 0.2,
-        after_commit: Callable[[], None] = lambda: None,
         redact: Callable[[bytes], bytes] | None = None,
     ) -> None:
         """`redact` rewrites a message body before it is kept as a dead letter (for topics whose
@@ -99,7 +98,6 @@ class ReliableConsumer:
         self._group = consumer_group
         self._max_attempts = max_attempts
         self._backoff_s = retry_backoff_s
-        self._after_commit = after_commit
 
     async def process(self, message: IncomingMessage, handler: EventHandler) -> Outcome:
         try:
@@ -222,7 +220,6 @@ class ReliableConsumer:
             else:
                 for event in fresh:
                     await handler(session, event)
-        self._after_commit()
         return outcomes
 
     async def _handle_once(self, event: Envelope[Payload], handler: EventHandler) -> Outcome:
@@ -236,7 +233,6 @@ class ReliableConsumer:
             if claimed is None:
                 return Outcome.DUPLICATE
             await handler(session, event)
-        self._after_commit()
         return Outcome.HANDLED
 
     async def _dead_letter(
@@ -275,7 +271,6 @@ class ReliableConsumer:
                 reason=reason,
                 attempts=attempts,
             )
-        self._after_commit()
         self._count(message, Outcome.DEAD_LETTERED)
         return Outcome.DEAD_LETTERED
 

@@ -130,10 +130,6 @@ class ServiceRuntime:
             redact=redact,
         )
 
-    def wake_relay(self) -> None:
-        """Nothing to do: the relay (`stockpit-relay`) is woken by the NOTIFY each staging
-        transaction sends. Kept for the service layers that still call it after a commit."""
-
     def publishes(self, topic: Topic, *payload_types: type[Payload]) -> None:
         """Declare that this service stages events of `payload_types` (by default every type
         the topic carries) for `topic`: the outbox relay sends them, and the declaration puts

@@ -39,10 +39,6 @@ TRANSACTION_ATTEMPTS = 5
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 
 
-def _nothing() -> None:
-    return None
-
-
 class UnitOfWork:
     """One transaction: enter it, use its repositories, `commit()`; anything else rolls back."""
 
@@ -51,19 +47,14 @@ class UnitOfWork:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession] | AsyncSession,
-        *,
-        after_commit: Callable[[], None] = _nothing,
     ) -> None:
         """`sessions`: the service's session factory (this unit of work owns its transaction)
-        or an open session (it joins that session's transaction, see the module's docstring).
-        `after_commit` runs after an owned transaction committed (the service wakes its outbox
-        relay there)."""
+        or an open session (it joins that session's transaction, see the module's docstring)."""
         if isinstance(sessions, AsyncSession):
             self.session, self._owns = sessions, False
         else:
             # No I/O yet: the session connects and begins with its first statement.
             self.session, self._owns = sessions(), True
-        self._after_commit = after_commit
         self._committed = False
 
     @property
@@ -94,7 +85,6 @@ class UnitOfWork:
         if self._owns:
             await self.session.commit()
             self._committed = True
-            self._after_commit()
 
     async def rollback(self) -> None:
         if self._owns:

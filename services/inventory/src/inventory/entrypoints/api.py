@@ -67,7 +67,6 @@ def _uow(request: Request, tenant_id: str) -> UnitOfWork:
         runtime.sessions,
         tenant_id,
         topic_prefix=runtime.settings.topic_prefix,
-        after_commit=runtime.wake_relay,
     )
 
 

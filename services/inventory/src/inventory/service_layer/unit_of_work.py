@@ -14,7 +14,7 @@ the order in which its facts happened.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -36,10 +36,6 @@ from inventory.service_layer.messages import Message, to_message
 from inventory.service_layer.problems import problem_row
 
 
-def _nothing() -> None:
-    return None
-
-
 class UnitOfWork(unit_of_work.UnitOfWork):
     def __init__(
         self,
@@ -49,9 +45,8 @@ class UnitOfWork(unit_of_work.UnitOfWork):
         topic_prefix: str,
         caused_by: EnvelopeMeta | None = None,
         now: datetime | None = None,
-        after_commit: Callable[[], None] = _nothing,
     ) -> None:
-        super().__init__(sessions, after_commit=after_commit)
+        super().__init__(sessions)
         self.tenant_id = tenant_id
         self.repo = InventoryRepository(self.session, tenant_id)
         self.topic_prefix = topic_prefix

@@ -156,7 +156,7 @@ class OutboundService:
 
     def uow(self) -> UnitOfWork:
         """A unit of work of its own transaction (HTTP commands and reads)."""
-        return UnitOfWork(self.runtime.sessions, after_commit=self.runtime.wake_relay)
+        return UnitOfWork(self.runtime.sessions)
 
     def wake_worker(self) -> None:
         self.worker.wake()

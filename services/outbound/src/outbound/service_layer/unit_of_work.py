@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stockpit_runtime import unit_of_work
 
@@ -15,8 +13,6 @@ class UnitOfWork(unit_of_work.UnitOfWork):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession] | AsyncSession,
-        *,
-        after_commit: Callable[[], None] = lambda: None,
     ) -> None:
-        super().__init__(sessions, after_commit=after_commit)
+        super().__init__(sessions)
         self.writes = WriteRepository(self.session)

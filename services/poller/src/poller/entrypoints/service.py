@@ -28,9 +28,7 @@ class PollerService:
         self.registry = ConnectionRegistry(
             runtime.engine, self._cipher, schema=self._connections_schema
         )
-        self.scheduler = Scheduler(
-            runtime.sessions, self.registry, self._config, after_commit=runtime.wake_relay
-        )
+        self.scheduler = Scheduler(runtime.sessions, self.registry, self._config)
 
     @property
     def topic_prefix(self) -> str:
@@ -38,9 +36,7 @@ class PollerService:
 
     def uow(self) -> UnitOfWork:
         """A unit of work of its own transaction (HTTP commands and reads)."""
-        return UnitOfWork(
-            self.runtime.sessions, self.registry, after_commit=self.runtime.wake_relay
-        )
+        return UnitOfWork(self.runtime.sessions, self.registry)
 
     def joined_uow(self, session: AsyncSession) -> UnitOfWork:
         """A unit of work in the reliable consumer's transaction (Kafka subscribers)."""

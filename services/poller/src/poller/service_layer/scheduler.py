@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -80,13 +79,10 @@ class Scheduler:
         sessions: async_sessionmaker[AsyncSession],
         registry: ConnectionRegistry,
         config: SchedulerConfig,
-        *,
-        after_commit: Callable[[], None],
     ) -> None:
         self._sessions = sessions
         self._registry = registry
         self._config = config
-        self._after_commit = after_commit
         self._clients = TenantClients(config.pennylane_base_url)
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -238,7 +234,6 @@ class Scheduler:
                 interval=dt.timedelta(seconds=claim.sync_interval_s),
                 topic_prefix=self._config.topic_prefix,
                 limits=self._config.limits,
-                after_commit=self._after_commit,
                 gate=gate,
             )
             await sync.run(streams)
@@ -270,7 +265,6 @@ class Scheduler:
                     await state.finish_run(uow.session, tenant, lease.owner, lease.version, outcome)
                     await self._report_run(uow.session, lease, started_at, outcome, ended)
                     await uow.commit()
-                self._after_commit()
             elif outcome != "cancelled":
                 full = streams == EVERY_STREAM
                 refused = connected_at if failure == "token_rejected" else None
@@ -329,8 +323,6 @@ class Scheduler:
                 error=error,
             )
             await uow.commit()
-        if ended is not None:
-            self._after_commit()  # the relay sends the run's end now
 
     async def _report_run(
         self,

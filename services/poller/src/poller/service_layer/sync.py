@@ -169,7 +169,6 @@ class TenantSync:
         interval: dt.timedelta,
         topic_prefix: str,
         limits: SyncLimits,
-        after_commit: Callable[[], None],
         gate: SyncGate,
     ) -> None:
         self._uow = new_uow
@@ -180,7 +179,6 @@ class TenantSync:
         self._interval = interval
         self._prefix = topic_prefix
         self._limits = limits
-        self._after_commit = after_commit
         self._gate = gate
         # Document events committed by this run (told to inventory for the tenant's report).
         self.documents_published = 0
@@ -246,7 +244,6 @@ class TenantSync:
         if page.stream_state is not None:
             self._streams[page.stream] = page.stream_state
         if page.events:
-            self._after_commit()
             EVENTS_PUBLISHED.labels(page.stream.value).inc(len(page.events))
         if page.read:
             DOCUMENTS_READ.labels(page.stream.value).inc(page.read)

@@ -5,8 +5,6 @@ idempotent, so a command applied twice changes nothing)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stockpit_connections import ConnectionRegistry
 from stockpit_runtime import unit_of_work
@@ -17,8 +15,6 @@ class UnitOfWork(unit_of_work.UnitOfWork):
         self,
         sessions: async_sessionmaker[AsyncSession] | AsyncSession,
         connections: ConnectionRegistry,
-        *,
-        after_commit: Callable[[], None] = lambda: None,
     ) -> None:
-        super().__init__(sessions, after_commit=after_commit)
+        super().__init__(sessions)
         self.connections = connections
