@@ -22,8 +22,8 @@ def _free_port() -> int:
 def serve_in_thread(app: SandboxApp, attempts: int = 5) -> Iterator[str]:
     """Run uvicorn on a free loopback port in a thread; yields the root URL.
 
-    uvicorn binds host/port itself: handing it a pre-bound socket made every request ~40 ms
-    slower here (measured), which the fault-share tests cannot afford. A port taken between the
+    uvicorn binds host/port itself: a pre-bound socket handed to it made every request
+    markedly slower, which the fault-share tests cannot afford. A port taken between the
     probe and uvicorn's bind is retried.
     """
     for _attempt in range(attempts):
