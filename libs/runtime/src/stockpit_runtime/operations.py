@@ -130,6 +130,17 @@ async def _consumer_lag(runtime: ServiceRuntime) -> None:
             )
 
 
+async def probe_check(probe: Awaitable[None], timeout_s: float = 3) -> str:
+    """A readiness check's answer: "ok", or "failed: <error>" when the probe raised or did not
+    answer in time (a readiness probe reports, it never raises)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await probe
+    except Exception as exc:
+        return f"failed: {type(exc).__name__}"
+    return "ok"
+
+
 async def readiness_problems(runtime: ServiceRuntime) -> dict[str, str]:
     """The checks beyond database and broker: "ok" or what is wrong."""
     settings = runtime.settings

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -33,6 +33,7 @@ from stockpit_runtime.auth import SecureRouter, check_routes_declare_access
 from stockpit_runtime.db import create_engine, ping
 from stockpit_runtime.kafka import broker_reachable, reliable_producer
 from stockpit_runtime.logging import configure_logging, get_logger
+from stockpit_runtime.operations import probe_check
 from stockpit_runtime.outbox import OutboxRelay, outbox_check, outbox_status
 from stockpit_runtime.settings import ServiceSettings
 
@@ -135,8 +136,8 @@ async def readiness_checks(running: RunningRelay) -> dict[str, str]:
     settings = running.settings
     health = running.relay.health
     checks = {
-        "database": await _check(ping(running.engine)),
-        "broker": await _check(broker_reachable(running.producer)),
+        "database": await probe_check(ping(running.engine)),
+        "broker": await probe_check(broker_reachable(running.producer)),
         "relay": (
             "ok"
             if health.consecutive_failures < settings.relay_max_failures
@@ -147,15 +148,6 @@ async def readiness_checks(running: RunningRelay) -> dict[str, str]:
         running.engine, settings.outbox_max_age_s, settings.schema_name
     )
     return checks
-
-
-async def _check(probe: Awaitable[None], timeout_s: float = 3) -> str:
-    try:
-        async with asyncio.timeout(timeout_s):
-            await probe
-    except Exception as exc:  # a readiness probe reports, it never raises
-        return f"failed: {type(exc).__name__}"
-    return "ok"
 
 
 def relay_settings(argv: Sequence[str] | None = None) -> ServiceSettings:

@@ -8,7 +8,6 @@ stages in its outbox are published by its relay, `stockpit-relay`, a process of 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import gc
@@ -57,7 +56,7 @@ from stockpit_runtime.kafka import (
 from stockpit_runtime.logging import configure_logging, get_logger, library_logger
 from stockpit_runtime.messaging_tables import dead_letters
 from stockpit_runtime.migrations import upgrade_to_head
-from stockpit_runtime.operations import collect, instrument, readiness_problems
+from stockpit_runtime.operations import collect, instrument, probe_check, readiness_problems
 from stockpit_runtime.pagination import Cursor, Limit, decode_cursor, link_next
 from stockpit_runtime.settings import ServiceSettings
 
@@ -450,9 +449,9 @@ def _operations_router(runtime: ServiceRuntime, title: str, description: str) ->
     @router.get("/health/ready", public=HEALTH)
     async def ready() -> JSONResponse:
         checks = {
-            "database": await _check(ping(runtime.engine)),
+            "database": await probe_check(ping(runtime.engine)),
             "broker": (
-                await _check(broker_reachable(runtime.producer))
+                await probe_check(broker_reachable(runtime.producer))
                 if runtime.producer is not None
                 else "not started"
             ),
@@ -546,15 +545,6 @@ def _operations_router(runtime: ServiceRuntime, title: str, description: str) ->
         return get_asyncapi_html(specification())
 
     return router
-
-
-async def _check(probe: Awaitable[None], timeout_s: float = 3) -> str:
-    try:
-        async with asyncio.timeout(timeout_s):
-            await probe
-    except Exception as exc:  # a readiness probe reports, it never raises
-        return f"failed: {type(exc).__name__}"
-    return "ok"
 
 
 def tune_garbage_collection(settings: ServiceSettings) -> None:
