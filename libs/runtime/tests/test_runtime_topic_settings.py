@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -46,7 +48,12 @@ async def test_created_topics_carry_their_replication_settings(
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers)
     await admin.start()
     try:
-        (described,) = await admin.describe_topics([topic])
+        # A new topic's partitions reach the metadata a moment after the creation's answer.
+        for _ in range(100):
+            (described,) = await admin.describe_topics([topic])
+            if described["partitions"]:
+                break
+            await asyncio.sleep(0.1)
         (response,) = await admin.describe_configs(
             [ConfigResource(ConfigResourceType.TOPIC, topic)]
         )
