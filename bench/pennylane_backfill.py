@@ -11,22 +11,16 @@ invoice with all of its lines, and prints:
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import time
 
 import httpx
+from stockpit_ops.processes import free_port
 from stockpit_pennylane.client import MAX_PAGE_SIZE, PENNYLANE_RATE_LIMIT, Filter, PennylaneClient
 
 INVOICES = 20_000
 TOKEN = "bench-backfill-token"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _start_sandbox(port: int) -> subprocess.Popen[bytes]:
@@ -72,7 +66,7 @@ async def _backfill(api_url: str) -> tuple[int, int, int, float]:
 
 
 def main() -> None:
-    port = _free_port()
+    port = free_port()
     root = f"http://127.0.0.1:{port}"
     process = _start_sandbox(port)
     try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
 from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
+from stockpit_ops.processes import free_port
 from stockpit_pennylane.client import PennylaneClient
 from stockpit_runtime.auth import LocalAuthority
 from stockpit_runtime.kafka_security import kafka_options
@@ -41,14 +41,6 @@ INVOICES = int(os.environ.get("BENCH_INVOICES", "20000"))
 RATE_SHARE = os.environ.get("BENCH_POLLER_RATE_SHARE")
 TOKEN = "bench-token-0001"
 BASELINE_TOKEN = "bench-token-0002"
-
-
-def _free_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 async def _wait_http(url: str, timeout_s: float = 60) -> None:
@@ -109,7 +101,7 @@ async def _backfill(
     )
     # Its outbox relay beside it, as deployed: the events reach Kafka through it.
     relay = subprocess.Popen(  # noqa: ASYNC220 (started once, not awaited on)
-        [sys.executable, "-m", "stockpit_runtime.relay", "--port", str(_free_port())],
+        [sys.executable, "-m", "stockpit_runtime.relay", "--port", str(free_port())],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -166,7 +158,7 @@ async def _backfill(
 
 async def main() -> None:
     database_url = os.environ["DATABASE_URL"]
-    port = _free_port()
+    port = free_port()
     sandbox = f"http://127.0.0.1:{port}"
     api = sandbox + "/api/external/v2"
     sandbox_process = subprocess.Popen(  # noqa: ASYNC220 (started once, not awaited on)
@@ -197,7 +189,7 @@ async def main() -> None:
             "STOCKPIT_CONNECTIONS_SCHEMA": connections_schema,
             "STOCKPIT_TOKEN_KEY": TokenCipher.generate_key(),
             "STOCKPIT_PENNYLANE_BASE_URL": api,
-            "STOCKPIT_HTTP_PORT": str(_free_port()),
+            "STOCKPIT_HTTP_PORT": str(free_port()),
             "STOCKPIT_LOG_LEVEL": "WARNING",
             **authority.service_env(),
         }

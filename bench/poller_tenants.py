@@ -33,7 +33,6 @@ import asyncio
 import datetime as dt
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,7 +52,7 @@ from stockpit_contracts import new_event, partition_key
 from stockpit_contracts.payloads.connections import MIN_SYNC_INTERVAL_S
 from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_contracts.topics import INVENTORY_SETTINGS
-from stockpit_ops.processes import ManagedProcess, relay_process
+from stockpit_ops.processes import ManagedProcess, free_port, relay_process
 from stockpit_runtime.auth import LocalAuthority
 from stockpit_runtime.kafka_security import kafka_options
 
@@ -73,14 +72,6 @@ LAG_TARGET_S = 5.0
 TARGET_TENANTS = 2000
 # After a failed sync the scheduler retries after this long (poller.domain.schedule).
 FAILURE_RETRY_S = 30.0
-
-
-def _free_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 async def _wait_http(url: str, timeout_s: float = 120) -> None:
@@ -107,7 +98,7 @@ class Replica:
 
     @classmethod
     async def start(cls, env: dict[str, str]) -> Replica:
-        port = _free_port()
+        port = free_port()
         command = ["-m", "poller.entrypoints.app"]
         process = subprocess.Popen(  # noqa: ASYNC220 (started once, not awaited on)
             [sys.executable, *command],
@@ -425,7 +416,7 @@ def _print_figures(suffix: str, steps: list[Step], idle_rss_mb: float) -> None:
 async def main() -> None:
     database_url = os.environ["DATABASE_URL"]
     bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
-    port = _free_port()
+    port = free_port()
     sandbox_url = f"http://127.0.0.1:{port}"
     sandbox_process = subprocess.Popen(  # noqa: ASYNC220 (started once, not awaited on)
         [sys.executable, "-m", "pennylane_sandbox", "--port", str(port), "--tokens", "bench-idle"],
