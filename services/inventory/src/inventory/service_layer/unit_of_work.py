@@ -21,6 +21,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stockpit_contracts import EnvelopeMeta, new_event
 from stockpit_contracts.payloads.inventory import ProblemReported
+from stockpit_contracts.topics import INVENTORY_STOCK
 from stockpit_runtime import unit_of_work
 from stockpit_runtime.outbox import OutboxRow, outbox_rows, stage_rows
 
@@ -34,6 +35,7 @@ from inventory.domain.stock import StockMovement
 from inventory.domain.values import TenantId
 from inventory.service_layer.messages import Message, to_message
 from inventory.service_layer.problems import problem_row
+from inventory.service_layer.stock_events import StockEventRows
 
 
 class UnitOfWork(unit_of_work.UnitOfWork):
@@ -120,17 +122,27 @@ class UnitOfWork(unit_of_work.UnitOfWork):
         if unknown:
             self._pennylane_ids.update(await self.repo.pennylane_ids_of_products(unknown))
         await stock_store.append_ledger(self.session, self.tenant_id, postings, self.now)
-        messages: list[tuple[Message, EnvelopeMeta | None]] = []
+        stock_rows = StockEventRows(
+            self.tenant_id,
+            INVENTORY_STOCK.name(self.topic_prefix),
+            sum(len(posting.entries) for posting in postings),
+        )
+        rows: list[OutboxRow] = []
         # Problems are kept for the tenant's report as they are emitted.
         problems: list[dict[str, object]] = []
         for fact, cause in facts:
+            if type(fact) is StockChanged:
+                row = stock_rows.row(fact, self._pennylane_ids.get(fact.product_id), cause)
+                if row is not None:
+                    rows.append(row)
+                    continue
             message = self._message(fact)
             if message is None:
                 continue
-            messages.append((message, cause))
+            rows.extend(self._outbox_rows([(message, cause)]))
             if isinstance(message[2], ProblemReported):
                 problems.append(problem_row(self.tenant_id, fact, message[2], self.now))
-        await stage_rows(self.session, self._outbox_rows(messages))
+        await stage_rows(self.session, rows)
         await report_store.add_problems(self.session, problems)
 
     def _outbox_rows(
