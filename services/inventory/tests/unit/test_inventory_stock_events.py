@@ -25,7 +25,7 @@ TOPIC = "p.stockpit.inventory.stock"
 
 def _event(rng: random.Random, **changes: object) -> StockChanged:
     def quantity() -> Decimal:
-        return Decimal(rng.randint(-10**9, 10**9)) / Decimal(10 ** rng.randint(0, 6))
+        return Decimal(rng.randint(-(10**9), 10**9)) / Decimal(10 ** rng.randint(0, 6))
 
     fields: dict[str, object] = {
         "tenant_id": TENANT,
@@ -60,7 +60,9 @@ def _models_row(
     }
     if cause is None:
         fields["correlation_id"] = written["correlation_id"]
-    (row,) = outbox_rows([(topic.name("p."), key, envelope_type(type(payload)).model_validate(fields))])
+    (row,) = outbox_rows(
+        [(topic.name("p."), key, envelope_type(type(payload)).model_validate(fields))]
+    )
     return row
 
 

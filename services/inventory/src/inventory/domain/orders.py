@@ -321,13 +321,17 @@ class Order:
             for product_id, quantity in ordered.items()
         }
 
-    def target_effect(self) -> dict[StockKey, Effect]:
-        """The net stock effect this order should have now (see the module docstring)."""
+    def target_effect(
+        self, ordered: Mapping[UUID, Decimal] | None = None
+    ) -> dict[StockKey, Effect]:
+        """The net stock effect this order should have now (see the module docstring);
+        `ordered` is `ordered_quantities()` when the caller has it already."""
         if self.mode is None or self.location_id is None:
             return {}
         if self.status is OrderStatus.CANCELLED:
             return {}
-        ordered = self.ordered_quantities()
+        if ordered is None:
+            ordered = self.ordered_quantities()
         delivered = self.delivered_quantities()
         settlement = self.settlement() if self.credits else Settlement({}, {})
         target: dict[StockKey, Effect] = {}
@@ -367,8 +371,12 @@ class Order:
         self.credits[credit.return_id] = credit
         return Outcome(movements=self._settle(cause_for))
 
-    def _settle(self, cause_for: Callable[[StockKey], Cause]) -> list[StockMovement]:
-        return settle(self.applied, self.target_effect(), cause_for)
+    def _settle(
+        self,
+        cause_for: Callable[[StockKey], Cause],
+        ordered: Mapping[UUID, Decimal] | None = None,
+    ) -> list[StockMovement]:
+        return settle(self.applied, self.target_effect(ordered), cause_for)
 
     # -- Pennylane documents --------------------------------------------------------------
 
@@ -417,8 +425,9 @@ class Order:
         kind = CauseKind.REVERSAL if version.deleted else CauseKind.DOCUMENT
         cause_for = named.causes(kind, self.order_id, version)
 
-        outcome.movements = self._settle(cause_for)
-        outcome.events.extend(self._check_against_deliveries(ordered_before))
+        ordered = self.ordered_quantities()
+        outcome.movements = self._settle(cause_for, ordered)
+        outcome.events.extend(self._check_against_deliveries(ordered_before, ordered))
         if source.counts:
             for product_id, quantity in source.quantities().items():
                 if quantity < ZERO:
@@ -452,10 +461,9 @@ class Order:
         return []
 
     def _check_against_deliveries(
-        self, ordered_before: Mapping[UUID, Decimal]
+        self, ordered_before: Mapping[UUID, Decimal], ordered: Mapping[UUID, Decimal]
     ) -> list[DomainEvent]:
         """Rule 3: a Pennylane change below the delivered quantity is a conflict, not an undo."""
-        ordered = self.ordered_quantities()
         delivered = self.delivered_quantities()
         events: list[DomainEvent] = []
         for product_id in sorted(set(ordered) | set(ordered_before), key=id_order):

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from functools import cached_property
 from operator import attrgetter
+from typing import ClassVar
 from uuid import UUID
 
 from stockpit_contracts.ids import new_uuid
@@ -71,10 +71,13 @@ class StockKey:
     location_id: UUID
 
     # Keys are looked up in dicts again and again while posting: hash them once, and hash and
-    # compare the UUIDs' integers (UUID's own __hash__ and __eq__ are Python calls).
-    @cached_property
-    def _hash(self) -> int:
-        return hash((self.product_id.int, self.location_id.int))
+    # compare the UUIDs' integers (UUID's own __hash__ and __eq__ are Python calls). Computed
+    # when made: nearly every key is hashed, and a cached_property takes a lock on first use.
+    # Not a field: the codec stores fields, and the hash is not part of the key.
+    _hash: ClassVar[int]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.product_id.int, self.location_id.int)))
 
     def __hash__(self) -> int:
         return self._hash

@@ -65,9 +65,7 @@ def _random_ids(count: int) -> list[str]:
     ids = []
     for start in range(0, 32 * count, 32):
         h = raw[start : start + 32]
-        ids.append(
-            f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
-        )
+        ids.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}")
     return ids
 
 
@@ -132,9 +130,7 @@ class StockEventRows:
         ]
         if None in quantities:
             return None
-        real, reserved, available, incoming, delta_real, delta_reserved, delta_incoming = (
-            quantities
-        )
+        real, reserved, available, incoming, delta_real, delta_reserved, delta_incoming = quantities
         product_id = self._id_text(event.product_id)
         event_id = self._event_id()
         correlation_id, causation_id = self._cause(cause)
@@ -161,7 +157,5 @@ class StockEventRows:
             f'"stockpit-correlation-id":{correlation_id}{causation}}}'
         )
         if tracing.ACTIVE:
-            headers = tracing.staged_headers(
-                headers, None if cause is None else cause.event_id
-            )
+            headers = tracing.staged_headers(headers, None if cause is None else cause.event_id)
         return self.topic, f"{tenant}:{product_id}".encode(), body, headers
