@@ -30,7 +30,7 @@ from pennylane_sandbox import (
     create_app as sandbox_app,
 )
 from poller.entrypoints.app import PollerSettings, create_app
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from stockpit_connections import TokenCipher
 from stockpit_contracts import Envelope, Payload, new_event, parse_event, partition_key
 from stockpit_contracts.payloads.catalog import ProductUpserted
@@ -1090,3 +1090,89 @@ async def test_connecting_imports_documents_from_the_connection_day_unless_told_
     assert again.json()["settings"]["documents_since"] == "2025-01-31"
     shown = (await poller.get("/connections/alice")).json()
     assert shown["settings"]["documents_since"] == "2025-01-31"
+
+
+async def _cut_connections(engine: AsyncEngine, admin: AsyncEngine) -> int:
+    """Terminate the backends of `engine`'s pooled connections (and only those: the database
+    is shared), as a failover or an administrator would; the pool does not know yet."""
+    pool_size = 10
+    ready = asyncio.Event()
+    pids: list[int] = []
+
+    async def hold() -> None:
+        async with engine.connect() as connection:
+            pids.append(int(await connection.scalar(sa.text("SELECT pg_backend_pid()"))))
+            if len(pids) == pool_size:
+                ready.set()
+            await ready.wait()
+
+    await asyncio.gather(*(hold() for _ in range(pool_size)))
+    async with admin.connect() as connection:
+        cut = await connection.scalar(
+            sa.text(
+                "SELECT count(*) FROM unnest(CAST(:pids AS int[])) AS p"
+                " WHERE pg_terminate_backend(p)"
+            ),
+            {"pids": pids},
+        )
+    return int(cut or 0)
+
+
+async def test_syncs_go_on_after_the_database_cut_the_poller_connections(
+    sandbox: Sandbox, settings: PollerSettings
+) -> None:
+    """Drill: the backends of the poller's pooled connections are terminated, three times, while
+    it syncs a tenant every 5 s. Nothing is lost and nothing stays stuck: every invoice is
+    published, later syncs succeed, every run has ended and the lease is given back."""
+    tenant = "tenant-a"
+    seeded = await sandbox.seed(TOKEN, count=5, seed=31)
+    ids = set(range(seeded["first_id"], seeded["last_id"] + 1))
+    schema = settings.db_schema
+    admin = create_async_engine(settings.database_url.get_secret_value())
+    app: FastAPI = create_app(settings)
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    try:
+        async with (
+            running_service(app),
+            authorized_client(app, "http://poller") as poller,
+            TopicReader(settings.kafka_bootstrap_servers, topic) as reader,
+        ):
+            await _connect(poller, tenant, TOKEN)
+            await _set_interval(settings, tenant, 5)
+            await reader.until(lambda events: ids <= documents(events).keys())
+            assert ids <= documents(reader.events).keys()
+            engine = app.state.runtime.engine
+            for round_ in range(3):
+                assert await _cut_connections(engine, admin) > 0
+                cut_at = dt.datetime.now(dt.UTC)
+                more = await sandbox.seed(TOKEN, count=2, customers=0, products=0, seed=40 + round_)
+                ids |= set(range(more["first_id"], more["last_id"] + 1))
+                wanted = frozenset(ids)
+
+                def published_all(
+                    events: list[Envelope[Payload]], wanted: frozenset[int] = wanted
+                ) -> bool:
+                    return wanted <= documents(events).keys()
+
+                await reader.until(published_all)
+                assert published_all(reader.events), f"lost after cut {round_}"
+
+                async def succeeded_since(since: dt.datetime = cut_at) -> bool:
+                    last = await _last_success(poller, tenant)
+                    return last is not None and dt.datetime.fromisoformat(last) > since
+
+                assert await _wait(succeeded_since), f"no sync succeeded after cut {round_}"
+            response = await poller.post(f"/connections/{tenant}/disconnect")
+            assert response.json()["status"] == "disconnected"
+        async with admin.connect() as connection:
+            unfinished = await connection.scalar(
+                sa.text(f'SELECT count(*) FROM "{schema}".sync_runs WHERE finished_at IS NULL')
+            )
+            held = await connection.scalar(
+                sa.text(f'SELECT lease_owner FROM "{schema}".tenants WHERE tenant_id = :t'),
+                {"t": tenant},
+            )
+        assert unfinished == 0, "a run never ended"
+        assert held is None, "the lease was never given back"
+    finally:
+        await admin.dispose()
