@@ -16,7 +16,15 @@ end, and a tenant never synced counts as failing the step. A step holds when the
 under 5 s; the first step that does not hold ends the series.
 
 Then the same with two replicas on the same tenants (they share them by lease), from the last
-step one replica held.
+step one replica held (`BENCH_REPLICA_STEPS`; empty or 0: none). Each replica's own CPU per sync
+(its CPU over the runs it started, by `sync_runs.replica_id`) is printed too.
+
+Paired A/B of two trees: `BENCH_PAIR_PYTHONPATH` runs the second replica with that PYTHONPATH
+first (e.g. a directory holding another version of the `poller` and `stockpit_runtime`
+packages), so both versions share the same tenants under the same machine load and their CPU per
+sync compares. On a shared machine that is the only way to see a change of a few percent: the
+CPU time of the same work rises with the neighbours' load. The second replica sets up its
+tenants' clients in the window, which costs it a few percent.
 
 CPU-seconds are the poller processes' user+system time in the window, per 1,000 tenants and per
 interval (one sync of each); RSS is the processes' resident memory at the end of the step, and
@@ -62,7 +70,8 @@ def _ints(name: str, default: str) -> list[int]:
 
 
 STEPS = _ints("BENCH_TENANT_STEPS", "500,1000,2000,3000")
-REPLICA_STEPS = _ints("BENCH_REPLICA_STEPS", ",".join(str(n) for n in STEPS))
+REPLICA_STEPS = [n for n in _ints("BENCH_REPLICA_STEPS", ",".join(map(str, STEPS))) if n > 0]
+PAIR_PYTHONPATH = os.environ.get("BENCH_PAIR_PYTHONPATH", "")
 INTERVAL_S = int(os.environ.get("BENCH_INTERVAL_S", "60"))
 MEASURE_S = float(os.environ.get("BENCH_MEASURE_S", "150"))
 SETTLE_S = float(os.environ.get("BENCH_SETTLE_S", "300"))
@@ -95,6 +104,10 @@ class Replica:
     process: subprocess.Popen[bytes]
     stats: psutil.Process
     port: int
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     @classmethod
     async def start(cls, env: dict[str, str]) -> Replica:
@@ -210,6 +223,8 @@ class Step:
     cpu_s: float
     rss_mb: float
     sandbox_cpu_share: float
+    # Each replica's (CPU seconds, runs it started) in the window.
+    per_replica: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def held(self) -> bool:
@@ -239,6 +254,26 @@ def _due_after(started: dt.datetime, finished: dt.datetime, outcome: str) -> dt.
         started + dt.timedelta(seconds=INTERVAL_S),
         finished + dt.timedelta(seconds=MIN_SYNC_INTERVAL_S),
     )
+
+
+def _replica_pid(replica_id: str) -> int:
+    """The process id in a replica id (poller.entrypoints.app: host-pid-random)."""
+    return int(replica_id.rsplit("-", 2)[-2])
+
+
+async def _runs_by_replica(
+    engine: AsyncEngine, schema: str, start: dt.datetime, end: dt.datetime
+) -> dict[int, int]:
+    """Runs started in the window, by the process id of the replica that started them."""
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            sa.text(
+                f'SELECT replica_id, count(*) AS runs FROM "{schema}".sync_runs '
+                "WHERE started_at BETWEEN :start AND :end GROUP BY replica_id"
+            ),
+            {"start": start, "end": end},
+        )
+        return {_replica_pid(row.replica_id): int(row.runs) for row in rows}
 
 
 async def _lags(
@@ -326,11 +361,13 @@ async def _measure(
 ) -> Step:
     await _settle(engine, schema, tenants)
     start = await _db_now(engine)
-    cpu0 = sum(_cpu_s(r.stats) for r in replicas)
+    cpu0 = [_cpu_s(r.stats) for r in replicas]
     sandbox0 = _cpu_s(sandbox)
     await asyncio.sleep(MEASURE_S)
     end = await _db_now(engine)
-    cpu = sum(_cpu_s(r.stats) for r in replicas) - cpu0
+    cpus = [_cpu_s(r.stats) - c for r, c in zip(replicas, cpu0, strict=True)]
+    cpu = sum(cpus)
+    by_replica = await _runs_by_replica(engine, schema, start, end)
     sandbox_share = (_cpu_s(sandbox) - sandbox0) / MEASURE_S
     rss = sum(r.stats.memory_info().rss for r in replicas) / 1e6
     lags, never, runs, failed = await _lags(engine, schema, tenants, start, end)
@@ -353,6 +390,7 @@ async def _measure(
         cpu_s=cpu,
         rss_mb=rss,
         sandbox_cpu_share=sandbox_share,
+        per_replica=[(c, by_replica.get(r.pid, 0)) for r, c in zip(replicas, cpus, strict=True)],
     )
 
 
@@ -366,6 +404,12 @@ def _report(step: Step) -> None:
         file=sys.stderr,
         flush=True,
     )
+    if len(step.per_replica) > 1:
+        each = ", ".join(
+            f"{1000 * cpu / runs:.1f} ms ({runs} runs)" if runs else f"{cpu:.1f} CPU-s, no run"
+            for cpu, runs in step.per_replica
+        )
+        print(f"#   CPU per sync, each replica: {each}", file=sys.stderr, flush=True)
 
 
 async def _series(
@@ -467,7 +511,8 @@ async def main() -> None:
             two_steps = [n for n in REPLICA_STEPS if n >= start_two]
             two: list[Step] = []
             if two_steps:
-                replicas.append(await Replica.start(env))
+                second = {**env, "PYTHONPATH": PAIR_PYTHONPATH} if PAIR_PYTHONPATH else env
+                replicas.append(await Replica.start(second))
                 two = await _series(two_steps, replicas, tenants, engine, schema, sandbox_stats)
             feeder.cancel()
         print(f"poller.interval_s: {INTERVAL_S} s")
