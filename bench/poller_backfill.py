@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
 from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
-from stockpit_ops.processes import free_port
+from stockpit_ops.processes import free_port, wait_ready
 from stockpit_pennylane.client import PennylaneClient
 from stockpit_runtime.auth import LocalAuthority
 from stockpit_runtime.kafka_security import kafka_options
@@ -41,17 +41,6 @@ INVOICES = int(os.environ.get("BENCH_INVOICES", "20000"))
 RATE_SHARE = os.environ.get("BENCH_POLLER_RATE_SHARE")
 TOKEN = "bench-token-0001"
 BASELINE_TOKEN = "bench-token-0002"
-
-
-async def _wait_http(url: str, timeout_s: float = 60) -> None:
-    async with asyncio.timeout(timeout_s), httpx.AsyncClient() as client:
-        while True:
-            try:
-                if (await client.get(url)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
 
 
 async def _seed(sandbox: str, token: str) -> None:
@@ -115,7 +104,7 @@ async def _backfill(
         group_id=None,
     )
     try:
-        await _wait_http(f"http://127.0.0.1:{env['STOCKPIT_HTTP_PORT']}/health/ready", 120)
+        await wait_ready(f"http://127.0.0.1:{env['STOCKPIT_HTTP_PORT']}/health/ready", 120)
         await consumer.start()
         started = time.monotonic()
         # Connect is HTTP-only: the token never travels on Kafka.
@@ -177,7 +166,7 @@ async def main() -> None:
     suffix = uuid.uuid4().hex[:10]
     schema, connections_schema, prefix = f"bench_{suffix}", f"bench_{suffix}_c", f"bench{suffix}."
     try:
-        await _wait_http(sandbox + "/_sandbox/health")
+        await wait_ready(sandbox + "/_sandbox/health")
         await _seed(sandbox, TOKEN)
         await _seed(sandbox, BASELINE_TOKEN)
         baseline_requests, baseline_s = await _baseline(api)

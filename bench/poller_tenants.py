@@ -62,7 +62,7 @@ from stockpit_contracts import new_event, partition_key
 from stockpit_contracts.payloads.connections import MIN_SYNC_INTERVAL_S
 from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_contracts.topics import INVENTORY_SETTINGS
-from stockpit_ops.processes import ManagedProcess, free_port, relay_process
+from stockpit_ops.processes import ManagedProcess, free_port, relay_process, wait_ready
 from stockpit_runtime.auth import LocalAuthority
 from stockpit_runtime.kafka_security import kafka_options
 
@@ -84,17 +84,6 @@ LAG_TARGET_S = 5.0
 TARGET_TENANTS = 2000
 # After a failed sync the scheduler retries after this long (poller.domain.schedule).
 FAILURE_RETRY_S = 30.0
-
-
-async def _wait_http(url: str, timeout_s: float = 120) -> None:
-    async with asyncio.timeout(timeout_s), httpx.AsyncClient() as client:
-        while True:
-            try:
-                if (await client.get(url)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
 
 
 def _cpu_s(process: psutil.Process) -> float:
@@ -123,7 +112,7 @@ class Replica:
             stderr=subprocess.DEVNULL,
         )
         replica = cls(process, psutil.Process(process.pid), port)
-        await _wait_http(f"http://127.0.0.1:{port}/health/ready", 180)
+        await wait_ready(f"http://127.0.0.1:{port}/health/ready", 180)
         return replica
 
     def stop(self) -> None:
@@ -489,7 +478,7 @@ async def main() -> None:
     relay: ManagedProcess | None = None
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, **kafka_options())
     try:
-        await _wait_http(sandbox_url + "/_sandbox/health")
+        await wait_ready(sandbox_url + "/_sandbox/health")
         await producer.start()
         replicas.append(await Replica.start(env))
         # The schema's outbox relay beside the replicas, as deployed (one per schema).

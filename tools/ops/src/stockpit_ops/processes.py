@@ -7,6 +7,7 @@ exactly as an operator would: separate processes configured through the environm
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -25,6 +26,19 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+async def wait_ready(url: str, timeout_s: float = 120) -> None:
+    """Poll `url` until it answers 200 (a refused connection counts as "not yet"); a liveness
+    bound for asyncio callers (the benchmarks), not a speed check."""
+    async with asyncio.timeout(timeout_s), httpx.AsyncClient() as client:
+        while True:
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
 
 
 @dataclass
