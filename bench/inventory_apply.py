@@ -49,103 +49,29 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
 import httpx
 import psutil
-from aiokafka import AIOKafkaProducer
-from stockpit_contracts import Envelope, Payload, new_event, partition_key
+from _inventory_stream import LINES_PER_INVOICE, T0, cpu_s, invoice, plain_dsn, publish, wait_inbox
+from stockpit_contracts import Envelope, Payload, new_event
 from stockpit_contracts.payloads.catalog import ProductUpserted
 from stockpit_contracts.payloads.documents import (
-    DocumentKind,
-    DocumentLine,
     DocumentVersionRead,
-    ProductRef,
 )
-from stockpit_contracts.topics import PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS, Topic
+from stockpit_contracts.topics import PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS
 from stockpit_ops.processes import relay_process, service_process
 from stockpit_runtime.auth import LocalAuthority
-from stockpit_runtime.kafka_security import kafka_options
 
 PRODUCTS = 2_000
+CATALOG = range(1, PRODUCTS + 1)
 LOCATIONS = 3
 INVOICES_PER_PHASE = int(os.environ.get("BENCH_INVOICES_PER_PHASE", "600"))
-LINES_PER_INVOICE = 20
 TENANT = "bench"
 RAW_COPY_BATCH_INVOICES = 100
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 RawWay = Callable[[asyncpg.Connection, str, list[list[tuple[str, Decimal]]]], Awaitable[None]]
-
-
-def _plain_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-def _invoices(rng: random.Random, first_id: int, count: int) -> list[Envelope[Payload]]:
-    events: list[Envelope[Payload]] = []
-    for pennylane_id in range(first_id, first_id + count):
-        products = rng.sample(range(1, PRODUCTS + 1), LINES_PER_INVOICE)
-        document = DocumentVersionRead(
-            kind=DocumentKind.INVOICE,
-            pennylane_id=pennylane_id,
-            draft=False,
-            updated_at=T0 + timedelta(seconds=pennylane_id),
-            lines=tuple(
-                DocumentLine(
-                    pennylane_line_id=pennylane_id * 100 + index,
-                    label=f"Produit {product}",
-                    quantity=Decimal(rng.randint(1, 3)),
-                    product=ProductRef(
-                        pennylane_id=product,
-                        label=f"Produit {product}",
-                        ledger_account_number="707000",
-                    ),
-                )
-                for index, product in enumerate(products)
-            ),
-        )
-        events.append(new_event(document, TENANT))
-    return events
-
-
-async def _publish(
-    bootstrap: str, topic: Topic, prefix: str, events: list[Envelope[Payload]]
-) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        **kafka_options(),
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-    )
-    await producer.start()
-    try:
-        sent = [
-            await producer.send(
-                topic.name(prefix),
-                value=event.to_json(),
-                key=partition_key(event.tenant_id),
-                headers=[(k, v.encode()) for k, v in event.headers().items()],
-            )
-            for event in events
-        ]
-        await asyncio.gather(*sent)
-    finally:
-        await producer.stop()
-
-
-def _cpu_s(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def _service_processes(*pids: int) -> list[psutil.Process]:
@@ -183,15 +109,6 @@ def _stop_profiler(profiler: subprocess.Popen[bytes] | None) -> None:
         profiler.wait(timeout=60)
 
 
-async def _wait_inbox(connection: asyncpg.Connection, schema: str, group: str, count: int) -> None:
-    query = f'SELECT count(*) FROM "{schema}".inbox WHERE consumer_group = $1'
-    async with asyncio.timeout(600):
-        while True:
-            if await connection.fetchval(query, group) >= count:
-                return
-            await asyncio.sleep(0.02)
-
-
 async def _wait_outbox_empty(connection: asyncpg.Connection, schema: str) -> None:
     async with asyncio.timeout(600):
         while True:
@@ -221,7 +138,7 @@ async def _service_run(
     service = service_process("inventory", env=env, log_dir=log_dir)
     relay = relay_process("inventory", env=env, log_dir=log_dir)
     rng = random.Random(7)
-    connection = await asyncpg.connect(_plain_dsn(database_url))
+    connection = await asyncpg.connect(plain_dsn(database_url))
     try:
         await asyncio.to_thread(service.start)
         await asyncio.to_thread(relay.start)
@@ -254,8 +171,8 @@ async def _service_run(
                     )
                     for product in range(1, PRODUCTS + 1)
                 ]
-                await _publish(bootstrap, PENNYLANE_CATALOG, prefix, products)
-                await _wait_inbox(connection, schema, f"{prefix}inventory.catalog", PRODUCTS)
+                await publish(bootstrap, PENNYLANE_CATALOG, prefix, products)
+                await wait_inbox(connection, schema, f"{prefix}inventory.catalog", PRODUCTS)
                 # Seed stock at every location (level rows and their ledger entries).
                 await connection.execute(
                     f'''INSERT INTO "{schema}".stock_levels
@@ -282,7 +199,11 @@ async def _service_run(
                         f"/tenants/{TENANT}/settings", json={"default_location_id": location}
                     )
                     response.raise_for_status()
-                    events = _invoices(rng, phase * INVOICES_PER_PHASE + 1, INVOICES_PER_PHASE)
+                    first = phase * INVOICES_PER_PHASE + 1
+                    events = [
+                        invoice(rng, TENANT, pennylane_id, CATALOG)
+                        for pennylane_id in range(first, first + INVOICES_PER_PHASE)
+                    ]
                     for event in events:
                         payload = event.payload
                         assert isinstance(payload, DocumentVersionRead)
@@ -295,17 +216,17 @@ async def _service_run(
                         )
                     service_processes = _service_processes(service.process.pid, relay.process.pid)
                     relay_processes = _service_processes(relay.process.pid)
-                    relay_before = _cpu_s(relay_processes)
-                    service_before = _cpu_s(service_processes)
+                    relay_before = cpu_s(relay_processes)
+                    service_before = cpu_s(service_processes)
                     postgres_before = _postgres_cpu_s()
                     started = time.perf_counter()
-                    await _publish(bootstrap, PENNYLANE_DOCUMENTS, prefix, events)
-                    await _wait_inbox(connection, schema, group, (phase + 1) * INVOICES_PER_PHASE)
+                    await publish(bootstrap, PENNYLANE_DOCUMENTS, prefix, events)
+                    await wait_inbox(connection, schema, group, (phase + 1) * INVOICES_PER_PHASE)
                     elapsed += time.perf_counter() - started
                     await _wait_outbox_empty(connection, schema)
                     published += time.perf_counter() - started
-                    service_cpu += _cpu_s(service_processes) - service_before
-                    relay_cpu += _cpu_s(relay_processes) - relay_before
+                    service_cpu += cpu_s(service_processes) - service_before
+                    relay_cpu += cpu_s(relay_processes) - relay_before
                     postgres_cpu += _postgres_cpu_since(postgres_before)
                 _stop_profiler(profiler)
                 balanced = (await api.get(f"/tenants/{TENANT}/reconciliation")).json()["balanced"]
@@ -411,7 +332,7 @@ async def _raw_run(
     database_url: str, invoices: list[list[tuple[str, Decimal]]], way: RawWay
 ) -> float:
     schema = f"bench_raw_{uuid.uuid4().hex[:8]}"
-    connection = await asyncpg.connect(_plain_dsn(database_url))
+    connection = await asyncpg.connect(plain_dsn(database_url))
     try:
         await connection.execute(f'CREATE SCHEMA "{schema}"')
         await connection.execute(RAW_TABLES.format(schema=schema))

@@ -35,26 +35,18 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
 import httpx
 import psutil
-from aiokafka import AIOKafkaProducer
+from _inventory_stream import LINES_PER_INVOICE, T0, cpu_s, invoice, plain_dsn, publish, wait_inbox
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.partitioner import DefaultPartitioner
 from stockpit_contracts import Envelope, Payload, new_event, partition_key
 from stockpit_contracts.payloads.catalog import ProductUpserted
-from stockpit_contracts.payloads.documents import (
-    DocumentKind,
-    DocumentLine,
-    DocumentVersionRead,
-    ProductRef,
-)
-from stockpit_contracts.topics import PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS, Topic
+from stockpit_contracts.topics import PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS
 from stockpit_ops.processes import ManagedProcess, relay_process, service_process
 from stockpit_runtime.auth import LocalAuthority
 from stockpit_runtime.kafka import delete_topics
@@ -64,8 +56,7 @@ PARTITIONS = int(os.environ.get("BENCH_SCALING_PARTITIONS", "6"))
 TENANTS = int(os.environ.get("BENCH_SCALING_TENANTS", "24"))
 INVOICES = int(os.environ.get("BENCH_SCALING_INVOICES", "2400"))
 PRODUCTS_PER_TENANT = 100
-LINES_PER_INVOICE = 20
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+CATALOG = range(1, PRODUCTS_PER_TENANT + 1)
 
 
 @dataclass
@@ -83,10 +74,6 @@ class Totals:
     @property
     def lines_per_s(self) -> float:
         return self.lines / self.seconds
-
-
-def _plain_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 def spread_tenants(count: int, partitions: int) -> list[str]:
@@ -107,73 +94,6 @@ def spread_tenants(count: int, partitions: int) -> list[str]:
     return tenants[:count]
 
 
-def _invoices(tenants: list[str], first_id: int) -> list[Envelope[Payload]]:
-    rng = random.Random(first_id)
-    events: list[Envelope[Payload]] = []
-    for pennylane_id in range(first_id, first_id + INVOICES):
-        tenant = tenants[pennylane_id % len(tenants)]
-        products = rng.sample(range(1, PRODUCTS_PER_TENANT + 1), LINES_PER_INVOICE)
-        document = DocumentVersionRead(
-            kind=DocumentKind.INVOICE,
-            pennylane_id=pennylane_id,
-            draft=False,
-            updated_at=T0 + timedelta(seconds=pennylane_id),
-            lines=tuple(
-                DocumentLine(
-                    pennylane_line_id=pennylane_id * 100 + index,
-                    label=f"Produit {product}",
-                    quantity=Decimal(rng.randint(1, 3)),
-                    product=ProductRef(
-                        pennylane_id=product,
-                        label=f"Produit {product}",
-                        ledger_account_number="707000",
-                    ),
-                )
-                for index, product in enumerate(products)
-            ),
-        )
-        events.append(new_event(document, tenant))
-    return events
-
-
-async def _publish(
-    bootstrap: str, topic: Topic, prefix: str, events: list[Envelope[Payload]]
-) -> Counter[int]:
-    """Publish keyed by tenant; return the events per partition they landed on."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        **kafka_options(),
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-    )
-    await producer.start()
-    try:
-        sent = [
-            await producer.send(
-                topic.name(prefix),
-                value=event.to_json(),
-                key=partition_key(event.tenant_id),
-                headers=[(k, v.encode()) for k, v in event.headers().items()],
-            )
-            for event in events
-        ]
-        return Counter(metadata.partition for metadata in await asyncio.gather(*sent))
-    finally:
-        await producer.stop()
-
-
-def _cpu_s(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
-
-
 def _machine_busy_s() -> float:
     times = psutil.cpu_times()
     return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
@@ -189,15 +109,6 @@ def _postgres_processes() -> list[psutil.Process]:
     return [
         p for p in psutil.process_iter(["name"]) if p.info["name"] in {"postgres", "postmaster"}
     ]
-
-
-async def _wait_inbox(connection: asyncpg.Connection, schema: str, group: str, count: int) -> None:
-    query = f'SELECT count(*) FROM "{schema}".inbox WHERE consumer_group = $1'
-    async with asyncio.timeout(900):
-        while True:
-            if await connection.fetchval(query, group) >= count:
-                return
-            await asyncio.sleep(0.02)
 
 
 async def _assignments(bootstrap: str, group: str, replicas: int) -> list[int]:
@@ -290,8 +201,8 @@ class Bench:
             for tenant in self.tenants
             for product in range(1, PRODUCTS_PER_TENANT + 1)
         ]
-        await _publish(self.bootstrap, PENNYLANE_CATALOG, self.prefix, catalog)
-        await _wait_inbox(connection, self.schema, f"{self.prefix}inventory.catalog", len(catalog))
+        await publish(self.bootstrap, PENNYLANE_CATALOG, self.prefix, catalog)
+        await wait_inbox(connection, self.schema, f"{self.prefix}inventory.catalog", len(catalog))
         schema = self.schema
         await connection.execute(
             f'''INSERT INTO "{schema}".stock_levels
@@ -317,24 +228,28 @@ class Bench:
     ) -> None:
         """INVOICES invoices published and applied by `replicas`, added to `totals`."""
         partitions = await _assignments(self.bootstrap, self.group, len(replicas))
-        invoices = _invoices(self.tenants, first_id)
+        rng = random.Random(first_id)
+        invoices = [
+            invoice(rng, self.tenants[i % len(self.tenants)], i, CATALOG)
+            for i in range(first_id, first_id + INVOICES)
+        ]
         trees = [_tree(replica) for replica in replicas]
         postgres = _postgres_processes()
-        replica_before = [_cpu_s(tree) for tree in trees]
-        postgres_before = _cpu_s(postgres)
+        replica_before = [cpu_s(tree) for tree in trees]
+        postgres_before = cpu_s(postgres)
         machine_before = _machine_busy_s()
         done_before = await connection.fetchval(
             f'SELECT count(*) FROM "{self.schema}".inbox WHERE consumer_group = $1', self.group
         )
         started = time.perf_counter()
-        per_partition = await _publish(self.bootstrap, PENNYLANE_DOCUMENTS, self.prefix, invoices)
-        await _wait_inbox(connection, self.schema, self.group, done_before + len(invoices))
+        per_partition = await publish(self.bootstrap, PENNYLANE_DOCUMENTS, self.prefix, invoices)
+        await wait_inbox(connection, self.schema, self.group, done_before + len(invoices))
         totals.seconds += time.perf_counter() - started
-        used = [_cpu_s(tree) - before for tree, before in zip(trees, replica_before, strict=True)]
+        used = [cpu_s(tree) - before for tree, before in zip(trees, replica_before, strict=True)]
         totals.replica_cpu_s = [
             a + b for a, b in zip(totals.replica_cpu_s or [0.0] * len(used), used, strict=True)
         ]
-        totals.postgres_cpu_s += _cpu_s(postgres) - postgres_before
+        totals.postgres_cpu_s += cpu_s(postgres) - postgres_before
         totals.machine_busy_s += _machine_busy_s() - machine_before
         totals.lines += INVOICES * LINES_PER_INVOICE
         totals.partitions = partitions
@@ -346,7 +261,7 @@ async def run(bench: Bench) -> dict[int, Totals]:
     machine's other load weighs on both alike; one schema and one consumer group throughout."""
     first, second, relay = bench.replica(1), bench.replica(2), bench.relay()
     totals = {1: Totals(), 2: Totals()}
-    connection = await asyncpg.connect(_plain_dsn(bench.database_url))
+    connection = await asyncpg.connect(plain_dsn(bench.database_url))
     try:
         try:
             await asyncio.to_thread(first.start)

@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0
-for script in bench/*.py; do
+for script in bench/[!_]*.py; do
   echo "# $script" >&2
   uv run --frozen python "$script" || { echo "# $script failed" >&2; status=1; }
 done
