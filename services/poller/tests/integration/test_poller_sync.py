@@ -80,7 +80,9 @@ async def sandbox() -> AsyncIterator[Sandbox]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    # The sandbox sends its own `Date`, on its clock (which a test may move forward).
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", date_header=False)
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         await asyncio.sleep(0.01)
@@ -363,6 +365,75 @@ async def test_reconnect_after_the_changelog_window_rescans(
         assert later_ids <= read.keys()
         # The full re-scan read the old ones again: at least once, never skipped.
         assert all(len(read[i]) >= 1 for i in first_ids)
+
+
+async def _relabel(sandbox: Sandbox, invoice_id: int, label: str) -> dt.datetime:
+    """Change a finalized invoice through the API (a label may still change) and return its new
+    `updated_at`."""
+    async with httpx.AsyncClient(base_url=sandbox.url + API) as client:
+        response = await client.put(
+            f"/customer_invoices/{invoice_id}",
+            json={"label": label},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+    response.raise_for_status()
+    return dt.datetime.fromisoformat(response.json()["updated_at"])
+
+
+def _versions_at(
+    events: list[Envelope[Payload]], invoice_id: int, updated_at: dt.datetime
+) -> int:
+    return sum(1 for v in documents(events).get(invoice_id, []) if v.updated_at == updated_at)
+
+
+async def test_a_first_sync_starts_its_changelog_at_pennylanes_time_and_loses_no_change(
+    sandbox: Sandbox, settings: PollerSettings
+) -> None:
+    """The first sync learns where its changelog resumes from one request (Pennylane's `Date`
+    less a margin) instead of reading the whole retained changelog; a change made just before
+    the scan is published once, one made while the scan runs (to an invoice it already read)
+    still arrives."""
+    seeded = await sandbox.seed(TOKEN, count=200, customers=5, products=10, max_lines=3, seed=61)
+    first, last = seeded["first_id"], seeded["last_id"]
+    ids = set(range(first, last + 1))
+    # The history is older than the margin, as a real one is; the changelog still holds it.
+    await sandbox.admin("POST", "/_sandbox/clock/advance", {"seconds": 3600})
+    await sandbox.admin("DELETE", f"/_sandbox/{TOKEN}/requests")
+    before_scan = await _relabel(sandbox, last, "changed just before the first sync")
+    app = create_app(settings.model_copy(update={"changelog_page_size": 50}))
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with (
+        running_service(app),
+        authorized_client(app, "http://p") as poller,
+        TopicReader(settings.kafka_bootstrap_servers, topic) as reader,
+    ):
+        # A small share spreads the scan's 10 pages over several windows.
+        await _connect(
+            poller,
+            "tenant-a",
+            TOKEN,
+            poller_rate_share="0.2",
+            poller_first_sync_rate_share="0.2",
+        )
+        await _set_interval(settings, "tenant-a", 3600)
+        await reader.until(lambda events: first in documents(events))
+        changed_at = time.time()
+        during_scan = await _relabel(sandbox, first, "changed while the scan runs")
+        await reader.until(lambda events: _versions_at(events, first, during_scan) > 0)
+        assert await _wait(lambda: _has_succeeded(poller, "tenant-a"))
+        await reader.until(lambda events: ids <= documents(events).keys(), timeout_s=5)
+        log = (await sandbox.admin("GET", f"/_sandbox/{TOKEN}/requests"))["requests"]
+    pages_after_change = [
+        e for e in log if e["path"].endswith(f"{API}/customer_invoices") and e["at"] > changed_at
+    ]
+    assert pages_after_change, "the change was made while the scan was still reading"
+    assert ids <= documents(reader.events).keys()
+    assert _versions_at(reader.events, first, during_scan) == 1
+    assert _versions_at(reader.events, last, before_scan) == 1, "read by the scan, not again"
+    # 200 invoice events (4 pages of 50) were not read: one request to learn Pennylane's time,
+    # one to follow from it after the scan.
+    changelog = [e for e in log if e["path"].endswith("/changelogs/customer_invoices")]
+    assert len(changelog) == 2, [e["path"] for e in log]
 
 
 async def test_purchase_orders_new_changed_and_deleted(

@@ -84,7 +84,15 @@ def build_config(args: argparse.Namespace) -> SandboxConfig:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     app = create_app(build_config(args))
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    # The app sends its own `Date`, on the sandbox's clock.
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        date_header=False,
+    )
 
 
 if __name__ == "__main__":

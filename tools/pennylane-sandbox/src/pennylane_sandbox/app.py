@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import time
 
 from starlette.applications import Starlette
@@ -107,8 +108,16 @@ class SandboxApp:
             return
         statuses: list[int] = []
         scope[COMPANY_SCOPE_KEY] = company
-        await self.router(scope, receive, _with_headers(send, decision.headers(), statuses))
+        headers = [*decision.headers(), self._date_header()]
+        await self.router(scope, receive, _with_headers(send, headers, statuses))
         log(statuses[0] if statuses else 0, "ok")
+
+
+    def _date_header(self) -> tuple[bytes, bytes]:
+        """Pennylane's `Date`, on the sandbox's clock (which tests may move forward): what a
+        client derives from it (a changelog start) then agrees with the changelog's
+        `processed_at`. Served with uvicorn's own `Date` off (see `serving`)."""
+        return b"date", email.utils.format_datetime(self.sandbox.now(), usegmt=True).encode()
 
 
 def _bearer_token(scope: Scope) -> str | None:

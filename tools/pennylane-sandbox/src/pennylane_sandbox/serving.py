@@ -29,7 +29,12 @@ def serve_in_thread(app: SandboxApp, attempts: int = 5) -> Iterator[str]:
     for _attempt in range(attempts):
         port = _free_port()
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="critical", access_log=False
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="critical",
+            access_log=False,
+            date_header=False,  # the app sends its own, on the sandbox's clock
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)

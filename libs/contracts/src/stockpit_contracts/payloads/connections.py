@@ -42,6 +42,16 @@ class ConnectionSettings(BaseModel):
         le=1,
         description="share of the token's 25 requests / 5 s for the poller; outbound gets the rest",
     )
+    # At most 0.96: outbound keeps at least one request of the 25 in every window.
+    poller_first_sync_rate_share: Decimal = Field(
+        default=Decimal("0.9"),
+        gt=0,
+        le=Decimal("0.96"),
+        description=(
+            "the poller's share while the tenant's first sync runs (never below"
+            " poller_rate_share); outbound gets the rest meanwhile"
+        ),
+    )
 
 
 @register

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import email.utils
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from enum import StrEnum
@@ -140,6 +141,19 @@ def _rfc3339(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+def server_date(values: Sequence[str]) -> dt.datetime | None:
+    """An HTTP `Date` (IMF-fixdate, whole seconds) as an aware datetime, None if absent or
+    unreadable. Of several values (a server adding its own beside the application's) the last
+    one is the application's."""
+    for value in reversed(values):
+        try:
+            moment = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            continue
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+    return None
+
+
 def _chunks(ids: Sequence[int], size: int) -> Iterable[Sequence[int]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
@@ -192,6 +206,7 @@ class PennylaneClient:
             self._http = http
         window = TOKEN_WINDOWS.window_for(raw_token, rate_limit)
         budget = ClientBudget(window, share_to_requests(rate_limit, budget_share))
+        self._budget, self._rate_limit = budget, rate_limit
         self.requests_per_window = budget.requests_per_window
         self._transport = PennylaneTransport(
             self._http,
@@ -224,6 +239,13 @@ class PennylaneClient:
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()
+
+    def set_budget_share(self, budget_share: Decimal | float) -> None:
+        """Change this client's share of the token in place. Its log of sends is kept, so a
+        smaller share holds the next sends until the log is within it: the client never sends
+        more in a window than the larger of its old and new shares allow."""
+        self._budget.requests_per_window = share_to_requests(self._rate_limit, budget_share)
+        self.requests_per_window = self._budget.requests_per_window
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -688,6 +710,15 @@ class PennylaneClient:
             page = adapter.validate_python(
                 await self._get(path, {"limit": page_size, "cursor": page.next_cursor})
             )
+
+    async def changelog_now(self, resource: ChangelogResource) -> dt.datetime:
+        """Pennylane's own time, from the `Date` header of a one-event read of `resource`'s
+        changelog (the scope its changelog needs anyway), so that a changelog start derived from
+        it does not depend on our clock. Our clock when the answer carries no usable `Date`."""
+        response = await self._transport.request(
+            "GET", f"changelogs/{resource.value}", idempotent=True, params={"limit": 1}
+        )
+        return server_date(response.headers.get_list("date")) or dt.datetime.now(dt.UTC)
 
     async def iter_changelog(
         self,

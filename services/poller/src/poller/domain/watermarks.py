@@ -2,9 +2,9 @@
 
 A changelog stream goes NEW → SCANNING → FOLLOWING:
 - NEW: nothing read yet (first sync), or the changelog watermark left Pennylane's 4-week window.
-  Before the full scan starts, the poller notes the newest `processed_at` still in the changelog
-  (`resume_from`): every change after it will be read from the changelog once the scan is over, and
-  every change before it is already in what the scan reads, so nothing falls between the two.
+  Before the full scan starts, the poller notes Pennylane's time less a margin (`resume_from`):
+  every change after it will be read from the changelog once the scan is over, and every change
+  before it is already in what the scan reads, so nothing falls between the two.
 - SCANNING: a full list by ascending id; `after_id` is the last id handled (restart point).
 - FOLLOWING: the changelog from `changelog_from`. Pennylane's `start_date` is inclusive, so the
   events AT the watermark instant come again on every read; the ids of the records whose events

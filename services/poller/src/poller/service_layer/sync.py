@@ -30,6 +30,7 @@ from stockpit_pennylane.client import (
     PennylaneClient,
 )
 from stockpit_pennylane.client.models import (
+    ChangelogEvent,
     CommercialDocument,
     CompanyCustomer,
     CustomerInvoiceWithLines,
@@ -84,6 +85,10 @@ class SyncLimits:
     # How many of the newest purchase orders are listed again on every sync to find changed
     # ones; older ones are re-read over the syncs (see poller.domain.recheck).
     purchase_order_window: int = 200
+    # A full scan's changelog resumes this long before Pennylane's time at its start: room for
+    # Pennylane's own servers' clocks (the changelog's `processed_at` against the `Date` of the
+    # answer it was read from) and the `Date`'s whole seconds.
+    changelog_start_margin: dt.timedelta = dt.timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +189,9 @@ class TenantSync:
         self.documents_published = 0
         # Every stream's watermark, read once per sync and kept current by `_commit`.
         self._streams: dict[Stream, StreamState] = {}
+        # Records this run's scan read that changed near or after its changelog start, with the
+        # `updated_at` it published: the changelog that follows the scan names them again.
+        self._scanned: dict[Stream, dict[int, dt.datetime]] = {}
 
     async def run(self, streams: frozenset[Stream] = frozenset(Stream)) -> None:
         """Read `streams` (every one on schedule; import-now may name fewer), catalog first so
@@ -305,6 +313,7 @@ class TenantSync:
                 async for records in pages:
                     await self._checkpoint()
                     current = current.scanned_through(max(self._record_id(r) for r in records))
+                    self._note_scanned(stream, current.changelog_from, records)
                     page = await self._page_of_records(stream, records)
                     page.stream_state = current
                     await self._commit(page)
@@ -321,14 +330,13 @@ class TenantSync:
     async def _changelog_head(
         self, resource: ChangelogResource
     ) -> tuple[dt.datetime | None, set[int]]:
-        """The newest processed_at Pennylane still holds (the changelog resumes from there) and
-        the records changed at that instant (the scan reads them, so they count as seen)."""
-        head = StreamState()
-        async for events in self._client.iter_changelog_pages(
-            resource, since=None, page_size=self._limits.changelog_page_size
-        ):
-            head = head.followed_through(events)
-        return head.changelog_from, set(head.seen_at_watermark)
+        """Where the changelog resumes once the scan is over: Pennylane's time now (its `Date`,
+        not our clock) less a margin. Every change the scan may miss, made after it read the
+        record, is processed after this instant and so read from the changelog; changes in the
+        margin before the scan are read twice, which the dedup absorbs (an invoice whose version
+        was published is not published again). One request, whatever the changelog holds."""
+        now = await self._client.changelog_now(resource)
+        return now - self._limits.changelog_start_margin, set()
 
     async def _follow(
         self, stream: Stream, resource: ChangelogResource, current: StreamState
@@ -341,15 +349,47 @@ class TenantSync:
             if not fresh:
                 continue
             changes = ChangeSet.from_events(fresh)
-            records = await self._fetch(stream, changes.upserted_ids)
+            records = await self._fetch(stream, self._unread(stream, fresh, changes.upserted_ids))
             page = await self._page_of_records(stream, records)
             page.events += await self._deletions(stream, changes.deleted_ids, page)
             current = current.followed_through(fresh)
             page.stream_state = current
             await self._commit(page)
 
+    def _note_scanned(
+        self, stream: Stream, changelog_from: dt.datetime | None, records: list[Any]
+    ) -> None:
+        if changelog_from is None:
+            return
+        # A change's event may enter the changelog a little after the record's update.
+        since = changelog_from - self._limits.changelog_start_margin
+        scanned = self._scanned.setdefault(stream, {})
+        for record in records:
+            updated_at = self._record_updated_at(record)
+            if updated_at >= since:
+                scanned[self._record_id(record)] = updated_at
+
+    def _unread(
+        self, stream: Stream, events: Sequence[ChangelogEvent], upserted_ids: Sequence[int]
+    ) -> list[int]:
+        """`upserted_ids` less the records whose newest event here names the very version
+        this run's scan published (same `updated_at`): fetching them would publish nothing new.
+        A record the scan did not read, or read at another version, is fetched."""
+        scanned = self._scanned.get(stream)
+        if not scanned:
+            return list(upserted_ids)
+        newest = {event.id: event.updated_at for event in events}
+        return [i for i in upserted_ids if scanned.get(i) != newest[i]]
+
     def _topic(self, stream: Stream) -> Topic:
         return PENNYLANE_DOCUMENTS if stream is Stream.CUSTOMER_INVOICES else PENNYLANE_CATALOG
+
+    @staticmethod
+    def _record_updated_at(record: Any) -> dt.datetime:
+        if isinstance(record, CustomerInvoiceWithLines):
+            return record.invoice.updated_at
+        updated_at: dt.datetime = record.updated_at
+        return updated_at
 
     @staticmethod
     def _record_id(record: Any) -> int:
