@@ -17,12 +17,14 @@ from stockpit_runtime.migrations import upgrade_to_head
 
 from stockpit_connections.crypto import TOKEN_KEY_ENV, TokenCipher, TokenKeyError
 from stockpit_connections.registry import (
+    FIRST_SYNC_HANDOVER,
     CompanyMismatch,
     Connection,
     ConnectionRegistry,
     ConnectionStatus,
     PennylaneCompany,
     TenantNotConnected,
+    effective_poller_share,
 )
 from stockpit_connections.tables import DEFAULT_SCHEMA
 
@@ -73,6 +75,7 @@ async def migrate_or_wait(
 
 __all__ = [
     "DEFAULT_SCHEMA",
+    "FIRST_SYNC_HANDOVER",
     "MIGRATIONS",
     "TOKEN_KEY_ENV",
     "CompanyMismatch",
@@ -83,6 +86,7 @@ __all__ = [
     "TenantNotConnected",
     "TokenCipher",
     "TokenKeyError",
+    "effective_poller_share",
     "migrate",
     "migrate_or_wait",
 ]

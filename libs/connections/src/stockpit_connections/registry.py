@@ -8,12 +8,23 @@ token of another company is refused (`CompanyMismatch`) unless the operator re-p
 A token Pennylane refused (401/403) puts the connection in `needs_new_token`: `token_for` no
 longer gives it out (the poller and outbound send nothing with it) until the tenant is connected
 again with a token Pennylane accepts (`connect`, or `reconnect` once the stored one is proved).
+
+The token's rate limit is split between the poller (`poller_rate_share`) and outbound (the
+rest), each pacing itself in its own process. While the tenant's first sync runs the poller
+needs the budget most and outbound has least to send, so the poller takes
+`poller_first_sync_rate_share` meanwhile. The registry records the first sync
+(`first_sync_started` / `first_sync_finished`, cleared on disconnect) and both sides read the
+same `effective_poller_share`, with hand-overs that never let the two exceed the token together:
+outbound takes the smaller share as soon as it reads the flag, and the poller takes the larger
+one only `FIRST_SYNC_HANDOVER` after setting it; at the end the poller takes its normal share
+first, and outbound keeps the smaller one until `FIRST_SYNC_HANDOVER` after the end.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -26,6 +37,29 @@ from stockpit_runtime.db import checked_schema
 
 from stockpit_connections.crypto import TokenCipher
 from stockpit_connections.tables import DEFAULT_SCHEMA, SCHEMA_PLACEHOLDER, connections
+
+# Longer than a paced window (5.5 s) plus what outbound takes to notice a change (it reads the
+# share before each write, so a write in flight finishes at the old share).
+FIRST_SYNC_HANDOVER = timedelta(seconds=15)
+
+
+def effective_poller_share(
+    settings: ConnectionSettings,
+    first_sync_started_at: datetime | None,
+    first_sync_ended_at: datetime | None,
+    now: datetime,
+    *,
+    handover: timedelta = FIRST_SYNC_HANDOVER,
+) -> Decimal:
+    """The poller's share of the token as outbound must assume it (outbound paces to the rest):
+    the first-sync share from the moment the first sync is recorded until `handover` after it
+    ended, the normal share otherwise. Never below the normal share."""
+    first_sync = max(settings.poller_rate_share, settings.poller_first_sync_rate_share)
+    if first_sync_started_at is not None:
+        return first_sync
+    if first_sync_ended_at is not None and now < first_sync_ended_at + handover:
+        return first_sync
+    return settings.poller_rate_share
 
 
 class ConnectionStatus(StrEnum):
@@ -76,6 +110,9 @@ class Connection:
     disconnected_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # Set while the tenant's first sync runs (see `effective_poller_share`).
+    first_sync_started_at: datetime | None = None
+    first_sync_ended_at: datetime | None = None
 
     @property
     def is_connected(self) -> bool:
@@ -98,6 +135,8 @@ def _to_connection(row: Any) -> Connection:
         disconnected_at=row.disconnected_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        first_sync_started_at=row.first_sync_started_at,
+        first_sync_ended_at=row.first_sync_ended_at,
     )
 
 
@@ -113,7 +152,9 @@ class ConnectionRegistry:
         key: TokenCipher | SecretStr | str | bytes,
         *,
         schema: str = DEFAULT_SCHEMA,
+        first_sync_handover: timedelta = FIRST_SYNC_HANDOVER,
     ) -> None:
+        self.first_sync_handover = first_sync_handover
         self._sessions = (
             async_sessionmaker(engine_or_sessions, expire_on_commit=False)
             if isinstance(engine_or_sessions, AsyncEngine)
@@ -230,6 +271,14 @@ class ConnectionRegistry:
             values |= {"connected_at": now, "disconnected_at": None}
         else:
             values["disconnected_at"] = now
+            # A disconnected tenant's first sync is not running: outbound gets its share back.
+            running = connections.c.first_sync_started_at.is_not(None)
+            values |= {
+                "first_sync_started_at": None,
+                "first_sync_ended_at": sa.case(
+                    (running, sa.func.now()), else_=connections.c.first_sync_ended_at
+                ),
+            }
         statement = (
             sa.update(connections)
             .where(connections.c.tenant_id == tenant_id)
@@ -269,6 +318,56 @@ class ConnectionRegistry:
         else:
             result = await session.execute(statement, execution_options=self._options)
         return result.first() is not None
+
+    async def first_sync_started(self, tenant_id: str) -> bool:
+        """The tenant's first sync runs (kept from its first start when it resumes); False
+        when the tenant is not connected. The database's clock, which outbound reads too."""
+        statement = (
+            sa.update(connections)
+            .where(
+                connections.c.tenant_id == tenant_id,
+                connections.c.status == ConnectionStatus.CONNECTED.value,
+            )
+            .values(
+                first_sync_started_at=sa.func.coalesce(
+                    connections.c.first_sync_started_at, sa.func.now()
+                )
+            )
+            .returning(connections.c.tenant_id)
+        )
+        return (await self._run(statement)).first() is not None
+
+    async def first_sync_finished(self, tenant_id: str) -> None:
+        """Every stream's first scan is done (call it once the poller paces at its normal
+        share again)."""
+        await self._run(
+            sa.update(connections)
+            .where(
+                connections.c.tenant_id == tenant_id,
+                connections.c.first_sync_started_at.is_not(None),
+            )
+            .values(first_sync_started_at=None, first_sync_ended_at=sa.func.now())
+        )
+
+    async def poller_share(self, tenant_id: str) -> Decimal | None:
+        """The tenant's `effective_poller_share` now (on the database's clock); None if the
+        tenant is unknown."""
+        statement = sa.select(
+            connections.c.settings,
+            connections.c.first_sync_started_at,
+            connections.c.first_sync_ended_at,
+            sa.func.now().label("now"),
+        ).where(connections.c.tenant_id == tenant_id)
+        row = (await self._run(statement)).one_or_none()
+        if row is None:
+            return None
+        return effective_poller_share(
+            ConnectionSettings.model_validate(row.settings),
+            row.first_sync_started_at,
+            row.first_sync_ended_at,
+            row.now,
+            handover=self.first_sync_handover,
+        )
 
     async def get(self, tenant_id: str) -> Connection | None:
         statement = sa.select(*_PUBLIC_COLUMNS).where(connections.c.tenant_id == tenant_id)

@@ -27,6 +27,9 @@ connections = sa.Table(
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("connected_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("disconnected_at", sa.DateTime(timezone=True), nullable=True),
+    # While the tenant's first sync runs: since when (NULL otherwise); and when it last ended.
+    sa.Column("first_sync_started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("first_sync_ended_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -17,6 +17,7 @@ from stockpit_connections import (
     PennylaneCompany,
     TenantNotConnected,
     TokenCipher,
+    effective_poller_share,
     migrate,
 )
 from stockpit_contracts.payloads.connections import ConnectionSettings
@@ -221,3 +222,60 @@ async def test_a_refused_token_gives_out_nothing_until_a_new_one(
     # A refusal of the token used before the new one arrived changes nothing.
     assert not await registry.mark_token_rejected("tenant-a", first.connected_at)
     assert (await registry.get("tenant-a")).is_connected  # type: ignore[union-attr]
+
+
+async def test_the_effective_poller_share_follows_the_first_sync(
+    engine: AsyncEngine, db_schema: str
+) -> None:
+    """Outbound paces to what the poller may take: the first-sync share from the moment the
+    first sync is recorded until a hand-over after it ended or the tenant was disconnected."""
+    registry = ConnectionRegistry(engine, KEY, schema=db_schema, first_sync_handover=timedelta(0))
+    slow = ConnectionRegistry(engine, KEY, schema=db_schema)  # the 15 s hand-over
+    settings = ConnectionSettings(
+        poller_rate_share=Decimal("0.6"), poller_first_sync_rate_share=Decimal("0.9")
+    )
+    assert await registry.poller_share("tenant-a") is None
+    assert not await registry.first_sync_started("tenant-a"), "unknown tenant"
+    await registry.connect("tenant-a", "token-aaaaaaaa", settings, company=ACME)
+    assert await registry.poller_share("tenant-a") == Decimal("0.6")
+
+    assert await registry.first_sync_started("tenant-a")
+    started = await registry.get("tenant-a")
+    assert started is not None
+    assert started.first_sync_started_at is not None
+    assert await registry.poller_share("tenant-a") == Decimal("0.9")
+    # A first sync that resumes (another run, another replica) keeps its first start.
+    assert await registry.first_sync_started("tenant-a")
+    again = await registry.get("tenant-a")
+    assert again is not None
+    assert again.first_sync_started_at == started.first_sync_started_at
+
+    await registry.first_sync_finished("tenant-a")
+    assert await slow.poller_share("tenant-a") == Decimal("0.9"), "within the hand-over"
+    assert await registry.poller_share("tenant-a") == Decimal("0.6")
+
+    assert await registry.first_sync_started("tenant-a")
+    await registry.disconnect("tenant-a")
+    gone = await registry.get("tenant-a")
+    assert gone is not None
+    assert gone.first_sync_started_at is None
+    assert gone.first_sync_ended_at is not None
+    assert await slow.poller_share("tenant-a") == Decimal("0.9"), "within the hand-over"
+    assert await registry.poller_share("tenant-a") == Decimal("0.6")
+    assert not await registry.first_sync_started("tenant-a"), "not while disconnected"
+
+
+def test_the_first_sync_share_is_never_below_the_normal_one() -> None:
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    settings = ConnectionSettings(
+        poller_rate_share=Decimal("0.95"), poller_first_sync_rate_share=Decimal("0.9")
+    )
+    assert effective_poller_share(settings, now, None, now) == Decimal("0.95")
+    default = ConnectionSettings()
+    assert effective_poller_share(default, None, None, now) == Decimal("0.6")
+    assert effective_poller_share(default, now, None, now) == Decimal("0.9")
+    ended = now - timedelta(seconds=10)
+    assert effective_poller_share(default, None, ended, now) == Decimal("0.9")
+    assert effective_poller_share(default, None, ended - timedelta(seconds=6), now) == Decimal(
+        "0.6"
+    )

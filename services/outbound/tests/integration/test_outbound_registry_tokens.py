@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from outbound.adapters.tokens import RegistryTokenSource
-from outbound.entrypoints.app import OutboundSettings, create_app
+from outbound.entrypoints.app import OutboundService, OutboundSettings, create_app
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import ConnectionRegistry, PennylaneCompany, TokenCipher, migrate
@@ -18,6 +19,8 @@ from stockpit_contracts import parse_event
 from stockpit_contracts.payloads.connections import ConnectionSettings
 from stockpit_contracts.payloads.outbound import PennylaneIdAssigned, ProductChangeRequested
 from stockpit_contracts.topics import OUTBOUND_RESULTS
+from stockpit_pennylane.client import PENNYLANE_RATE_LIMIT
+from stockpit_pennylane.client.ratelimit import share_to_requests
 from stockpit_testing.fixtures import authorized_client, read_topic, running_service
 
 pytestmark = pytest.mark.integration
@@ -195,3 +198,95 @@ async def test_a_refused_token_holds_the_tenants_writes_until_a_new_one(
     assert labels[lamp] == "Lampe LED"
     assert labels[chair] == "Chaise bois"
     assert refused_requests() == 1
+
+
+async def test_outbound_paces_to_what_the_poller_leaves_while_a_first_sync_runs(
+    sandbox_for: Any,
+    kit: Any,
+    kafka_bootstrap_servers: str,
+    database_url: str,
+    topic_prefix: str,
+    db_schema: str,
+    connections_schema: str,
+) -> None:
+    """The tenant's first sync starts after outbound already holds a client at 0.4 of the token
+    (10 requests a window): the writes that follow keep to what the first-sync share 0.9 leaves
+    (2 a window), as Pennylane counts them."""
+    sandbox = sandbox_for(["acme"])
+    token = sandbox.tokens["acme"]
+    products = [sandbox.create_product("acme", f"Lampe {n}", f"L-{n}") for n in range(5)]
+    key = TokenCipher.generate_key()
+    engine = create_async_engine(database_url)
+    registry = ConnectionRegistry(engine, TokenCipher(key), schema=connections_schema)
+    acme = PennylaneCompany(1000, "Acme")
+    await registry.connect("acme", SecretStr(token), ConnectionSettings(), company=acme)
+    settings = OutboundSettings(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap_servers,
+        DATABASE_URL=database_url,
+        topic_prefix=topic_prefix,
+        db_schema=db_schema,
+        token_key=SecretStr(key),
+        connections_schema=connections_schema,
+        pennylane_base_url=sandbox.api_url,
+        startup_quiet_s=0,
+        worker_poll_s=0.1,
+    )
+    app = create_app(settings)
+    changes = [
+        ProductChangeRequested(
+            product_id=f"p{n}",
+            pennylane_product_id=pid,
+            label=f"Lampe LED {n}",
+            changed_at=kit.now(),
+        )
+        for n, pid in enumerate(products)
+    ]
+    results = OUTBOUND_RESULTS.name(topic_prefix)
+    try:
+        async with running_service(app):
+            await kit.publish(
+                kafka_bootstrap_servers, topic_prefix, [kit.event("acme", changes[0])]
+            )
+            await read_topic(kafka_bootstrap_servers, results, expect=1)
+            assert await registry.first_sync_started("acme")
+            sandbox.admin("DELETE", f"/{token}/requests")
+            await kit.publish(
+                kafka_bootstrap_servers, topic_prefix, [kit.event("acme", c) for c in changes[1:]]
+            )
+            await read_topic(kafka_bootstrap_servers, results, expect=len(changes), timeout_s=120)
+            during = sandbox.admin("GET", f"/{token}/requests")
+    finally:
+        await engine.dispose()
+    assert len(during["requests"]) > 2 * 2, "long enough to span several windows"
+    assert during["max_received_in_any_window"] <= 2, during["max_received_in_any_window"]
+    labels = {p["id"]: p["label"] for p in sandbox.records("acme", "products")}
+    assert [labels[pid] for pid in products] == [f"Lampe LED {n}" for n in range(5)]
+
+
+async def test_outbounds_share_follows_the_first_sync_both_ways_and_keeps_one_request(
+    database_url: str, connections_schema: str
+) -> None:
+    engine = create_async_engine(database_url)
+    key = TokenCipher.generate_key()
+    registry = ConnectionRegistry(
+        engine, TokenCipher(key), schema=connections_schema, first_sync_handover=timedelta(0)
+    )
+    service = OutboundService(OutboundSettings(token_key=SecretStr(key)), tokens=None)
+    service.sources.shares = RegistryTokenSource(registry)
+    acme = PennylaneCompany(1000, "Acme")
+    try:
+        await registry.connect("acme", SecretStr("token-acme"), ConnectionSettings(), company=acme)
+        assert await service.budget_share("acme") == Decimal("0.4")
+        await registry.first_sync_started("acme")
+        assert await service.budget_share("acme") == Decimal("0.1")
+        await registry.first_sync_finished("acme")
+        assert await service.budget_share("acme") == Decimal("0.4")
+        settings = ConnectionSettings(poller_first_sync_rate_share=Decimal("0.96"))
+        await registry.connect("acme", SecretStr("token-acme"), settings, company=acme)
+        await registry.first_sync_started("acme")
+        share = await service.budget_share("acme")
+        assert share_to_requests(PENNYLANE_RATE_LIMIT, share) == 1
+        await registry.disconnect("acme")
+        assert await service.budget_share("acme") == Decimal("0.4")
+    finally:
+        await engine.dispose()

@@ -31,7 +31,7 @@ from pennylane_sandbox import (
 )
 from poller.entrypoints.app import PollerSettings, create_app
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from stockpit_connections import TokenCipher
+from stockpit_connections import Connection, ConnectionRegistry, TokenCipher
 from stockpit_contracts import Envelope, Payload, new_event, parse_event, partition_key
 from stockpit_contracts.payloads.catalog import ProductUpserted
 from stockpit_contracts.payloads.connections import ConnectionRepointed, ConnectTenant
@@ -380,9 +380,7 @@ async def _relabel(sandbox: Sandbox, invoice_id: int, label: str) -> dt.datetime
     return dt.datetime.fromisoformat(response.json()["updated_at"])
 
 
-def _versions_at(
-    events: list[Envelope[Payload]], invoice_id: int, updated_at: dt.datetime
-) -> int:
+def _versions_at(events: list[Envelope[Payload]], invoice_id: int, updated_at: dt.datetime) -> int:
     return sum(1 for v in documents(events).get(invoice_id, []) if v.updated_at == updated_at)
 
 
@@ -779,6 +777,62 @@ async def test_the_poller_never_uses_more_than_its_share_of_the_token(
     assert len(log["requests"]) > 3 * share, "long enough to span several windows"
     assert log["max_received_in_any_window"] <= share, log["max_received_in_any_window"]
     assert not [entry for entry in log["requests"] if entry["status"] == 429]
+
+
+async def _registry_row(settings: PollerSettings, tenant: str) -> Connection | None:
+    engine = create_async_engine(settings.database_url.get_secret_value())
+    try:
+        registry = ConnectionRegistry(engine, KEY, schema=settings.connections_schema)
+        return await registry.get(tenant)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_first_sync_paces_at_the_first_sync_share_and_the_next_ones_at_the_normal_share(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    """poller_rate_share 0.12 (3 of 25 requests / 5 s), 0.6 (15) while the first sync runs:
+    the first sync goes above 3 in a window (after the hand-over) and never above 15, as
+    Pennylane counts them; the registry says the first sync is over once it is; the syncs
+    after it keep to 3."""
+    seeded = await sandbox.seed(TOKEN, count=700, customers=20, products=30, max_lines=3, seed=71)
+    ids = set(range(seeded["first_id"], seeded["last_id"] + 1))
+    await sandbox.admin("DELETE", f"/_sandbox/{TOKEN}/requests")
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
+        await _connect(
+            poller,
+            "tenant-a",
+            TOKEN,
+            poller_rate_share="0.12",
+            poller_first_sync_rate_share="0.6",
+        )
+        await _set_interval(settings, "tenant-a", 3600)
+
+        async def running() -> bool:
+            row = await _registry_row(settings, "tenant-a")
+            return row is not None and row.first_sync_started_at is not None
+
+        assert await _wait(running), "the registry records the first sync while it runs"
+        assert await _wait(lambda: _has_succeeded(poller, "tenant-a"), timeout_s=240)
+        first_sync = await sandbox.admin("GET", f"/_sandbox/{TOKEN}/requests")
+        row = await _registry_row(settings, "tenant-a")
+        assert row is not None
+        assert row.first_sync_started_at is None
+        assert row.first_sync_ended_at is not None
+
+        await sandbox.admin("DELETE", f"/_sandbox/{TOKEN}/requests")
+        for _ in range(4):
+            await _sync_once_more(poller, "tenant-a")
+        await reader.until(lambda events: ids <= documents(events).keys())
+        assert ids <= documents(reader.events).keys()
+    after = await sandbox.admin("GET", f"/_sandbox/{TOKEN}/requests")
+    assert 3 < first_sync["max_received_in_any_window"] <= 15, first_sync[
+        "max_received_in_any_window"
+    ]
+    assert len(after["requests"]) > 3 * 3, "long enough to span several windows"
+    assert after["max_received_in_any_window"] <= 3, after["max_received_in_any_window"]
+    assert not [e for e in first_sync["requests"] + after["requests"] if e["status"] == 429]
 
 
 async def test_disconnect_while_reading_purchase_order_lines_sends_nothing_more(

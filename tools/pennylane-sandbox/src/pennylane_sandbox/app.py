@@ -112,7 +112,6 @@ class SandboxApp:
         await self.router(scope, receive, _with_headers(send, headers, statuses))
         log(statuses[0] if statuses else 0, "ok")
 
-
     def _date_header(self) -> tuple[bytes, bytes]:
         """Pennylane's `Date`, on the sandbox's clock (which tests may move forward): what a
         client derives from it (a changelog start) then agrees with the changelog's

@@ -1,7 +1,9 @@
+import datetime as dt
 from decimal import Decimal
 
 import pytest
-from stockpit_pennylane.client import RateLimit
+from stockpit_pennylane.client import PennylaneClient, RateLimit
+from stockpit_pennylane.client.client import server_date
 from stockpit_pennylane.client.ratelimit import (
     TOKEN_WINDOWS,
     ClientBudget,
@@ -82,3 +84,29 @@ def test_registry_is_keyed_by_token_hash_not_token() -> None:
     assert TOKEN_WINDOWS.window_for("another-token", LIMIT) is not window
     assert "registry-test-token" not in TOKEN_WINDOWS._windows
     assert token_key("registry-test-token") in TOKEN_WINDOWS._windows
+
+
+def test_a_smaller_share_set_in_place_keeps_the_sends_already_made(clock: FakeClock) -> None:
+    """A client whose share drops from 0.9 to 0.6 (a first sync ends) sends nothing more until
+    its last window's sends are within the new share: never more in a window than the larger."""
+    client = PennylaneClient("share-change-token", budget_share=Decimal("0.9"))
+    budget = client._budget
+    times = _drain(budget, clock, 22)
+    client.set_budget_share(Decimal("0.6"))
+    assert client.requests_per_window == 15
+    assert budget._reserve_or_wait() > 0, "22 sent in this window: over the new 15"
+    times += _drain(budget, clock, 45)
+    assert _max_in_any_window(times, LIMIT.paced_window_s) == 22
+    assert _max_in_any_window(times[22:], LIMIT.paced_window_s) == 15
+
+
+def test_the_servers_date_is_read_from_the_last_date_header() -> None:
+    assert server_date(["Mon, 30 Nov 2026 06:30:05 GMT"]) == dt.datetime(
+        2026, 11, 30, 6, 30, 5, tzinfo=dt.UTC
+    )
+    # A server in front of the application may add its own first.
+    assert server_date(["Mon, 30 Nov 2026 06:30:05 GMT", "Wed, 06 Jan 2027 08:00:00 GMT"]) == (
+        dt.datetime(2027, 1, 6, 8, tzinfo=dt.UTC)
+    )
+    assert server_date(["not a date"]) is None
+    assert server_date([]) is None

@@ -22,9 +22,9 @@ class RegistryTokenSource:
             return None
 
     async def poller_share_for(self, tenant_id: str) -> Decimal | None:
-        """The tenant's poller share of the token's rate limit (outbound uses the rest)."""
-        connection = await self._registry.get(tenant_id)
-        return None if connection is None else connection.settings.poller_rate_share
+        """The tenant's poller share of the token's rate limit now (outbound uses the rest):
+        larger while the tenant's first sync runs (`effective_poller_share`)."""
+        return await self._registry.poller_share(tenant_id)
 
 
 class StaticTokenSource:

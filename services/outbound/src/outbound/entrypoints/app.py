@@ -25,7 +25,12 @@ from stockpit_contracts.payloads.outbound import (
     ReceiptSendRequested,
 )
 from stockpit_contracts.topics import CONNECTION_EVENTS, OUTBOUND_REQUESTS, OUTBOUND_RESULTS
-from stockpit_pennylane.client import DEFAULT_BASE_URL, PennylaneClient, RetryPolicy
+from stockpit_pennylane.client import (
+    DEFAULT_BASE_URL,
+    PENNYLANE_RATE_LIMIT,
+    PennylaneClient,
+    RetryPolicy,
+)
 from stockpit_runtime import tracing
 from stockpit_runtime.consumer import EventHandler, PermanentError
 from stockpit_runtime.operations import add_collector, pennylane_request_hook
@@ -161,19 +166,24 @@ class OutboundService:
     def wake_worker(self) -> None:
         self.worker.wake()
 
-    async def pennylane_client(self, tenant_id: str, token: SecretStr) -> PennylaneClient:
+    async def budget_share(self, tenant_id: str) -> Decimal:
+        """Outbound's share of the tenant's token: what the poller does not take now (less
+        while the tenant's first sync runs), and never under one request per window."""
         poller_share = None
         if self.sources.shares is not None:
             poller_share = await self.sources.shares.poller_share_for(tenant_id)
-        budget_share = Decimal(1) - (
+        rest = Decimal(1) - (
             self.settings.poller_budget_share if poller_share is None else poller_share
         )
+        return max(rest, Decimal(1) / PENNYLANE_RATE_LIMIT.requests)
+
+    async def pennylane_client(self, tenant_id: str, token: SecretStr) -> PennylaneClient:
         # No resending inside the client: the worker retries whole writes, each starting with
         # a lookup, so a resent request can never apply a write twice.
         return PennylaneClient(
             token,
             base_url=self.settings.pennylane_base_url,
-            budget_share=budget_share,
+            budget_share=await self.budget_share(tenant_id),
             retry_policy=RetryPolicy(max_attempts=1, max_rate_limited_waits=3),
             timeout_s=self.settings.pennylane_timeout_s,
             on_request=PENNYLANE_REQUESTS_HOOK,
@@ -207,6 +217,7 @@ class OutboundService:
             self.pennylane_client,
             self.config,
             tracer=runtime.tracer,
+            budget_share=self.budget_share,
         )
 
     async def start(self, _runtime: ServiceRuntime) -> None:

@@ -27,6 +27,7 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -86,7 +87,11 @@ class WriteWorker:
         client_factory: ClientFactory,
         config: WorkerConfig,
         tracer: tracing.ServiceTracer | None = None,
+        budget_share: Callable[[str], Awaitable[Decimal]] | None = None,
     ) -> None:
+        """`budget_share`: the tenant's share of its token now, asked before every write so
+        that a kept client follows a change (the poller's first sync) within one write."""
+        self._budget_share = budget_share
         self._tracer = tracer
         self._engine = engine
         self._uow = new_uow
@@ -203,6 +208,10 @@ class WriteWorker:
         self._refused.pop(tenant, None)
         cached = self._clients.get(tenant)
         if cached is not None and cached[0] == fingerprint:
+            if self._budget_share is not None:
+                # In place: the client's log of sends is kept, so a smaller share holds the
+                # next sends until the last window's are within it.
+                cached[1].set_budget_share(await self._budget_share(tenant))
             return cached[1]
         if cached is not None:
             await cached[1].aclose()

@@ -56,6 +56,7 @@ from poller.domain.schedule import (
     next_run_after_success,
 )
 from poller.service_layer import run_report
+from poller.service_layer.first_sync import FirstSyncPacing
 from poller.service_layer.sync import Lease, SyncLimits, SyncStopped, TenantSync
 from poller.service_layer.unit_of_work import UnitOfWork
 
@@ -235,6 +236,13 @@ class Scheduler:
                 topic_prefix=self._config.topic_prefix,
                 limits=self._config.limits,
                 gate=gate,
+                first_sync=FirstSyncPacing(
+                    self._registry,
+                    client,
+                    tenant,
+                    connection.settings,
+                    self._registry.first_sync_handover.total_seconds(),
+                ),
             )
             await sync.run(streams)
             outcome = "succeeded"

@@ -64,6 +64,7 @@ from poller.domain.watermarks import (
     StreamState,
     purchase_order_changes,
 )
+from poller.service_layer.first_sync import FirstSyncPacing
 from poller.service_layer.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
@@ -175,7 +176,11 @@ class TenantSync:
         topic_prefix: str,
         limits: SyncLimits,
         gate: SyncGate,
+        first_sync: FirstSyncPacing | None = None,
     ) -> None:
+        """`first_sync`: paces the run at the first-sync share while a stream has not been
+        scanned yet (see `poller.service_layer.first_sync`)."""
+        self._first_sync = first_sync
         self._uow = new_uow
         self._client = client
         self._lease = lease
@@ -198,6 +203,21 @@ class TenantSync:
         document lines find their products and customers already known."""
         async with self._uow() as uow:
             self._streams = await state.load_streams(uow.session, self._tenant)
+        pacing = self._first_sync if not self._all_scanned() else None
+        if pacing is not None:
+            await pacing.begin()
+        try:
+            await self._read(streams)
+        finally:
+            if pacing is not None:
+                pacing.lower()
+        if pacing is not None and self._all_scanned():
+            await pacing.finish()
+
+    def _all_scanned(self) -> bool:
+        return all(self._load_stream(s).phase is Phase.FOLLOWING for s in Stream)
+
+    async def _read(self, streams: frozenset[Stream]) -> None:
         changelogs = (
             (Stream.PRODUCTS, ChangelogResource.PRODUCTS),
             (Stream.CUSTOMERS, ChangelogResource.CUSTOMERS),
