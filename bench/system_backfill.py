@@ -9,17 +9,22 @@ product, minus the quantities on the company's finalized invoices (the sandbox's
 aggregate; services excluded).
 
 What bounds it: invoices come 100 a request (`include=invoice_lines`, 20 lines at most), so
-Pennylane's whole budget (5 requests/s) gives 500 invoices/s; the poller takes only its
-`poller_rate_share` of it (0.6 by default, BENCH_BACKFILL_POLLER_RATE_SHARE to try another),
-the rest is kept for outbound's writes.
+Pennylane's whole budget (5 requests/s) gives 500 invoices/s; the poller takes only its share
+of it, the rest is kept for outbound's writes: while a tenant's first sync runs that is
+`poller_first_sync_rate_share` (0.9 by default; BENCH_BACKFILL_FIRST_SYNC_SHARE to try another),
+after a 15 s hand-over at `poller_rate_share` (0.6; BENCH_BACKFILL_POLLER_RATE_SHARE).
+
+The seeded history is an hour old when the tenant connects (the sandbox's clock is moved
+forward after seeding), as a real history is, and still within the changelog's 4 weeks.
 
 Prints:
   system.backfill_100k_s                 connect -> exact stock, scaled to 100,000 invoices
                                          when fewer were run (target <= 300)
   system.backfill_s                      the measured seconds for the invoices run
   system.backfill_pennylane_bound_s      invoices / 500 per s (the whole token's budget)
-  system.backfill_poller_share_bound_s   invoices / (500 x poller_rate_share)
+  system.backfill_poller_share_bound_s   invoices / (500 x the first sync's share)
   system.backfill_pennylane_requests     API requests the poller made (and how many got 429)
+  system.backfill_requests_per_10k       the same per 10,000 invoices, with the changelog's part
   system.backfill_poller_read_s          connect -> the first sync's last invoice page, with the
                                          poller's request rate against its share
   system.backfill_after_read_s           last page read -> exact stock (the pipeline behind)
@@ -38,8 +43,16 @@ from decimal import Decimal
 from pathlib import Path
 
 import psutil
+from stockpit_connections import FIRST_SYNC_HANDOVER
 from stockpit_contracts.payloads.connections import ConnectionSettings
-from stockpit_ops.probes import Inventory, SandboxAdmin, connect, http, stock_matches, wait_until
+from stockpit_ops.probes import (
+    Inventory,
+    SandboxAdmin,
+    http,
+    set_sync_interval,
+    stock_matches,
+    wait_until,
+)
 from stockpit_ops.system import SERVICES, SystemConfig, running_system
 from stockpit_pennylane.client.ratelimit import PENNYLANE_RATE_LIMIT, share_to_requests
 
@@ -136,9 +149,14 @@ def main() -> None:
         tokens=(TOKEN,),
         extra_env={"STOCKPIT_LOG_LEVEL": "WARNING"},
     )
+    defaults = ConnectionSettings()
     share = Decimal(
-        os.environ.get("BENCH_BACKFILL_POLLER_RATE_SHARE") or ConnectionSettings().poller_rate_share
+        os.environ.get("BENCH_BACKFILL_POLLER_RATE_SHARE") or defaults.poller_rate_share
     )
+    first_sync_share = Decimal(
+        os.environ.get("BENCH_BACKFILL_FIRST_SYNC_SHARE") or defaults.poller_first_sync_rate_share
+    )
+    effective = max(share, first_sync_share)
     with running_system(config) as system:
         sandbox = SandboxAdmin(system.sandbox_url)
         today = dt.datetime.now(dt.UTC).date()
@@ -148,6 +166,7 @@ def main() -> None:
         if not expected or not sandbox.service_products(TOKEN):
             raise RuntimeError("the company must sell stocked products and services")
         inventory = Inventory(system, TENANT)
+        http("POST", f"{sandbox.url}/clock/advance", {"seconds": 3600})
         http("DELETE", f"{sandbox.url}/{TOKEN}/requests")
         pids = {
             name: process.process.pid
@@ -159,13 +178,16 @@ def main() -> None:
         cpu_before = {name: _cpu_s(pid) for name, pid in pids.items()}
         with PeakRss(pids) as rss:
             started, connected_at = time.monotonic(), time.time()
-            connect(
-                system,
-                TENANT,
-                TOKEN,
-                sync_interval_s=SYNC_INTERVAL_S,
-                documents_since=first_day - dt.timedelta(days=7),
-                poller_rate_share=share,
+            set_sync_interval(system, TENANT, SYNC_INTERVAL_S)
+            settings = {
+                "documents_since": (first_day - dt.timedelta(days=7)).isoformat(),
+                "poller_rate_share": str(share),
+                "poller_first_sync_rate_share": str(first_sync_share),
+            }
+            http(
+                "PUT",
+                system.url("poller") + f"/connections/{TENANT}",
+                {"pennylane_token": TOKEN, "settings": settings},
             )
             wait_until(
                 f"the stock of {INVOICES} invoices",
@@ -193,22 +215,30 @@ def main() -> None:
     print(f"system.backfill_invoices_per_s: {INVOICES / elapsed:.0f} invoices/s")
     print(f"system.backfill_pennylane_bound_s: {INVOICES / budget:.0f} s ({budget:.0f} invoices/s)")
     print(
-        f"system.backfill_poller_share_bound_s: {INVOICES / (budget * float(share)):.0f} s "
-        f"(poller_rate_share {share:g}: {budget * float(share):.0f} invoices/s)"
+        f"system.backfill_poller_share_bound_s: {INVOICES / (budget * float(effective)):.0f} s "
+        f"(effective share {effective:g} while the first sync runs, poller_rate_share {share:g}"
+        f" after it: {budget * float(effective):.0f} invoices/s)"
     )
     print(
         f"system.backfill_pennylane_requests: {len(requests)} requests "
         f"({rate_limited} rate-limited, at most {log['max_admitted_in_any_window']} "
         f"admitted in {log['window_seconds']:g} s)"
     )
+    changelog = sum(1 for entry in requests if "/changelogs/" in entry["path"])
+    per_10k = 10_000 / INVOICES
+    print(
+        f"system.backfill_requests_per_10k: {len(requests) * per_10k:.0f} requests per 10,000 "
+        f"invoices ({changelog * per_10k:.0f} of them changelog reads)"
+    )
     # The client paces its share in whole requests per window, plus a safety margin.
-    paced = share_to_requests(PENNYLANE_RATE_LIMIT, share)
+    paced = share_to_requests(PENNYLANE_RATE_LIMIT, effective)
     paced_per_s = paced / PENNYLANE_RATE_LIMIT.paced_window_s
     print(
         f"system.backfill_poller_read_s: {read_s:.1f} s (connect -> last invoice page read; "
         f"{read_requests / read_s:.2f} requests/s against a share of "
-        f"{PENNYLANE_REQUESTS_PER_S * float(share):.1f}, paced at {paced} per "
-        f"{PENNYLANE_RATE_LIMIT.paced_window_s:g} s = {paced_per_s:.2f}/s)"
+        f"{PENNYLANE_REQUESTS_PER_S * float(effective):.1f}, paced at {paced} per "
+        f"{PENNYLANE_RATE_LIMIT.paced_window_s:g} s = {paced_per_s:.2f}/s after the first "
+        f"{FIRST_SYNC_HANDOVER.total_seconds():g} s at {share:g})"
     )
     print(f"system.backfill_after_read_s: {elapsed - read_s:.1f} s (last page read -> stock exact)")
     for name in (*SERVICES, "pennylane-sandbox"):
