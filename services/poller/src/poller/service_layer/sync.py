@@ -328,7 +328,16 @@ class TenantSync:
             resume_from, changed_then = await self._changelog_head(resource)
             current = current.scan_started(resume_from, changed_then)
             await self._commit(PageCommit(self._topic(stream), stream, stream_state=current))
+        scan_start: dt.datetime | None = None
         if current.phase is Phase.SCANNING:
+            if current.changelog_from is not None:
+                # Pennylane's time when the scan started: its changelog start plus the margin,
+                # plus the second the `Date` it came from was truncated to.
+                scan_start = (
+                    current.changelog_from
+                    + self._limits.changelog_start_margin
+                    + dt.timedelta(seconds=1)
+                )
             async with aclosing(read_ahead(self._scan(stream, current.after_id))) as pages:
                 async for records in pages:
                     await self._checkpoint()
@@ -340,7 +349,7 @@ class TenantSync:
             current = current.scan_finished()
             await self._commit(PageCommit(self._topic(stream), stream, stream_state=current))
         try:
-            await self._follow(stream, resource, current)
+            await self._follow(stream, resource, current, scan_start)
         except ChangelogExpired:
             await self._commit(
                 PageCommit(self._topic(stream), stream, stream_state=current.changelog_expired())
@@ -359,7 +368,11 @@ class TenantSync:
         return now - self._limits.changelog_start_margin, set()
 
     async def _follow(
-        self, stream: Stream, resource: ChangelogResource, current: StreamState
+        self,
+        stream: Stream,
+        resource: ChangelogResource,
+        current: StreamState,
+        scan_start: dt.datetime | None = None,
     ) -> None:
         async for events in self._client.iter_changelog_pages(
             resource, since=current.changelog_from, page_size=self._limits.changelog_page_size
@@ -370,6 +383,8 @@ class TenantSync:
                 continue
             changes = ChangeSet.from_events(fresh)
             records = await self._fetch(stream, self._unread(stream, fresh, changes.upserted_ids))
+            if scan_start is not None:
+                records = self._left_out_by_the_scan(stream, records, fresh, scan_start)
             page = await self._page_of_records(stream, records)
             page.events += await self._deletions(stream, changes.deleted_ids, page)
             current = current.followed_through(fresh)
@@ -400,6 +415,28 @@ class TenantSync:
             return list(upserted_ids)
         newest = {event.id: event.updated_at for event in events}
         return [i for i in upserted_ids if scanned.get(i) != newest[i]]
+
+    def _left_out_by_the_scan(
+        self,
+        stream: Stream,
+        records: list[Any],
+        events: Sequence[ChangelogEvent],
+        scan_start: dt.datetime,
+    ) -> list[Any]:
+        """`records` less the invoices dated before `documents_since` whose newest change was
+        processed before the scan started: the scan left them out on purpose (rule 17), and
+        they come again only because the changelog resumes a margin before the scan."""
+        since = self._settings.documents_since
+        if stream is not Stream.CUSTOMER_INVOICES or since is None:
+            return records
+        processed = {event.id: event.processed_at for event in events}
+        return [
+            r
+            for r in records
+            if processed.get(r.invoice.id, scan_start) >= scan_start
+            or r.invoice.date is None
+            or r.invoice.date >= since
+        ]
 
     def _topic(self, stream: Stream) -> Topic:
         return PENNYLANE_DOCUMENTS if stream is Stream.CUSTOMER_INVOICES else PENNYLANE_CATALOG
