@@ -56,10 +56,10 @@ import httpx
 import psutil
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from poller.domain.schedule import next_run_after_failure, next_run_after_success
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from stockpit_connections import TokenCipher
 from stockpit_contracts import new_event, partition_key
+from stockpit_contracts.payloads.connections import MIN_SYNC_INTERVAL_S
 from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_contracts.topics import INVENTORY_SETTINGS
 from stockpit_ops.processes import ManagedProcess, free_port, relay_process, wait_ready
@@ -83,6 +83,7 @@ MAX_CONCURRENT_SYNCS = os.environ.get("BENCH_MAX_CONCURRENT_SYNCS", "32")
 LAG_TARGET_S = 5.0
 TARGET_TENANTS = 2000
 # After a failed sync the scheduler retries after this long (poller.domain.schedule).
+FAILURE_RETRY_S = 30.0
 
 
 def _cpu_s(process: psutil.Process) -> float:
@@ -237,13 +238,14 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _due_after(
-    tenant: str, started: dt.datetime, finished: dt.datetime, outcome: str
-) -> dt.datetime:
-    """The scheduler's next due time after a run."""
+def _due_after(started: dt.datetime, finished: dt.datetime, outcome: str) -> dt.datetime:
+    """The scheduler's next due time after a run (poller.domain.schedule)."""
     if outcome == "failed":
-        return next_run_after_failure(finished, INTERVAL_S)
-    return next_run_after_success(tenant, started, finished, INTERVAL_S)
+        return finished + dt.timedelta(seconds=min(INTERVAL_S, FAILURE_RETRY_S))
+    return max(
+        started + dt.timedelta(seconds=INTERVAL_S),
+        finished + dt.timedelta(seconds=MIN_SYNC_INTERVAL_S),
+    )
 
 
 def _replica_pid(replica_id: str) -> int:
@@ -306,7 +308,7 @@ async def _lags(
             due = (
                 None
                 if finished is None or outcome is None
-                else _due_after(tenant, started, finished, outcome)
+                else _due_after(started, finished, outcome)
             )
         if due is not None and start <= due < end:
             lags.append((end - due).total_seconds())  # due, not started by the window's end

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +24,6 @@ from poller.domain.schedule import (
     next_run_after_success,
     request_left_after,
     should_claim,
-    slot_offset,
 )
 from poller.domain.watermarks import (
     ChangeSet,
@@ -384,45 +382,15 @@ def test_a_first_sync_never_waits_behind_tenants_already_synced() -> None:
 
 
 def test_next_runs() -> None:
-    # A sync that started at its slot: one interval later.
-    at_slot = _slot_time("t1", dt.timedelta(seconds=30))
-    assert next_run_after_success(
-        "t1", at_slot, at_slot + dt.timedelta(seconds=2), 30
-    ) == at_slot + dt.timedelta(seconds=30)
+    assert next_run_after_success(T0, T0 + dt.timedelta(seconds=2), 30) == T0 + dt.timedelta(
+        seconds=30
+    )
     # A sync longer than its interval still leaves the minimum gap.
-    assert next_run_after_success(
-        "t1", at_slot, at_slot + dt.timedelta(minutes=5), 30
-    ) == at_slot + dt.timedelta(minutes=5, seconds=5)
+    assert next_run_after_success(T0, T0 + dt.timedelta(minutes=5), 30) == T0 + dt.timedelta(
+        minutes=5, seconds=5
+    )
     assert next_run_after_failure(T0, 3600) == T0 + dt.timedelta(seconds=30)
     assert next_run_after_failure(T0, 5) == T0 + dt.timedelta(seconds=5)
     assert request_left_after(T0, T0 + dt.timedelta(seconds=1)) is None
     assert request_left_after(T0 + dt.timedelta(seconds=2), T0) == T0 + dt.timedelta(seconds=2)
     assert request_left_after(None, T0) is None
-
-
-def _slot_time(tenant_id: str, step: dt.timedelta) -> dt.datetime:
-    """A time at the tenant's slot, near T0."""
-    epoch = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-    return T0 - (T0 - epoch) % step + slot_offset(tenant_id, step)
-
-
-def test_tenants_that_synced_together_are_spread_over_the_interval_after_one_sync() -> None:
-    step = dt.timedelta(seconds=60)
-    tenants = [f"tenant-{i}" for i in range(1000)]
-    # All synced within the same second (connected together, or overdue after an outage).
-    nexts = [
-        next_run_after_success(t, T0, T0 + dt.timedelta(milliseconds=200), 60) for t in tenants
-    ]
-    # Within half an interval of one interval later...
-    assert all(T0 + step / 2 <= n <= T0 + step + step / 2 + dt.timedelta(seconds=1) for n in nexts)
-    # ...and spread: no 6-second tenth of the interval holds more than twice its share.
-    tenths = Counter(int(((n - T0) % step) / (step / 10)) for n in nexts)
-    assert len(tenths) == 10
-    assert max(tenths.values()) < 2 * len(tenants) / 10
-
-
-def test_a_late_start_does_not_push_the_next_syncs_later() -> None:
-    step = dt.timedelta(seconds=60)
-    slot = _slot_time("late", step)
-    late = slot + dt.timedelta(seconds=20)
-    assert next_run_after_success("late", late, late + dt.timedelta(seconds=1), 60) == slot + step

@@ -9,7 +9,6 @@ token: a sync commits a page only while its lease still has the version it claim
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 
 from stockpit_contracts.payloads.connections import MIN_SYNC_INTERVAL_S
@@ -88,32 +87,14 @@ def interval(sync_interval_s: int) -> dt.timedelta:
     return dt.timedelta(seconds=max(sync_interval_s, MIN_SYNC_INTERVAL_S))
 
 
-_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-
-
-def slot_offset(tenant_id: str, step: dt.timedelta) -> dt.timedelta:
-    """The tenant's fixed place within its interval, from a stable hash of its id: tenants are
-    spread evenly over the interval whatever the order they connected in."""
-    digest = hashlib.blake2b(tenant_id.encode(), digest_size=8).digest()
-    return dt.timedelta(microseconds=int.from_bytes(digest) % (step // dt.timedelta.resolution))
-
-
 def next_run_after_success(
-    tenant_id: str, started_at: dt.datetime, finished_at: dt.datetime, sync_interval_s: int
+    started_at: dt.datetime, finished_at: dt.datetime, sync_interval_s: int
 ) -> dt.datetime:
-    """The tenant's slot nearest to one interval after the sync started (so within half an
-    interval of it), but never sooner than the minimum after it ended.
-
-    Snapping to the tenant's slot is what spreads the load: tenants that synced together
-    (connected together, or all overdue after an outage) would otherwise stay bunched for ever,
-    each one interval after the last; snapped, they are back at their own places after one
-    interval, and a late start does not push the next ones later.
-    """
-    step = interval(sync_interval_s)
-    wanted = started_at + step
-    past_slot = (wanted - _EPOCH - slot_offset(tenant_id, step)) % step
-    slot = wanted - past_slot if past_slot <= step / 2 else wanted + (step - past_slot)
-    return max(slot, finished_at + dt.timedelta(seconds=MIN_SYNC_INTERVAL_S))
+    """One interval after the sync started, but never sooner than the minimum after it ended."""
+    return max(
+        started_at + interval(sync_interval_s),
+        finished_at + dt.timedelta(seconds=MIN_SYNC_INTERVAL_S),
+    )
 
 
 def next_run_after_failure(finished_at: dt.datetime, sync_interval_s: int) -> dt.datetime:

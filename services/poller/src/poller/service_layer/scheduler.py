@@ -306,7 +306,7 @@ class Scheduler:
             if outcome == "failed":
                 next_due = next_run_after_failure(finished, interval_s)
             elif full:
-                next_due = next_run_after_success(lease.tenant_id, started_at, finished, interval_s)
+                next_due = next_run_after_success(started_at, finished, interval_s)
             await state.finish_run(
                 uow.session, lease.tenant_id, lease.owner, lease.version, outcome
             )
