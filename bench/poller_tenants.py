@@ -24,9 +24,9 @@ first (e.g. a directory holding another version of the `poller` and `stockpit_ru
 packages), so both versions share the same tenants under the same machine load and their CPU per
 sync compares. On a shared machine that is the only way to see a change of a few percent: the
 CPU time of the same work rises with the neighbours' load. The second replica's first sync of a
-tenant also sets up that tenant's client (+45 % on its CPU per sync in a 60 s window right after
-its start, at 200 tenants), so in this mode the window starts three intervals after it started;
-the few tenants it has not synced yet by then still cost it a little.
+tenant also sets up that tenant's client, which costs more than a sync (docs/performance.md), so
+in this mode the window starts three intervals after it started; the few tenants it has not
+synced yet by then still cost it a little.
 
 CPU-seconds are the poller processes' user+system time in the window, per 1,000 tenants and per
 interval (one sync of each); RSS is the processes' resident memory at the end of the step, and

@@ -44,6 +44,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import psutil
+from _inventory_stream import cpu_s
 from stockpit_connections import FIRST_SYNC_HANDOVER
 from stockpit_contracts.payloads.connections import ConnectionSettings
 from stockpit_ops.probes import (
@@ -84,14 +85,7 @@ def _rss(pid: int) -> int:
 
 
 def _cpu_s(pid: int) -> float:
-    total = 0.0
-    for process in _tree(pid):
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
+    return cpu_s(_tree(pid))
 
 
 class PeakRss:

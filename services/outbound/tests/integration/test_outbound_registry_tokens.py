@@ -37,6 +37,30 @@ async def connections_schema(database_url: str) -> Any:
     await engine.dispose()
 
 
+def _registry_settings(
+    kafka_bootstrap_servers: str,
+    database_url: str,
+    topic_prefix: str,
+    db_schema: str,
+    connections_schema: str,
+    *,
+    key: str,
+    pennylane_base_url: str,
+) -> OutboundSettings:
+    """Outbound reading its tokens from the connection registry, writing to the sandbox."""
+    return OutboundSettings(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap_servers,
+        DATABASE_URL=database_url,
+        topic_prefix=topic_prefix,
+        db_schema=db_schema,
+        token_key=SecretStr(key),
+        connections_schema=connections_schema,
+        pennylane_base_url=pennylane_base_url,
+        startup_quiet_s=0,
+        worker_poll_s=0.1,
+    )
+
+
 async def test_registry_token_source_follows_connect_and_disconnect(
     database_url: str, connections_schema: str
 ) -> None:
@@ -86,16 +110,14 @@ async def test_outbound_writes_with_the_registrys_token(
         ConnectionSettings(),
         company=PennylaneCompany(1000, "Acme"),
     )
-    settings = OutboundSettings(
-        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap_servers,
-        DATABASE_URL=database_url,
-        topic_prefix=topic_prefix,
-        db_schema=db_schema,
-        token_key=SecretStr(key),
-        connections_schema=connections_schema,
+    settings = _registry_settings(
+        kafka_bootstrap_servers,
+        database_url,
+        topic_prefix,
+        db_schema,
+        connections_schema,
+        key=key,
         pennylane_base_url=sandbox.api_url,
-        startup_quiet_s=0,
-        worker_poll_s=0.1,
     )
     app = create_app(settings)
     change = ProductChangeRequested(
@@ -220,16 +242,14 @@ async def test_outbound_paces_to_what_the_poller_leaves_while_a_first_sync_runs(
     registry = ConnectionRegistry(engine, TokenCipher(key), schema=connections_schema)
     acme = PennylaneCompany(1000, "Acme")
     await registry.connect("acme", SecretStr(token), ConnectionSettings(), company=acme)
-    settings = OutboundSettings(
-        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap_servers,
-        DATABASE_URL=database_url,
-        topic_prefix=topic_prefix,
-        db_schema=db_schema,
-        token_key=SecretStr(key),
-        connections_schema=connections_schema,
+    settings = _registry_settings(
+        kafka_bootstrap_servers,
+        database_url,
+        topic_prefix,
+        db_schema,
+        connections_schema,
+        key=key,
         pennylane_base_url=sandbox.api_url,
-        startup_quiet_s=0,
-        worker_poll_s=0.1,
     )
     app = create_app(settings)
     changes = [
