@@ -7,13 +7,20 @@ is set the way Stockpit sets it: `inventory.settings.changed` on `stockpit.inven
 each tenant connects through the first replica's HTTP API (which proves the token with `/me`).
 
 Steps of N tenants (`BENCH_TENANT_STEPS`, default 500,1000,2000,3000): the tenants missing for N
-are added, the bench waits until every one had its first sync (at most `BENCH_SETTLE_S`), then
-measures for `BENCH_MEASURE_S`. The start lag of a sync is read from the poller's own records
-(`sync_runs`): its start minus its due time, which is what the scheduler computed from the run
-before it (one interval after that one started, or the retry delay after a failure). A tenant
-whose due time passed in the window without a start counts with the lag it had at the window's
-end, and a tenant never synced counts as failing the step. A step holds when the p99 lag is
-under 5 s; the first step that does not hold ends the series.
+are added, the bench waits until every one had its first sync (at most `BENCH_SETTLE_S`), then one
+more interval, then measures for `BENCH_MEASURE_S`. The wait of one interval keeps the connect
+surge out of the steady state: tenants added at once have their first syncs back to back, each
+costing more than a sync, and while those run (new tenants first, by the scheduler's claim
+order) the tenants already synced wait; a sync then starts one interval after its last start, so
+once the surge has passed the schedule holds again or it does not. The surge is printed on its
+own: the p99 start lag of the tenants already synced from the first connect of the step until
+the window (`poller.p99_start_lag_s_while_connecting`) and how long a new tenant waited from its
+connect to its first sync (`poller.first_sync_wait_p99_s`). The start lag of a sync is read from
+the poller's own records (`sync_runs`): its start minus its due time, which is what the
+scheduler computed from the run before it (one interval after that one started, or the retry
+delay after a failure). A tenant whose due time passed in the window without a start counts with
+the lag it had at the window's end, and a tenant never synced counts as failing the step. A step
+holds when the p99 lag is under 5 s; the first step that does not hold ends the series.
 
 Then the same with two replicas on the same tenants (they share them by lease), from the last
 step one replica held (`BENCH_REPLICA_STEPS`; empty or 0: none). Each replica's own CPU per sync
@@ -80,6 +87,8 @@ MEASURE_S = float(os.environ.get("BENCH_MEASURE_S", "150"))
 SETTLE_S = float(os.environ.get("BENCH_SETTLE_S", "300"))
 DOCS_PER_SYNC = int(os.environ.get("BENCH_DOCS_PER_SYNC", "2"))
 MAX_CONCURRENT_SYNCS = os.environ.get("BENCH_MAX_CONCURRENT_SYNCS", "32")
+# Every sync run, appended at each step's end (for reading where a tail comes from).
+RUNS_CSV = os.environ.get("BENCH_RUNS_CSV", "")
 LAG_TARGET_S = 5.0
 TARGET_TENANTS = 2000
 # After a failed sync the scheduler retries after this long (poller.domain.schedule).
@@ -215,6 +224,10 @@ class Step:
     cpu_s: float
     rss_mb: float
     sandbox_cpu_share: float
+    # The connect surge before the window: p99 start lag of the tenants already synced, and
+    # p99 seconds from a new tenant's connect to its first sync.
+    surge_p99_s: float = 0.0
+    first_sync_wait_p99_s: float = 0.0
     # Each replica's (CPU seconds, runs it started) in the window.
     per_replica: list[tuple[float, int]] = field(default_factory=list)
 
@@ -321,6 +334,52 @@ async def _lags(
     return lags, never, started_in_window, failed
 
 
+async def _dump_runs(
+    engine: AsyncEngine,
+    schema: str,
+    tenants: Tenants,
+    window: tuple[dt.datetime, dt.datetime],
+    path: Path,
+) -> None:
+    """Every sync run so far, with its tenant's connect time and the step's window: where a
+    tail of start lags comes from is read from these."""
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            sa.text(
+                f"SELECT tenant_id, replica_id, started_at, finished_at, outcome "
+                f'FROM "{schema}".sync_runs ORDER BY tenant_id, started_at'
+            )
+        )
+        with path.open("a", encoding="utf-8") as out:
+            for row in rows:
+                connected = tenants.connected_at.get(row.tenant_id)
+                out.write(
+                    f"{len(tenants.ids)},{window[0].isoformat()},{window[1].isoformat()},"
+                    f"{row.tenant_id},{row.replica_id},{row.started_at.isoformat()},"
+                    f"{row.finished_at.isoformat() if row.finished_at else ''},"
+                    f"{row.outcome or ''},{connected.isoformat() if connected else ''}\n"
+                )
+
+
+async def _first_sync_waits(
+    engine: AsyncEngine, schema: str, tenants: Tenants, since: dt.datetime
+) -> list[float]:
+    """Seconds from connect to first sync, for the tenants connected since `since`."""
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            sa.text(
+                f'SELECT tenant_id, min(started_at) AS first FROM "{schema}".sync_runs '
+                "GROUP BY tenant_id"
+            )
+        )
+        first = {row.tenant_id: row.first for row in rows}
+    return [
+        max(0.0, (first[tenant] - connected).total_seconds())
+        for tenant, connected in tenants.connected_at.items()
+        if connected >= since and tenant in first
+    ]
+
+
 async def _db_now(engine: AsyncEngine) -> dt.datetime:
     async with engine.connect() as connection:
         now: dt.datetime = (
@@ -350,9 +409,13 @@ async def _measure(
     tenants: Tenants,
     replicas: list[Replica],
     sandbox: psutil.Process,
+    surge_start: dt.datetime,
 ) -> Step:
     await _settle(engine, schema, tenants)
+    await asyncio.sleep(INTERVAL_S)
     start = await _db_now(engine)
+    surge_lags, _, _, _ = await _lags(engine, schema, tenants, surge_start, start)
+    first_waits = await _first_sync_waits(engine, schema, tenants, surge_start)
     cpu0 = [_cpu_s(r.stats) for r in replicas]
     sandbox0 = _cpu_s(sandbox)
     await asyncio.sleep(MEASURE_S)
@@ -363,6 +426,8 @@ async def _measure(
     sandbox_share = (_cpu_s(sandbox) - sandbox0) / MEASURE_S
     rss = sum(r.stats.memory_info().rss for r in replicas) / 1e6
     lags, never, runs, failed = await _lags(engine, schema, tenants, start, end)
+    if RUNS_CSV:
+        await _dump_runs(engine, schema, tenants, (start, end), Path(RUNS_CSV))
     async with engine.connect() as connection:
         active = (
             await connection.execute(
@@ -382,6 +447,8 @@ async def _measure(
         cpu_s=cpu,
         rss_mb=rss,
         sandbox_cpu_share=sandbox_share,
+        surge_p99_s=_percentile(surge_lags, 0.99),
+        first_sync_wait_p99_s=_percentile(first_waits, 0.99),
         per_replica=[(c, by_replica.get(r.pid, 0)) for r, c in zip(replicas, cpus, strict=True)],
     )
 
@@ -392,7 +459,9 @@ def _report(step: Step) -> None:
         f"p99 {step.p99_s:.2f} s, max {step.max_s:.1f} s, never synced {step.never_synced}, "
         f"runs {step.runs} ({step.failed_runs} failed), poller CPU {step.cpu_s:.1f} s "
         f"({step.cpu_ms_per_sync:.1f} ms/sync), RSS {step.rss_mb:.0f} MB, sandbox "
-        f"{100 * step.sandbox_cpu_share:.0f}% of a core -> {'held' if step.held else 'NOT held'}",
+        f"{100 * step.sandbox_cpu_share:.0f}% of a core -> {'held' if step.held else 'NOT held'}; "
+        f"before the window, p99 start lag {step.surge_p99_s:.2f} s while tenants connected, "
+        f"p99 connect to first sync {step.first_sync_wait_p99_s:.2f} s",
         file=sys.stderr,
         flush=True,
     )
@@ -414,9 +483,10 @@ async def _series(
 ) -> list[Step]:
     results = []
     for target in steps:
+        surge_start = await _db_now(engine)
         if target > len(tenants.ids):
             await tenants.add(target - len(tenants.ids))
-        step = await _measure(engine, schema, tenants, replicas, sandbox)
+        step = await _measure(engine, schema, tenants, replicas, sandbox, surge_start)
         _report(step)
         results.append(step)
         if not step.held:
@@ -439,6 +509,11 @@ def _print_figures(suffix: str, steps: list[Step], idle_rss_mb: float) -> None:
             f"poller.p99_start_lag_s_first_not_held{suffix}: {first_failed.p99_s:.2f} s at "
             f"{first_failed.tenants} tenants"
         )
+    print(
+        f"poller.p99_start_lag_s_while_connecting{suffix}: {measured.surge_p99_s:.2f} s "
+        f"(the tenants already synced, while the step's new ones connected)"
+    )
+    print(f"poller.first_sync_wait_p99_s{suffix}: {measured.first_sync_wait_p99_s:.2f} s")
     print(
         f"poller.cpu_s_per_1000_tenants_per_interval{suffix}: "
         f"{measured.cpu_s_per_1000_per_interval:.1f} s"
