@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -9,8 +11,11 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from stockpit_connections import (
+    MIGRATIONS,
     CompanyMismatch,
     ConnectionRegistry,
     ConnectionStatus,
@@ -19,8 +24,10 @@ from stockpit_connections import (
     TokenCipher,
     effective_poller_share,
     migrate,
+    migrate_or_wait,
 )
 from stockpit_contracts.payloads.connections import ConnectionSettings
+from stockpit_runtime.migrations import upgrade_to_head
 
 pytestmark = pytest.mark.integration
 
@@ -279,3 +286,77 @@ def test_the_first_sync_share_is_never_below_the_normal_one() -> None:
     assert effective_poller_share(default, None, ended - timedelta(seconds=6), now) == Decimal(
         "0.6"
     )
+
+
+async def test_a_poller_share_over_the_cap_is_refused_and_a_stored_one_lowered(
+    database_url: str, db_schema: str
+) -> None:
+    """Outbound always keeps one of the token's 25 requests, so the poller may have 24."""
+    with pytest.raises(ValidationError, match="poller_rate_share"):
+        ConnectionSettings(poller_rate_share=Decimal("1"))
+    await upgrade_to_head(MIGRATIONS, database_url, db_schema, revision="0004")
+    engine = create_async_engine(database_url)
+    try:
+        registry = ConnectionRegistry(engine, KEY, schema=db_schema)
+        await registry.connect("tenant-a", "token-aaaaaaaa", ConnectionSettings(), company=ACME)
+        async with engine.begin() as connection:
+            await connection.execute(
+                sa.text(
+                    f'UPDATE "{db_schema}".connections SET settings = settings '
+                    """|| '{"poller_rate_share": "1", "poller_first_sync_rate_share": "0.97"}'"""
+                )
+            )
+        await migrate(database_url, db_schema)
+        stored = await registry.get("tenant-a")
+        assert stored is not None
+        assert stored.settings.poller_rate_share == Decimal("0.96")
+        assert stored.settings.poller_first_sync_rate_share == Decimal("0.96")
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def reader_url(database_url: str, db_schema: str) -> AsyncIterator[str]:
+    """A role that may only read the registry, like outbound's in production."""
+    role, password = f"reader_{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
+    admin = create_async_engine(database_url)
+    async with admin.begin() as connection:
+        await connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{db_schema}"'))
+        await connection.execute(sa.text(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'"))
+        await connection.execute(sa.text(f'GRANT USAGE ON SCHEMA "{db_schema}" TO {role}'))
+        await connection.execute(
+            sa.text(
+                f'ALTER DEFAULT PRIVILEGES IN SCHEMA "{db_schema}" GRANT SELECT ON TABLES TO {role}'
+            )
+        )
+    url = make_url(database_url).set(username=role, password=password)
+    yield url.render_as_string(hide_password=False)
+    async with admin.begin() as connection:
+        await connection.execute(sa.text(f"DROP OWNED BY {role} CASCADE"))
+        await connection.execute(sa.text(f"DROP ROLE {role}"))
+    await admin.dispose()
+
+
+async def test_a_reader_waits_until_the_owner_brought_the_registry_to_its_migrations(
+    database_url: str, db_schema: str, reader_url: str
+) -> None:
+    """A rolling upgrade where the new outbound starts before the new poller: it waits for the
+    registry's newest migration (the columns it reads), not only for the table."""
+    with pytest.raises(RuntimeError, match="at migration none"):
+        await migrate_or_wait(reader_url, db_schema, timeout_s=1)
+    await upgrade_to_head(MIGRATIONS, database_url, db_schema, revision="0003")
+    with pytest.raises(RuntimeError, match="at migration 0003"):
+        await migrate_or_wait(reader_url, db_schema, timeout_s=1)
+
+    waiting = asyncio.create_task(migrate_or_wait(reader_url, db_schema, timeout_s=60))
+    await asyncio.sleep(1)
+    assert not waiting.done(), "still waiting for the owner"
+    await migrate(database_url, db_schema)
+    await asyncio.wait_for(waiting, 30)
+
+    reader = create_async_engine(reader_url)
+    try:
+        registry = ConnectionRegistry(reader, KEY, schema=db_schema)
+        assert await registry.connected_tenants() == []
+    finally:
+        await reader.dispose()

@@ -16,6 +16,8 @@ REDACTED = "**redacted**"
 MIN_SYNC_INTERVAL_S = 5
 DEFAULT_SYNC_INTERVAL_S = 30 * 60
 MAX_SYNC_INTERVAL_S = 86_400
+# 24 of the token's 25 requests per window: outbound always keeps one.
+MAX_POLLER_RATE_SHARE = Decimal("0.96")
 
 
 class ConnectionSettings(BaseModel):
@@ -36,17 +38,18 @@ class ConnectionSettings(BaseModel):
             " the connection day (UTC)"
         ),
     )
+    # At most 0.96, as the share below: outbound keeps at least one request of the 25 in every
+    # window, so a larger share would take the two services over the token's limit.
     poller_rate_share: Decimal = Field(
         default=Decimal("0.6"),
         gt=0,
-        le=1,
+        le=MAX_POLLER_RATE_SHARE,
         description="share of the token's 25 requests / 5 s for the poller; outbound gets the rest",
     )
-    # At most 0.96: outbound keeps at least one request of the 25 in every window.
     poller_first_sync_rate_share: Decimal = Field(
         default=Decimal("0.9"),
         gt=0,
-        le=Decimal("0.96"),
+        le=MAX_POLLER_RATE_SHARE,
         description=(
             "the poller's share while the tenant's first sync runs (never below"
             " poller_rate_share); outbound gets the rest meanwhile"
