@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 from fastapi import FastAPI
 from pydantic import Field, SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +31,7 @@ from stockpit_pennylane.client import (
     PENNYLANE_RATE_LIMIT,
     PennylaneClient,
     RetryPolicy,
+    shared_http_client,
 )
 from stockpit_runtime import tracing
 from stockpit_runtime.consumer import EventHandler, PermanentError
@@ -139,6 +141,9 @@ class OutboundService:
 
     def __init__(self, settings: OutboundSettings, tokens: TokenSource | None) -> None:
         self.settings = settings
+        # One connection pool for every tenant's client, as in the poller: a pool per tenant
+        # (its own transport and TLS context) would grow the process with the tenants.
+        self._http: httpx.AsyncClient | None = None
         self.uses_registry = tokens is None and not settings.pennylane_tokens
         self.sources = _Sources(tokens=tokens)
         if tokens is None and settings.pennylane_tokens:
@@ -180,13 +185,15 @@ class OutboundService:
     async def pennylane_client(self, tenant_id: str, token: SecretStr) -> PennylaneClient:
         # No resending inside the client: the worker retries whole writes, each starting with
         # a lookup, so a resent request can never apply a write twice.
+        if self._http is None:
+            self._http = shared_http_client(timeout_s=self.settings.pennylane_timeout_s)
         return PennylaneClient(
             token,
             base_url=self.settings.pennylane_base_url,
             budget_share=await self.budget_share(tenant_id),
             retry_policy=RetryPolicy(max_attempts=1, max_rate_limited_waits=3),
-            timeout_s=self.settings.pennylane_timeout_s,
             on_request=PENNYLANE_REQUESTS_HOOK,
+            http=self._http,
         )
 
     def setup(self, runtime: ServiceRuntime) -> None:
@@ -224,7 +231,7 @@ class OutboundService:
         if self.uses_registry:
             # The poller owns the registry. With one role for everything, creating it here too
             # (idempotent, locked) lets outbound start first; with a role of its own (read
-            # only), outbound waits for the poller to create it.
+            # only), outbound waits for the poller to migrate it.
             await migrate_or_wait(
                 self.settings.database_url.get_secret_value(), self.settings.connections_schema
             )
@@ -232,6 +239,9 @@ class OutboundService:
 
     async def stop(self, _runtime: ServiceRuntime) -> None:
         await self.worker.stop()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
 
 def create_app(
