@@ -29,7 +29,9 @@ from pennylane_sandbox import (
 from pennylane_sandbox import (
     create_app as sandbox_app,
 )
+from poller.adapters.clients import TenantClients
 from poller.entrypoints.app import PollerSettings, create_app
+from poller.service_layer import scheduler as scheduler_module
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from stockpit_connections import Connection, ConnectionRegistry, TokenCipher
 from stockpit_contracts import Envelope, Payload, new_event, parse_event, partition_key
@@ -432,6 +434,71 @@ async def test_a_first_sync_starts_its_changelog_at_pennylanes_time_and_loses_no
     # one to follow from it after the scan.
     changelog = [e for e in log if e["path"].endswith("/changelogs/customer_invoices")]
     assert len(changelog) == 2, [e["path"] for e in log]
+
+
+class FailingFollow(httpx.AsyncHTTPTransport):
+    """The real transport, answering 500 to every read of the invoice changelog from a date
+    while armed: a run fails between its first scan and the follow after it."""
+
+    armed = True
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        follow = request.url.path.endswith("/changelogs/customer_invoices") and (
+            "start_date" in request.url.params
+        )
+        if self.armed and follow:
+            return httpx.Response(500, json={"error": "injected", "status": 500})
+        return await super().handle_async_request(request)
+
+
+async def test_a_follow_resumed_after_a_failed_first_sync_still_leaves_out_old_invoices(
+    sandbox: Sandbox, settings: PollerSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule 17: an invoice dated before `documents_since` changed just before the first sync is
+    left out by the scan, and by the follow that re-reads the margin before it, also when that
+    follow runs in a later run because the first one failed right after its scan."""
+    clock = dt.datetime.fromisoformat((await sandbox.admin("GET", "/_sandbox/clock"))["now"])
+    today = clock.date()
+    old = await sandbox.seed(
+        TOKEN, count=5, customers=2, products=3, seed=71, start_date=str(today - dt.timedelta(60))
+    )
+    new = await sandbox.seed(
+        TOKEN, count=5, customers=2, products=3, seed=72, start_date=str(today)
+    )
+    new_ids = set(range(new["first_id"], new["last_id"] + 1))
+    await sandbox.admin("POST", "/_sandbox/clock/advance", {"seconds": 3600})
+    await _relabel(sandbox, old["first_id"], "changed just before the first sync")
+    transport = FailingFollow()
+    monkeypatch.setattr(
+        scheduler_module,
+        "TenantClients",
+        lambda base_url: TenantClients(base_url, transport=transport),
+    )
+    app = create_app(settings)
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with (
+        running_service(app),
+        authorized_client(app, "http://p") as poller,
+        TopicReader(settings.kafka_bootstrap_servers, topic) as reader,
+    ):
+        since = str(today - dt.timedelta(days=1))
+        await _connect(poller, "tenant-a", TOKEN, documents_since=since)
+        await _set_interval(settings, "tenant-a", 3600)
+
+        async def failed() -> bool:
+            return bool((await poller.get("/connections/tenant-a")).json()["last_error"])
+
+        assert await _wait(failed), "the first sync fails at its follow"
+        await reader.until(lambda events: new_ids <= documents(events).keys())
+        transport.armed = False
+        marker = await _relabel(sandbox, new["first_id"], "changed after the failed sync")
+        await _sync_once_more(poller, "tenant-a", "invoices")
+        await reader.until(lambda events: _versions_at(events, new["first_id"], marker) > 0)
+    read = documents(reader.events)
+    assert _versions_at(reader.events, new["first_id"], marker) == 1
+    assert new_ids <= read.keys()
+    old_ids = set(range(old["first_id"], old["last_id"] + 1))
+    assert not old_ids & read.keys(), "dated before documents_since: never published"
 
 
 async def test_purchase_orders_new_changed_and_deleted(

@@ -301,6 +301,20 @@ def test_events_at_the_watermark_instant_are_skipped_once_handled() -> None:
     ), "a record changed at the scan's resume point was read by the scan"
 
 
+def test_the_scans_start_is_kept_until_the_changelog_passes_it() -> None:
+    """The follow after a first scan leaves out what the scan left out on purpose, also when
+    a later run resumes it (the start is part of the committed state), until the changelog
+    has passed the scan's start."""
+    started = T0 + dt.timedelta(minutes=2)
+    state = StreamState().scan_started(T0, (), started).scanned_through(10).scan_finished()
+    assert state.phase is Phase.FOLLOWING
+    assert state.scan_started_at == started
+    within_margin = state.followed_through([_event(1, "update", 1)])
+    assert within_margin.scan_started_at == started, "still before the scan's start"
+    assert within_margin.followed_through([_event(2, "update", 2)]).scan_started_at is None
+    assert state.changelog_expired().scan_started_at is None
+
+
 def test_purchase_order_rescan_finds_changed_and_deleted_within_its_window() -> None:
     later = T0 + dt.timedelta(minutes=1)
     known = {1: T0, 5: T0, 6: T0, 7: T0, 9: T0}

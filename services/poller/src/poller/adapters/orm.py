@@ -56,6 +56,7 @@ streams = sa.Table(
     sa.Column("after_id", sa.BigInteger, nullable=False),
     sa.Column("changelog_from", sa.DateTime(timezone=True), nullable=True),
     sa.Column("changelog_seen_ids", postgresql.ARRAY(sa.BigInteger), nullable=False),
+    sa.Column("scan_started_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 published_documents = sa.Table(

@@ -431,11 +431,16 @@ async def load_streams(session: AsyncSession, tenant_id: str) -> dict[Stream, St
             streams.c.after_id,
             streams.c.changelog_from,
             streams.c.changelog_seen_ids,
+            streams.c.scan_started_at,
         ).where(streams.c.tenant_id == tenant_id)
     )
     found = {
         Stream(row.stream): StreamState(
-            Phase(row.phase), row.after_id, row.changelog_from, frozenset(row.changelog_seen_ids)
+            Phase(row.phase),
+            row.after_id,
+            row.changelog_from,
+            frozenset(row.changelog_seen_ids),
+            row.scan_started_at,
         )
         for row in rows
     }
@@ -450,6 +455,7 @@ async def save_stream(
         "after_id": state.after_id,
         "changelog_from": state.changelog_from,
         "changelog_seen_ids": sorted(state.seen_at_watermark),
+        "scan_started_at": state.scan_started_at,
     }
     await session.execute(
         insert(streams)

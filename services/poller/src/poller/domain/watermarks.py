@@ -46,19 +46,28 @@ class StreamState:
     changelog_from: dt.datetime | None = None
     # Record ids whose events at exactly `changelog_from` were handled: skipped when read again.
     seen_at_watermark: frozenset[int] = frozenset()
+    # Pennylane's time when the full scan started, while the changelog is still before it: the
+    # follow's events from before it were read by the scan or left out by it on purpose.
+    scan_started_at: dt.datetime | None = None
 
     def scan_started(
-        self, resume_from: dt.datetime | None, seen: Iterable[int] = ()
+        self,
+        resume_from: dt.datetime | None,
+        seen: Iterable[int] = (),
+        started_at: dt.datetime | None = None,
     ) -> StreamState:
         """`seen`: the records changed at `resume_from`; the scan that follows reads their state
-        after those changes, so the changelog need not hand them over again."""
-        return StreamState(Phase.SCANNING, 0, resume_from, frozenset(seen))
+        after those changes, so the changelog need not hand them over again. `started_at`:
+        Pennylane's time at the scan's start (after `resume_from`, which is a margin before)."""
+        return StreamState(Phase.SCANNING, 0, resume_from, frozenset(seen), started_at)
 
     def scanned_through(self, last_id: int) -> StreamState:
         return replace(self, after_id=max(self.after_id, last_id))
 
     def scan_finished(self) -> StreamState:
-        return StreamState(Phase.FOLLOWING, 0, self.changelog_from, self.seen_at_watermark)
+        return StreamState(
+            Phase.FOLLOWING, 0, self.changelog_from, self.seen_at_watermark, self.scan_started_at
+        )
 
     def is_new(self, event: ChangelogEvent) -> bool:
         """False for an event at the watermark instant whose record was already handled."""
@@ -76,7 +85,16 @@ class StreamState:
                 newest, seen = event.processed_at, {event.id}
             elif event.processed_at == newest:
                 seen.add(event.id)
-        return replace(self, changelog_from=newest, seen_at_watermark=frozenset(seen))
+        scan_started_at = self.scan_started_at
+        if scan_started_at is not None and newest is not None and newest >= scan_started_at:
+            # Every later event was made after the scan started: none of them is the scan's.
+            scan_started_at = None
+        return replace(
+            self,
+            changelog_from=newest,
+            seen_at_watermark=frozenset(seen),
+            scan_started_at=scan_started_at,
+        )
 
     def changelog_expired(self) -> StreamState:
         """The watermark fell out of the 4-week window: changes may be lost, re-scan in full."""

@@ -326,18 +326,16 @@ class TenantSync:
         current = self._load_stream(stream)
         if current.phase is Phase.NEW:
             resume_from, changed_then = await self._changelog_head(resource)
-            current = current.scan_started(resume_from, changed_then)
+            # Pennylane's time when the scan starts: the changelog start plus the margin, plus
+            # the second the `Date` it came from was truncated to.
+            started_at = (
+                None
+                if resume_from is None
+                else resume_from + self._limits.changelog_start_margin + dt.timedelta(seconds=1)
+            )
+            current = current.scan_started(resume_from, changed_then, started_at)
             await self._commit(PageCommit(self._topic(stream), stream, stream_state=current))
-        scan_start: dt.datetime | None = None
         if current.phase is Phase.SCANNING:
-            if current.changelog_from is not None:
-                # Pennylane's time when the scan started: its changelog start plus the margin,
-                # plus the second the `Date` it came from was truncated to.
-                scan_start = (
-                    current.changelog_from
-                    + self._limits.changelog_start_margin
-                    + dt.timedelta(seconds=1)
-                )
             async with aclosing(read_ahead(self._scan(stream, current.after_id))) as pages:
                 async for records in pages:
                     await self._checkpoint()
@@ -349,7 +347,7 @@ class TenantSync:
             current = current.scan_finished()
             await self._commit(PageCommit(self._topic(stream), stream, stream_state=current))
         try:
-            await self._follow(stream, resource, current, scan_start)
+            await self._follow(stream, resource, current)
         except ChangelogExpired:
             await self._commit(
                 PageCommit(self._topic(stream), stream, stream_state=current.changelog_expired())
@@ -372,7 +370,6 @@ class TenantSync:
         stream: Stream,
         resource: ChangelogResource,
         current: StreamState,
-        scan_start: dt.datetime | None = None,
     ) -> None:
         async for events in self._client.iter_changelog_pages(
             resource, since=current.changelog_from, page_size=self._limits.changelog_page_size
@@ -383,8 +380,12 @@ class TenantSync:
                 continue
             changes = ChangeSet.from_events(fresh)
             records = await self._fetch(stream, self._unread(stream, fresh, changes.upserted_ids))
-            if scan_start is not None:
-                records = self._left_out_by_the_scan(stream, records, fresh, scan_start)
+            if current.scan_started_at is not None:
+                # Kept in the stream's state: a run that resumes the follow after a crash leaves
+                # them out too.
+                records = self._left_out_by_the_scan(
+                    stream, records, fresh, current.scan_started_at
+                )
             page = await self._page_of_records(stream, records)
             page.events += await self._deletions(stream, changes.deleted_ids, page)
             current = current.followed_through(fresh)
