@@ -120,27 +120,32 @@ async def append_ledger(
 ) -> None:
     """Append the postings' entries with one COPY, in posting order (the ledger's ids follow
     it)."""
-    rows = [
-        (
-            tenant_id,
-            recorded_at,
-            str(e.product_id),
-            str(e.location_id),
-            e.real_delta,
-            e.reserved_delta,
-            e.incoming_delta,
-            f"{e.cause_kind} {e.reference}",
-            e.entry_id,
-            str(e.cause_kind),
-            str(e.subject_id),
-            e.reference,
-            e.version,
-            e.lines,
-            e.note,
-        )
-        for posting in postings
-        for e in posting.entries
-    ]
+    rows: list[tuple[object, ...]] = []
+    for posting in postings:
+        for entry in posting.entries:
+            # Read straight from the entry's movement (its properties would each be a call).
+            movement = entry.movement
+            key, delta, cause = movement.key, movement.delta, movement.cause
+            kind = cause.kind
+            rows.append(
+                (
+                    tenant_id,
+                    recorded_at,
+                    str(key.product_id),
+                    str(key.location_id),
+                    delta.real,
+                    delta.reserved,
+                    delta.incoming,
+                    f"{kind} {cause.reference}",
+                    entry.entry_id,
+                    str(kind),
+                    str(cause.subject_id),
+                    cause.reference,
+                    cause.version,
+                    cause.lines,
+                    cause.note,
+                )
+            )
     if rows:
         await copy_rows(session, "stock_ledger", LEDGER_COLUMNS, rows)
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from operator import attrgetter
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 from uuid import UUID
 
 from stockpit_contracts.ids import new_uuid
@@ -163,32 +163,100 @@ def settle(
     return movements
 
 
-@dataclass(frozen=True)
-class LedgerEntry:
-    """One append-only ledger line. Never updated or deleted."""
+class LedgerEntry(NamedTuple):
+    """One append-only ledger line: a movement applied to a level, with the level's quantities
+    after it (what its stock event reports). Never updated or deleted.
+
+    Made for every line of every document, so it is one small immutable tuple that refers to
+    its movement rather than copying the movement's fields; the ledger's columns are read
+    through the properties below."""
 
     entry_id: UUID
     tenant_id: TenantId
-    product_id: UUID
-    location_id: UUID
-    real_delta: Decimal
-    reserved_delta: Decimal
-    incoming_delta: Decimal
-    cause_kind: CauseKind
-    subject_id: UUID
-    reference: str
-    version: str | None
-    lines: str | None
-    note: str | None
+    movement: StockMovement
     recorded_at: datetime
+    # The level after this entry.
+    real: Decimal
+    reserved: Decimal
+    incoming: Decimal
 
     @property
     def key(self) -> StockKey:
-        return StockKey(self.product_id, self.location_id)
+        return self.movement.key
 
     @property
     def delta(self) -> Effect:
-        return Effect(self.real_delta, self.reserved_delta, self.incoming_delta)
+        return self.movement.delta
+
+    @property
+    def product_id(self) -> UUID:
+        return self.movement.key.product_id
+
+    @property
+    def location_id(self) -> UUID:
+        return self.movement.key.location_id
+
+    @property
+    def real_delta(self) -> Decimal:
+        return self.movement.delta.real
+
+    @property
+    def reserved_delta(self) -> Decimal:
+        return self.movement.delta.reserved
+
+    @property
+    def incoming_delta(self) -> Decimal:
+        return self.movement.delta.incoming
+
+    @property
+    def cause(self) -> Cause:
+        return self.movement.cause
+
+    @property
+    def cause_kind(self) -> CauseKind:
+        return self.movement.cause.kind
+
+    @property
+    def subject_id(self) -> UUID:
+        return self.movement.cause.subject_id
+
+    @property
+    def reference(self) -> str:
+        return self.movement.cause.reference
+
+    @property
+    def version(self) -> str | None:
+        return self.movement.cause.version
+
+    @property
+    def lines(self) -> str | None:
+        return self.movement.cause.lines
+
+    @property
+    def note(self) -> str | None:
+        return self.movement.cause.note
+
+    @property
+    def available(self) -> Decimal:
+        return self.real - self.reserved
+
+    def stock_changed(self) -> StockChanged:
+        """The entry's stock event: the level after it, with the entry's deltas."""
+        delta = self.movement.delta
+        return StockChanged(
+            tenant_id=self.tenant_id,
+            product_id=self.movement.key.product_id,
+            location_id=self.movement.key.location_id,
+            real=self.real,
+            reserved=self.reserved,
+            available=self.real - self.reserved,
+            incoming=self.incoming,
+            real_delta=delta.real,
+            reserved_delta=delta.reserved,
+            incoming_delta=delta.incoming,
+            cause=self.movement.cause.describe(),
+            ledger_entry_id=self.entry_id,
+        )
 
 
 @dataclass
@@ -217,52 +285,32 @@ class StockLevel:
     def apply(
         self, movement: StockMovement, recorded_at: datetime
     ) -> tuple[LedgerEntry, list[DomainEvent]]:
+        """Move the level; the ledger entry (which stands for its own `StockChanged`, see
+        `LedgerEntry.stock_changed`) and the negative-stock events the move reports."""
         key = movement.key
         if key.product_id != self.product_id or key.location_id != self.location_id:
             raise DomainError(f"movement for {key} applied to level {self.key}")
-        available_before = self.available
-        self.real += movement.delta.real
-        self.reserved += movement.delta.reserved
-        self.incoming += movement.delta.incoming
-        cause = movement.cause
+        delta = movement.delta
+        available_before = self.real - self.reserved
+        self.real += delta.real
+        self.reserved += delta.reserved
+        self.incoming += delta.incoming
         entry = LedgerEntry(
-            entry_id=new_uuid(),
-            tenant_id=self.tenant_id,
-            product_id=self.product_id,
-            location_id=self.location_id,
-            real_delta=movement.delta.real,
-            reserved_delta=movement.delta.reserved,
-            incoming_delta=movement.delta.incoming,
-            cause_kind=cause.kind,
-            subject_id=cause.subject_id,
-            reference=cause.reference,
-            version=cause.version,
-            lines=cause.lines,
-            note=cause.note,
-            recorded_at=recorded_at,
+            new_uuid(),
+            self.tenant_id,
+            movement,
+            recorded_at,
+            self.real,
+            self.reserved,
+            self.incoming,
         )
-        events: list[DomainEvent] = [
-            StockChanged(
-                tenant_id=self.tenant_id,
-                product_id=self.product_id,
-                location_id=self.location_id,
-                real=self.real,
-                reserved=self.reserved,
-                available=self.available,
-                incoming=self.incoming,
-                real_delta=movement.delta.real,
-                reserved_delta=movement.delta.reserved,
-                incoming_delta=movement.delta.incoming,
-                cause=cause.describe(),
-                ledger_entry_id=entry.entry_id,
-            )
-        ]
         # Reported each time a movement pushes a measure down into (or further below) zero.
-        if movement.delta.real < ZERO and self.real < ZERO:
-            events.append(self._negative(StockMeasure.REAL, self.real, cause))
-        elif self.available < available_before and self.available < ZERO:
-            events.append(self._negative(StockMeasure.AVAILABLE, self.available, cause))
-        return entry, events
+        if delta.real < ZERO and self.real < ZERO:
+            return entry, [self._negative(StockMeasure.REAL, self.real, movement.cause)]
+        available = self.real - self.reserved
+        if available < available_before and available < ZERO:
+            return entry, [self._negative(StockMeasure.AVAILABLE, available, movement.cause)]
+        return entry, []
 
     def _negative(self, measure: StockMeasure, quantity: Decimal, cause: Cause) -> NegativeStock:
         return NegativeStock(
@@ -278,11 +326,19 @@ class StockLevel:
 
 @dataclass
 class Posting:
-    """What `post_movements` produced: entries to append, events to publish, levels it created."""
+    """What `post_movements` produced: entries to append, levels it created, and its facts in
+    the order they happened — each ledger entry standing for its `StockChanged` (made only when
+    asked for: `events`), followed by the events its move reported."""
 
     entries: list[LedgerEntry] = field(default_factory=list)
-    events: list[DomainEvent] = field(default_factory=list)
+    facts: list[LedgerEntry | DomainEvent] = field(default_factory=list)
     created_levels: list[StockLevel] = field(default_factory=list)
+
+    @property
+    def events(self) -> list[DomainEvent]:
+        return [
+            fact.stock_changed() if isinstance(fact, LedgerEntry) else fact for fact in self.facts
+        ]
 
 
 def post_movements(
@@ -297,6 +353,7 @@ def post_movements(
     """
     require_aware(recorded_at, "recorded_at")
     posting = Posting()
+    entries, facts = posting.entries, posting.facts
     for movement in movements:
         level = levels.get(movement.key)
         if level is None:
@@ -305,9 +362,11 @@ def post_movements(
             posting.created_levels.append(level)
         elif level.tenant_id != tenant_id:
             raise DomainError("a stock level of another tenant cannot be moved")
-        entry, events = level.apply(movement, recorded_at)
-        posting.entries.append(entry)
-        posting.events.extend(events)
+        entry, reported = level.apply(movement, recorded_at)
+        entries.append(entry)
+        facts.append(entry)
+        if reported:
+            facts.extend(reported)
     return posting
 
 

@@ -27,7 +27,7 @@ from stockpit_contracts.sizes import ensure_fits
 from stockpit_runtime import tracing
 from stockpit_runtime.outbox import OutboxRow
 
-from inventory.domain.events import StockChanged
+from inventory.domain.stock import LedgerEntry
 
 EVENT_TYPE = StockChangedPayload.EVENT_TYPE
 SCHEMA_VERSION = StockChangedPayload.SCHEMA_VERSION
@@ -109,29 +109,34 @@ class StockEventRows:
         return known
 
     def row(
-        self, event: StockChanged, pennylane_id: int | None, cause: EnvelopeMeta | None
+        self, entry: LedgerEntry, pennylane_id: int | None, cause: EnvelopeMeta | None
     ) -> OutboxRow | None:
-        """The event's outbox row; None when it must go through the contract's models."""
-        if not self._plain_tenant or len(event.cause) > MAX_CAUSE_CHARS:
+        """The stock event of the entry (`entry.stock_changed()`) as an outbox row; None when
+        it must go through the contract's models."""
+        movement = entry.movement
+        text = movement.cause.describe()
+        if not self._plain_tenant or len(text) > MAX_CAUSE_CHARS:
             return None
         if pennylane_id is not None and not 0 < pennylane_id < MAX_PENNYLANE_ID:
             return None
+        delta = movement.delta
         quantities = [
             _quantity(value)
             for value in (
-                event.real,
-                event.reserved,
-                event.available,
-                event.incoming,
-                event.real_delta,
-                event.reserved_delta,
-                event.incoming_delta,
+                entry.real,
+                entry.reserved,
+                entry.real - entry.reserved,
+                entry.incoming,
+                delta.real,
+                delta.reserved,
+                delta.incoming,
             )
         ]
         if None in quantities:
             return None
         real, reserved, available, incoming, delta_real, delta_reserved, delta_incoming = quantities
-        product_id = self._id_text(event.product_id)
+        key = movement.key
+        product_id = self._id_text(key.product_id)
         event_id = self._event_id()
         correlation_id, causation_id = self._cause(cause)
         tenant = self._tenant
@@ -141,12 +146,12 @@ class StockEventRows:
             f'"occurred_at":"{self._occurred_at}","correlation_id":{correlation_id},'
             f'"causation_id":{causation_id},"payload":{{"product_id":"{product_id}",'
             f'"pennylane_product_id":{"null" if pennylane_id is None else pennylane_id},'
-            f'"location_id":"{self._id_text(event.location_id)}","real":"{real}",'
+            f'"location_id":"{self._id_text(key.location_id)}","real":"{real}",'
             f'"reserved":"{reserved}","available":"{available}","incoming":"{incoming}",'
             f'"delta_real":"{delta_real}","delta_reserved":"{delta_reserved}",'
             f'"delta_incoming":"{delta_incoming}",'
-            f'"cause":{_text(event.cause)},'
-            f'"ledger_entry_id":"{event.ledger_entry_id}"}}}}'
+            f'"cause":{_text(text)},'
+            f'"ledger_entry_id":"{entry.entry_id}"}}}}'
         ).encode()
         ensure_fits(EVENT_TYPE, body)
         causation = "" if cause is None else f',"stockpit-causation-id":{causation_id}'

@@ -29,9 +29,9 @@ from inventory.adapters import report_store, stock_store
 from inventory.adapters.repository import InventoryRepository
 from inventory.domain.catalog import Product
 from inventory.domain.duplicates import redirect
-from inventory.domain.events import DomainEvent, ProductCreated, StockChanged
+from inventory.domain.events import DomainEvent, ProductCreated
 from inventory.domain.outcome import Outcome
-from inventory.domain.stock import StockMovement
+from inventory.domain.stock import LedgerEntry, StockMovement
 from inventory.domain.values import TenantId
 from inventory.service_layer.messages import Message, to_message
 from inventory.service_layer.problems import problem_row
@@ -106,18 +106,20 @@ class UnitOfWork(unit_of_work.UnitOfWork):
         postings = await stock_store.move_levels(
             self.session, self.tenant_id, self._postings, self.now
         )
-        facts: list[tuple[DomainEvent | Message, EnvelopeMeta | None]] = []
+        # A ledger entry stands for its own stock event (`LedgerEntry.stock_changed`).
+        facts: list[tuple[LedgerEntry | DomainEvent | Message, EnvelopeMeta | None]] = []
         for fact, cause in self._facts:
             if isinstance(fact, int):
-                facts.extend((event, cause) for event in postings[fact].events)
+                facts.extend((event, cause) for event in postings[fact].facts)
             else:
                 facts.append((fact, cause))
         self._facts.clear()
         self._postings.clear()
         unknown = {
-            fact.product_id
-            for fact, _ in facts
-            if isinstance(fact, StockChanged) and fact.product_id not in self._pennylane_ids
+            entry.movement.key.product_id
+            for posting in postings
+            for entry in posting.entries
+            if entry.movement.key.product_id not in self._pennylane_ids
         }
         if unknown:
             self._pennylane_ids.update(await self.repo.pennylane_ids_of_products(unknown))
@@ -130,18 +132,24 @@ class UnitOfWork(unit_of_work.UnitOfWork):
         rows: list[OutboxRow] = []
         # Problems are kept for the tenant's report as they are emitted.
         problems: list[dict[str, object]] = []
-        for fact, cause in facts:
-            if type(fact) is StockChanged:
-                row = stock_rows.row(fact, self._pennylane_ids.get(fact.product_id), cause)
+        for item, cause in facts:
+            # Checked first: a ledger entry is a tuple, as a Message is.
+            if isinstance(item, LedgerEntry):
+                row = stock_rows.row(
+                    item, self._pennylane_ids.get(item.movement.key.product_id), cause
+                )
                 if row is not None:
                     rows.append(row)
                     continue
-            message = self._message(fact)
+                event: DomainEvent | Message = item.stock_changed()
+            else:
+                event = item
+            message = self._message(event)
             if message is None:
                 continue
             rows.extend(self._outbox_rows([(message, cause)]))
             if isinstance(message[2], ProblemReported):
-                problems.append(problem_row(self.tenant_id, fact, message[2], self.now))
+                problems.append(problem_row(self.tenant_id, event, message[2], self.now))
         await stage_rows(self.session, rows)
         await report_store.add_problems(self.session, problems)
 
