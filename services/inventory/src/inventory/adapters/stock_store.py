@@ -9,7 +9,7 @@ levels before the change; `append_ledger` then appends every entry with ONE `COP
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -19,6 +19,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from stockpit_runtime.db import copy_rows
+from stockpit_runtime.uuids import random_uuids
 
 from inventory.adapters.orm import stock_ledger, stock_levels
 from inventory.domain.stock import (
@@ -111,15 +112,21 @@ async def move_levels(
             reserved=row.reserved - total.reserved,
             incoming=row.incoming - total.incoming,
         )
-    # The levels move along from one posting to the next.
-    return [post_movements(tenant_id, levels, group, recorded_at) for group in postings]
+    # The levels move along from one posting to the next; the entries' ids made at once.
+    new_id = iter(random_uuids(len(movements))).__next__
+    return [post_movements(tenant_id, levels, group, recorded_at, new_id) for group in postings]
 
 
 async def append_ledger(
-    session: AsyncSession, tenant_id: TenantId, postings: Sequence[Posting], recorded_at: datetime
+    session: AsyncSession,
+    tenant_id: TenantId,
+    postings: Sequence[Posting],
+    recorded_at: datetime,
+    id_text: Callable[[UUID], str] = str,
 ) -> None:
     """Append the postings' entries with one COPY, in posting order (the ledger's ids follow
-    it)."""
+    it). `id_text` writes a UUID as text (the caller's cache: products, locations and subjects
+    recur from line to line)."""
     rows: list[tuple[object, ...]] = []
     for posting in postings:
         for entry in posting.entries:
@@ -131,15 +138,15 @@ async def append_ledger(
                 (
                     tenant_id,
                     recorded_at,
-                    str(key.product_id),
-                    str(key.location_id),
+                    id_text(key.product_id),
+                    id_text(key.location_id),
                     delta.real,
                     delta.reserved,
                     delta.incoming,
                     f"{kind} {cause.reference}",
                     entry.entry_id,
                     str(kind),
-                    str(cause.subject_id),
+                    id_text(cause.subject_id),
                     cause.reference,
                     cause.version,
                     cause.lines,

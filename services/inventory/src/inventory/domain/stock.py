@@ -283,10 +283,11 @@ class StockLevel:
         return Effect(self.real, self.reserved, self.incoming)
 
     def apply(
-        self, movement: StockMovement, recorded_at: datetime
+        self, movement: StockMovement, recorded_at: datetime, entry_id: UUID | None = None
     ) -> tuple[LedgerEntry, list[DomainEvent]]:
         """Move the level; the ledger entry (which stands for its own `StockChanged`, see
-        `LedgerEntry.stock_changed`) and the negative-stock events the move reports."""
+        `LedgerEntry.stock_changed`; a new id unless given) and the negative-stock events the
+        move reports."""
         key = movement.key
         if key.product_id != self.product_id or key.location_id != self.location_id:
             raise DomainError(f"movement for {key} applied to level {self.key}")
@@ -296,7 +297,7 @@ class StockLevel:
         self.reserved += delta.reserved
         self.incoming += delta.incoming
         entry = LedgerEntry(
-            new_uuid(),
+            new_uuid() if entry_id is None else entry_id,
             self.tenant_id,
             movement,
             recorded_at,
@@ -346,8 +347,10 @@ def post_movements(
     levels: MutableMapping[StockKey, StockLevel],
     movements: Iterable[StockMovement],
     recorded_at: datetime,
+    new_id: Callable[[], UUID] = new_uuid,
 ) -> Posting:
-    """Apply movements to the levels (creating missing ones in `levels`) and write the ledger.
+    """Apply movements to the levels (creating missing ones in `levels`) and write the ledger,
+    each entry's id from `new_id` (a random UUID).
 
     The caller loads (and locks) the levels for `stock_keys(movements)` first.
     """
@@ -362,7 +365,7 @@ def post_movements(
             posting.created_levels.append(level)
         elif level.tenant_id != tenant_id:
             raise DomainError("a stock level of another tenant cannot be moved")
-        entry, reported = level.apply(movement, recorded_at)
+        entry, reported = level.apply(movement, recorded_at, new_id())
         entries.append(entry)
         facts.append(entry)
         if reported:

@@ -82,7 +82,8 @@ class StockEventRows:
         self._texts: dict[int, str] = {}
         self._causes: dict[int, tuple[str, str]] = {}
 
-    def _id_text(self, value: UUID) -> str:
+    def id_text(self, value: UUID) -> str:
+        """The UUID's text, made once per unit of work."""
         number = value.int
         text = self._texts.get(number)
         if text is None:
@@ -136,7 +137,7 @@ class StockEventRows:
             return None
         real, reserved, available, incoming, delta_real, delta_reserved, delta_incoming = quantities
         key = movement.key
-        product_id = self._id_text(key.product_id)
+        product_id = self.id_text(key.product_id)
         event_id = self._event_id()
         correlation_id, causation_id = self._cause(cause)
         tenant = self._tenant
@@ -146,7 +147,7 @@ class StockEventRows:
             f'"occurred_at":"{self._occurred_at}","correlation_id":{correlation_id},'
             f'"causation_id":{causation_id},"payload":{{"product_id":"{product_id}",'
             f'"pennylane_product_id":{"null" if pennylane_id is None else pennylane_id},'
-            f'"location_id":"{self._id_text(key.location_id)}","real":"{real}",'
+            f'"location_id":"{self.id_text(key.location_id)}","real":"{real}",'
             f'"reserved":"{reserved}","available":"{available}","incoming":"{incoming}",'
             f'"delta_real":"{delta_real}","delta_reserved":"{delta_reserved}",'
             f'"delta_incoming":"{delta_incoming}",'

@@ -123,11 +123,13 @@ class UnitOfWork(unit_of_work.UnitOfWork):
         }
         if unknown:
             self._pennylane_ids.update(await self.repo.pennylane_ids_of_products(unknown))
-        await stock_store.append_ledger(self.session, self.tenant_id, postings, self.now)
         stock_rows = StockEventRows(
             self.tenant_id,
             INVENTORY_STOCK.name(self.topic_prefix),
             sum(len(posting.entries) for posting in postings),
+        )
+        await stock_store.append_ledger(
+            self.session, self.tenant_id, postings, self.now, stock_rows.id_text
         )
         rows: list[OutboxRow] = []
         # Problems are kept for the tenant's report as they are emitted.
