@@ -9,6 +9,7 @@ levels before the change; `append_ledger` then appends every entry with ONE `COP
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from stockpit_runtime.db import copy_rows
+from stockpit_runtime.db import driver_connection
 from stockpit_runtime.uuids import random_uuids
 
 from inventory.adapters.orm import stock_ledger, stock_levels
@@ -117,6 +118,79 @@ async def move_levels(
     return [post_movements(tenant_id, levels, group, recorded_at, new_id) for group in postings]
 
 
+# What COPY's text format escapes in a value, and its NULL.
+_SPECIAL = re.compile(r"[\\\t\n\r]")
+NULL = "\\N"
+
+
+def _copy_text(value: object) -> str:
+    """A value in COPY's text format."""
+    if value is None:
+        return NULL
+    text = str(value)
+    if _SPECIAL.search(text) is None:
+        return text
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def ledger_copy_text(
+    tenant_id: TenantId,
+    postings: Sequence[Posting],
+    recorded_at: datetime,
+    id_text: Callable[[UUID], str] = str,
+) -> str:
+    """The postings' entries as the rows of a COPY in text format, `LEDGER_COLUMNS` in order.
+
+    Text rather than asyncpg's binary COPY: encoding a decimal into PostgreSQL's binary numeric
+    costs about 0.9 µs in asyncpg, three per entry, where its text is `str()` and the server
+    parses it. A row is written in one piece, and escaped value by value only when a text of
+    its (the tenant's, the cause's) holds a character COPY escapes."""
+    tenant, at = _copy_text(tenant_id), recorded_at.isoformat()
+    plain_tenant = tenant == tenant_id
+    rows: list[str] = []
+    for posting in postings:
+        for entry in posting.entries:
+            # Read straight from the entry's movement (its properties would each be a call).
+            movement = entry.movement
+            key, delta, cause = movement.key, movement.delta, movement.cause
+            kind, reference, version, lines, note = (
+                cause.kind.value,
+                cause.reference,
+                cause.version,
+                cause.lines,
+                cause.note,
+            )
+            if plain_tenant and _SPECIAL.search(f"{reference}{version}{lines}{note}") is None:
+                rows.append(
+                    f"{tenant}\t{at}\t{id_text(key.product_id)}\t{id_text(key.location_id)}\t"
+                    f"{delta.real}\t{delta.reserved}\t{delta.incoming}\t{kind} {reference}\t"
+                    f"{entry.entry_id}\t{kind}\t{id_text(cause.subject_id)}\t{reference}\t"
+                    f"{NULL if version is None else version}\t"
+                    f"{NULL if lines is None else lines}\t"
+                    f"{NULL if note is None else note}\n"
+                )
+                continue
+            values = (
+                tenant_id,
+                at,
+                id_text(key.product_id),
+                id_text(key.location_id),
+                delta.real,
+                delta.reserved,
+                delta.incoming,
+                f"{kind} {reference}",
+                entry.entry_id,
+                kind,
+                id_text(cause.subject_id),
+                reference,
+                version,
+                lines,
+                note,
+            )
+            rows.append("\t".join(_copy_text(value) for value in values) + "\n")
+    return "".join(rows)
+
+
 async def append_ledger(
     session: AsyncSession,
     tenant_id: TenantId,
@@ -127,34 +201,16 @@ async def append_ledger(
     """Append the postings' entries with one COPY, in posting order (the ledger's ids follow
     it). `id_text` writes a UUID as text (the caller's cache: products, locations and subjects
     recur from line to line)."""
-    rows: list[tuple[object, ...]] = []
-    for posting in postings:
-        for entry in posting.entries:
-            # Read straight from the entry's movement (its properties would each be a call).
-            movement = entry.movement
-            key, delta, cause = movement.key, movement.delta, movement.cause
-            kind = cause.kind
-            rows.append(
-                (
-                    tenant_id,
-                    recorded_at,
-                    id_text(key.product_id),
-                    id_text(key.location_id),
-                    delta.real,
-                    delta.reserved,
-                    delta.incoming,
-                    f"{kind} {cause.reference}",
-                    entry.entry_id,
-                    str(kind),
-                    id_text(cause.subject_id),
-                    cause.reference,
-                    cause.version,
-                    cause.lines,
-                    cause.note,
-                )
-            )
-    if rows:
-        await copy_rows(session, "stock_ledger", LEDGER_COLUMNS, rows)
+    text = ledger_copy_text(tenant_id, postings, recorded_at, id_text)
+    if text:
+        driver = await driver_connection(await session.connection())
+        # A buffer, not bytes: asyncpg takes bytes for a file's path.
+        await driver.copy_to_table(
+            "stock_ledger",
+            source=memoryview(text.encode()),
+            columns=list(LEDGER_COLUMNS),
+            format="text",
+        )
 
 
 @dataclass(frozen=True)
