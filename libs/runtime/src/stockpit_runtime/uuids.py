@@ -1,4 +1,5 @@
-"""Random (version 4) UUIDs made in bulk, for ids made once per row of a large write.
+"""Random (version 4) UUIDs made in bulk, for ids made once per row of a large write, and
+UUIDs read cheaply from their text.
 
 `uuid.uuid4()` reads the system's randomness and builds a Python-level `UUID` for each id
 (about 2 µs), and `str()` of one costs about as much again. These are asyncpg's own UUIDs (a
@@ -13,6 +14,11 @@ import os
 from uuid import UUID
 
 from asyncpg.pgproto.pgproto import UUID as _PgUUID
+
+# asyncpg's UUID class, for reading many UUIDs from their text: `FastUUID(text)` parses in C
+# (about 0.1 µs against 1 µs), and its text, hash and comparisons are C calls too. It takes
+# the canonical form (and upper case, and no dashes), not the standard one's braces or URN.
+FastUUID: type[UUID] = _PgUUID
 
 # Byte 6 keeps its low nibble under version 4; byte 8 its low six bits under the RFC 4122
 # variant (binary 10).

@@ -27,6 +27,7 @@ from inventory.domain.returns import Return
 from inventory.domain.settings import StockMode, TenantSettings
 from inventory.domain.stock import Effect, StockKey
 from inventory.domain.values import PostalAddress
+from stockpit_runtime.uuids import FastUUID
 
 T = TypeVar("T")
 
@@ -196,3 +197,30 @@ def test_uuids_and_times_are_written_exactly() -> None:
     paris = AT.astimezone(timezone(timedelta(hours=1)))
     assert encode(AT) == "2026-03-01T09:30:15.123456+00:00"
     assert encode(paris) == "2026-03-01T10:30:15.123456+01:00"
+
+
+def test_uuids_are_read_as_fast_uuids_that_store_and_compare_as_the_standard_ones() -> None:
+    order = _order_with_keys()
+    stored = dumps(order)
+    again = decode(Order, json.loads(stored))
+    assert type(again.order_id) is FastUUID
+    assert all(type(key.product_id) is FastUUID for key in again.applied)
+    assert again == order
+    # Written back exactly as before, and found under the standard UUIDs.
+    assert dumps(again) == stored
+    assert {key: effect for key, effect in again.applied.items()} == order.applied
+    assert all(again.applied[key] == effect for key, effect in order.applied.items())
+
+
+def _order_with_keys() -> Order:
+    location = uuid4()
+    return Order(
+        order_id=uuid4(),
+        tenant_id="acme",
+        from_pennylane=True,
+        status=OrderStatus.OPEN,
+        created_at=AT,
+        mode=StockMode.DEDUCT_ON_ORDER,
+        location_id=location,
+        applied={StockKey(uuid4(), location): Effect(real=Decimal(-n)) for n in range(1, 6)},
+    )

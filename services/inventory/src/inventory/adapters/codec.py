@@ -28,6 +28,8 @@ from itertools import count
 from typing import Any, TypeVar
 from uuid import UUID
 
+from stockpit_runtime.uuids import FastUUID
+
 T = TypeVar("T")
 
 Json = Any
@@ -63,6 +65,7 @@ _JSON_ENCODER = json.JSONEncoder(check_circular=False)
 _NAMESPACE: dict[str, Any] = {
     "Decimal": Decimal,
     "UUID": UUID,
+    "FastUUID": FastUUID,
     "datetime": datetime,
     "date": date,
     "timedelta": timedelta,
@@ -226,7 +229,13 @@ def _encode_expr(tp: Any, var: str, depth: int) -> str:
         converted = var
     elif issubclass(tp, Enum) and not issubclass(tp, int):
         converted = f"{var}.value"
-    elif tp is UUID or tp is Decimal:
+    elif tp is UUID:
+        # UUIDs read by this codec are asyncpg's (see `_decode_expr`).
+        return (
+            f"(str({var}) if {var}.__class__ is FastUUID or {var}.__class__ is UUID "
+            f"else {fallback})"
+        )
+    elif tp is Decimal:
         converted = f"str({var})"
     elif tp is datetime or tp is date:
         converted = f"{var}.isoformat()"
@@ -333,7 +342,10 @@ def _decode_expr(tp: Any, var: str, depth: int) -> str:
     elif tp is Decimal:
         converted = f"Decimal({var})"
     elif tp is UUID:
-        converted = f"UUID({var})"
+        # A `uuid.UUID` subclass whose parsing, text, hash and comparisons are C calls: the
+        # ids of products, locations and orders read here are hashed and written again and
+        # again while a batch is applied.
+        converted = f"FastUUID({var})"
     elif tp is datetime:
         converted = f"datetime.fromisoformat({var})"
     elif tp is date:
