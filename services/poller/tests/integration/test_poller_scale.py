@@ -9,6 +9,7 @@ import datetime as dt
 import socket
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import cast
 
 import httpx
 import pytest
@@ -20,10 +21,14 @@ from poller.adapters import state
 from poller.adapters.clients import TenantClients
 from poller.adapters.gate import SyncGate
 from poller.adapters.orm import sync_runs, tenants
+from poller.domain.schedule import EVERY_STREAM
 from poller.entrypoints.app import MIGRATIONS
-from poller.service_layer.sync import SyncStopped
+from poller.service_layer.run_report import RunEnd
+from poller.service_layer.scheduler import Scheduler, SchedulerConfig
+from poller.service_layer.sync import Lease, SyncStopped
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from stockpit_connections import ConnectionRegistry
 from stockpit_pennylane.client import PennylaneClient
 from stockpit_runtime.db import create_engine, session_factory
 from stockpit_runtime.migrations import upgrade_to_head
@@ -218,3 +223,68 @@ async def test_a_closed_gate_stops_only_its_tenant_on_the_shared_pool(sandbox_ur
     finally:
         await pool.aclose()
     assert len(await _sandbox_log(sandbox_url, TOKEN_A)) == 2
+
+
+async def test_a_run_ends_with_the_interval_in_force_when_it_ends(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The release computes the next due time with the interval the sync was claimed under,
+    in the statement that records the run's end; an interval changed in Stockpit during the
+    sync is read under the row lock and counts instead."""
+    async with sessions.begin() as session:
+        for tenant_id in ("kept", "changed"):
+            await _add_tenant(session, tenant_id, late=dt.timedelta(minutes=1))
+        await session.execute(sa.update(tenants).values(sync_interval_s=600))
+    async with sessions.begin() as session:
+        claimed = await state.claim_due(
+            session, "replica-1", NOW, NOW + dt.timedelta(minutes=1), limit=2
+        )
+    assert {(c.tenant_id, c.sync_interval_s) for c in claimed} == {
+        ("kept", 600),
+        ("changed", 600),
+    }
+    async with sessions.begin() as session:
+        await state.set_sync_interval(session, "changed", 1200, NOW)  # during the sync
+
+    started = dt.datetime.now(dt.UTC)
+    config = SchedulerConfig("replica-1", "http://127.0.0.1:9", "scale")
+    scheduler = Scheduler(sessions, cast(ConnectionRegistry, None), config)
+    try:
+        for c in claimed:
+            await scheduler._release(
+                Lease(c.tenant_id, "replica-1", c.version),
+                started,
+                "succeeded",
+                None,
+                full=True,
+                interval_s=c.sync_interval_s,
+                ended=RunEnd(EVERY_STREAM, 0),
+            )
+    finally:
+        await scheduler.stop()
+
+    async with sessions() as session:
+        rows = {
+            row.tenant_id: row
+            for row in await session.execute(
+                sa.select(
+                    tenants.c.tenant_id,
+                    tenants.c.lease_owner,
+                    tenants.c.next_due_at,
+                    tenants.c.last_success_at,
+                )
+            )
+        }
+        runs = {
+            row.tenant_id: row
+            for row in await session.execute(
+                sa.select(sync_runs.c.tenant_id, sync_runs.c.outcome, sync_runs.c.finished_at)
+            )
+        }
+    assert rows["kept"].next_due_at == started + dt.timedelta(seconds=600)
+    assert rows["changed"].next_due_at == started + dt.timedelta(seconds=1200)
+    for tenant_id in ("kept", "changed"):
+        assert rows[tenant_id].lease_owner is None
+        assert rows[tenant_id].last_success_at is not None
+        assert runs[tenant_id].outcome == "succeeded"
+        assert runs[tenant_id].finished_at is not None

@@ -11,7 +11,8 @@ import json
 import re
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -607,6 +608,17 @@ async def test_old_purchase_orders_beyond_the_window_are_read_again(
         assert read[oldest][-1].lines[0].quantity == 40
         assert deleted(reader.events)
         assert all(len(read[i]) == 1 for i in newer), "unchanged ones are not published again"
+
+        # More new ones than the window holds: read by id watermark, none left out.
+        more = [await create(n) for n in (7, 8, 9)]
+        await _sync_once_more(poller, "tenant-a", "purchase_orders")
+        # Fewer: the window's listing brings them.
+        last = await create(10)
+        await _sync_once_more(poller, "tenant-a", "purchase_orders")
+        await reader.until(lambda events: {*more, last} <= documents(events).keys())
+        read = documents(reader.events)
+        assert {*more, last} <= read.keys()
+        assert all(len(read[i]) == 1 for i in (*newer, *more, last)), "each published once"
 
 
 async def test_the_schedule_follows_the_interval_set_in_stockpit(
@@ -1368,3 +1380,58 @@ async def test_syncs_go_on_after_the_database_cut_the_poller_connections(
         assert held is None, "the lease was never given back"
     finally:
         await admin.dispose()
+
+
+@contextmanager
+def statements_of_syncs() -> Iterator[list[str]]:
+    """The SQL sent by tasks running a tenant's sync (`sync-<tenant>`), in order."""
+    seen: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:
+            return
+        if task is not None and task.get_name().startswith("sync-"):
+            seen.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)
+
+
+async def test_a_sync_with_new_invoices_makes_five_requests_and_few_statements(
+    sandbox: Sandbox, poller: httpx.AsyncClient, settings: PollerSettings
+) -> None:
+    """What a sync on schedule costs a replica, guarded: a tenant with no purchase order and
+    two new invoices since its last sync. Five requests (three changelogs, the new invoices,
+    one listing of the purchase orders) and 13 statements (the two COPYs into the outbox not
+    counted): the registry's two reads, the watermarks, one session reading what was
+    published and the snapshots, the page's commit (lease, relay wake-up, published versions,
+    watermark), the recheck cursor with its count, the run's report and its end with the
+    lease given back."""
+    await sandbox.seed(TOKEN, count=10, customers=4, products=6, seed=21)
+    await _connect(poller, "tenant-a", TOKEN, sync_interval_s=3600)
+    assert await _wait(lambda: _has_succeeded(poller, "tenant-a"))
+    await _sync_once_more(poller, "tenant-a")
+    seeded = await sandbox.seed(TOKEN, count=2, customers=0, products=0, seed=22)
+    sandbox.app.request_log.clear(TOKEN)
+    topic = PENNYLANE_DOCUMENTS.name(settings.topic_prefix)
+    async with TopicReader(settings.kafka_bootstrap_servers, topic) as reader:
+        with statements_of_syncs() as seen:
+            await _sync_once_more(poller, "tenant-a")
+        new_ids = {seeded["first_id"], seeded["last_id"]}
+        await reader.until(lambda events: new_ids <= documents(events).keys())
+    assert new_ids <= documents(reader.events).keys()
+    log = sandbox.app.request_log.entries(TOKEN)
+    requests = [(r.method, r.path.removeprefix(API)) for r in log]
+    assert sorted(requests) == [
+        ("GET", "/changelogs/customer_invoices"),
+        ("GET", "/changelogs/customers"),
+        ("GET", "/changelogs/products"),
+        ("GET", "/commercial_documents"),
+        ("GET", "/customer_invoices"),
+    ]
+    assert len(seen) <= 13, "\n".join(" ".join(s.split())[:120] for s in seen)

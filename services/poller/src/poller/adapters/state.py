@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -321,6 +321,12 @@ async def finish_run(
 ) -> None:
     """After the run's last request; in the lease release's transaction when there is one.
     One statement: the run's end, and the tenant's runs past their keeping time deleted."""
+    done, gone = _finished_run(tenant_id, owner, version, outcome)
+    await session.execute(sa.select(sa.func.count()).select_from(done).add_cte(gone))
+
+
+def _finished_run(tenant_id: str, owner: str, version: int, outcome: str) -> list[sa.CTE]:
+    """The run's end and the deletion of the tenant's runs past their keeping time, as CTEs."""
     done = (
         sa.update(sync_runs)
         .where(
@@ -332,15 +338,17 @@ async def finish_run(
         .returning(sync_runs.c.id)
         .cte("done")
     )
-    await session.execute(
+    gone = (
         sa.delete(sync_runs)
         .where(
             sync_runs.c.tenant_id == tenant_id,
             sync_runs.c.started_at
             < sa.func.now() - sa.text(f"interval '{SYNC_RUNS_KEPT_DAYS} days'"),
         )
-        .add_cte(done)
+        .returning(sync_runs.c.id)
+        .cte("gone")
     )
+    return [done, gone]
 
 
 def _held(tenant_id: str, owner: str, version: int) -> sa.ColumnElement[bool]:
@@ -377,14 +385,26 @@ async def hold_lease(
     page is committed either before another replica takes the tenant over, or before the
     disconnect, or not at all."""
     active = await session.scalar(
-        sa.select(tenants.c.active)
-        .where(_held(tenant_id, owner, version), tenants.c.lease_expires_at > now)
-        .with_for_update()
+        _HOLD_LEASE, {"p_tenant": tenant_id, "p_owner": owner, "p_version": version, "p_now": now}
     )
     if active is None:
         raise LeaseLost(tenant_id)
     if not active:
         raise TenantDisconnected(tenant_id)
+
+
+# The statements of every page and every sync are built once, their parameters bound at each
+# execution: building and keying a statement costs about as much CPU as running it.
+_HOLD_LEASE = (
+    sa.select(tenants.c.active)
+    .where(
+        tenants.c.tenant_id == sa.bindparam("p_tenant"),
+        tenants.c.lease_owner == sa.bindparam("p_owner"),
+        tenants.c.lease_version == sa.bindparam("p_version"),
+        tenants.c.lease_expires_at > sa.bindparam("p_now", type_=sa.DateTime(timezone=True)),
+    )
+    .with_for_update()
+)
 
 
 async def release_lease(
@@ -399,6 +419,127 @@ async def release_lease(
     error: str | None,
 ) -> None:
     """`next_due_at` None keeps the schedule (a sync of only the streams import-now named)."""
+    await session.execute(
+        _release(tenant_id, owner, version, started_at, next_due_at, succeeded_at, error)
+    )
+
+
+async def end_run(
+    session: AsyncSession,
+    tenant_id: str,
+    owner: str,
+    version: int,
+    *,
+    outcome: str,
+    started_at: dt.datetime,
+    next_due_at: dt.datetime | None,
+    succeeded_at: dt.datetime | None,
+    error: str | None,
+    interval_s: int | None,
+) -> bool:
+    """`finish_run` and `release_lease` in one statement, the lease given back only if the
+    tenant's interval is still `interval_s` (the one `next_due_at` was computed with; None: any).
+    False when nothing was released (the interval changed during the sync, or the lease is
+    lost): the run's end is recorded all the same, and the caller releases with the interval
+    read under the row lock (`sync_interval_of(for_update=True)`, then `release_lease`)."""
+    result = await session.execute(
+        _END_RUN,
+        {
+            "p_tenant": tenant_id,
+            "p_owner": owner,
+            "p_version": version,
+            "p_outcome": outcome,
+            "p_started": started_at,
+            "p_next_due": next_due_at,
+            "p_succeeded": succeeded_at,
+            "p_error": error,
+            "p_interval": interval_s,
+        },
+    )
+    return result.first() is not None
+
+
+def _end_run_statement() -> sa.Update:
+    """`end_run`'s statement, built once (its parameters bound at each execution): building
+    and keying a statement of this size costs more CPU than running it."""
+    p_tenant, p_owner, p_version = (
+        sa.bindparam("p_tenant", type_=sa.Text),
+        sa.bindparam("p_owner", type_=sa.Text),
+        sa.bindparam("p_version", type_=sa.BigInteger),
+    )
+    done = (
+        sa.update(sync_runs)
+        .where(
+            sync_runs.c.tenant_id == p_tenant,
+            sync_runs.c.replica_id == p_owner,
+            sync_runs.c.lease_version == p_version,
+        )
+        .values(
+            finished_at=sa.func.clock_timestamp(),
+            outcome=sa.bindparam("p_outcome", type_=sa.Text),
+        )
+        .returning(sync_runs.c.id)
+        .cte("done")
+    )
+    gone = (
+        sa.delete(sync_runs)
+        .where(
+            sync_runs.c.tenant_id == p_tenant,
+            sync_runs.c.started_at
+            < sa.func.now() - sa.text(f"interval '{SYNC_RUNS_KEPT_DAYS} days'"),
+        )
+        .returning(sync_runs.c.id)
+        .cte("gone")
+    )
+    timestamp = sa.DateTime(timezone=True)
+    interval = sa.bindparam("p_interval", type_=sa.Integer)
+    arrived_during_sync = tenants.c.requested_at > sa.bindparam("p_started", type_=timestamp)
+    return (
+        sa.update(tenants)
+        .where(
+            tenants.c.tenant_id == p_tenant,
+            tenants.c.lease_owner == p_owner,
+            tenants.c.lease_version == p_version,
+            sa.or_(
+                interval.is_(None),
+                sa.func.coalesce(tenants.c.sync_interval_s, DEFAULT_SYNC_INTERVAL_S) == interval,
+            ),
+        )
+        .values(
+            lease_owner=None,
+            lease_expires_at=None,
+            last_error=sa.bindparam("p_error", type_=sa.Text),
+            # An import-now that arrived during the sync asks for another one.
+            requested_at=sa.case((arrived_during_sync, tenants.c.requested_at), else_=None),
+            requested_streams=sa.case(
+                (arrived_during_sync, tenants.c.requested_streams), else_=None
+            ),
+            # None keeps the schedule (a sync of only the streams import-now named).
+            next_due_at=sa.func.coalesce(
+                sa.bindparam("p_next_due", type_=timestamp), tenants.c.next_due_at
+            ),
+            last_success_at=sa.func.coalesce(
+                sa.bindparam("p_succeeded", type_=timestamp), tenants.c.last_success_at
+            ),
+        )
+        .returning(tenants.c.tenant_id)
+        .add_cte(done)
+        .add_cte(gone)
+    )
+
+
+_END_RUN = _end_run_statement()
+
+
+def _release(
+    tenant_id: str,
+    owner: str,
+    version: int,
+    started_at: dt.datetime,
+    next_due_at: dt.datetime | None,
+    succeeded_at: dt.datetime | None,
+    error: str | None,
+) -> sa.Update:
     arrived_during_sync = tenants.c.requested_at > started_at
     values: dict[str, object] = {
         "lease_owner": None,
@@ -414,9 +555,7 @@ async def release_lease(
         values["next_due_at"] = next_due_at
     if succeeded_at is not None:
         values["last_success_at"] = succeeded_at
-    await session.execute(
-        sa.update(tenants).where(_held(tenant_id, owner, version)).values(**values)
-    )
+    return sa.update(tenants).where(_held(tenant_id, owner, version)).values(**values)
 
 
 # --- streams ------------------------------------------------------------------------------------
@@ -424,16 +563,7 @@ async def release_lease(
 
 async def load_streams(session: AsyncSession, tenant_id: str) -> dict[Stream, StreamState]:
     """Every stream's watermark in one query; a stream never read is new."""
-    rows = await session.execute(
-        sa.select(
-            streams.c.stream,
-            streams.c.phase,
-            streams.c.after_id,
-            streams.c.changelog_from,
-            streams.c.changelog_seen_ids,
-            streams.c.scan_started_at,
-        ).where(streams.c.tenant_id == tenant_id)
-    )
+    rows = await session.execute(_LOAD_STREAMS, {"p_tenant": tenant_id})
     found = {
         Stream(row.stream): StreamState(
             Phase(row.phase),
@@ -447,21 +577,47 @@ async def load_streams(session: AsyncSession, tenant_id: str) -> dict[Stream, St
     return {stream: found.get(stream, StreamState()) for stream in Stream}
 
 
+_LOAD_STREAMS = sa.select(
+    streams.c.stream,
+    streams.c.phase,
+    streams.c.after_id,
+    streams.c.changelog_from,
+    streams.c.changelog_seen_ids,
+    streams.c.scan_started_at,
+).where(streams.c.tenant_id == sa.bindparam("p_tenant"))
+
+
 async def save_stream(
     session: AsyncSession, tenant_id: str, stream: Stream, state: StreamState
 ) -> None:
-    values = {
-        "phase": state.phase.value,
-        "after_id": state.after_id,
-        "changelog_from": state.changelog_from,
-        "changelog_seen_ids": sorted(state.seen_at_watermark),
-        "scan_started_at": state.scan_started_at,
-    }
     await session.execute(
-        insert(streams)
-        .values(tenant_id=tenant_id, stream=stream.value, **values)
-        .on_conflict_do_update(index_elements=[streams.c.tenant_id, streams.c.stream], set_=values)
+        _SAVE_STREAM,
+        {
+            "tenant_id": tenant_id,
+            "stream": stream.value,
+            "phase": state.phase.value,
+            "after_id": state.after_id,
+            "changelog_from": state.changelog_from,
+            "changelog_seen_ids": sorted(state.seen_at_watermark),
+            "scan_started_at": state.scan_started_at,
+        },
     )
+
+
+def _upsert(table: sa.Table, keys: Sequence[str], updated: Sequence[str]) -> sa.Executable:
+    """An insert of the columns the parameters name, updating `updated` on a conflict."""
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c[key] for key in keys],
+        set_={name: statement.excluded[name] for name in updated},
+    )
+
+
+_SAVE_STREAM = _upsert(
+    streams,
+    ("tenant_id", "stream"),
+    ("phase", "after_id", "changelog_from", "changelog_seen_ids", "scan_started_at"),
+)
 
 
 # --- published documents ------------------------------------------------------------------------
@@ -474,30 +630,42 @@ async def published(
     if not wanted:
         return {}
     rows = await session.execute(
-        sa.select(
-            published_documents.c.pennylane_id,
-            published_documents.c.kind,
-            published_documents.c.updated_at,
-        ).where(
-            published_documents.c.tenant_id == tenant_id,
-            published_documents.c.source == source,
-            published_documents.c.pennylane_id.in_(wanted),
-        )
+        _PUBLISHED, {"p_tenant": tenant_id, "p_source": source, "p_ids": wanted}
     )
     return {row.pennylane_id: (row.kind, row.updated_at) for row in rows}
+
+
+_PUBLISHED = sa.select(
+    published_documents.c.pennylane_id,
+    published_documents.c.kind,
+    published_documents.c.updated_at,
+).where(
+    published_documents.c.tenant_id == sa.bindparam("p_tenant"),
+    published_documents.c.source == sa.bindparam("p_source"),
+    published_documents.c.pennylane_id.in_(sa.bindparam("p_ids", expanding=True)),
+)
 
 
 async def published_between(
     session: AsyncSession, tenant_id: str, source: str, lowest: int, highest: int
 ) -> dict[int, dt.datetime]:
     rows = await session.execute(
-        sa.select(published_documents.c.pennylane_id, published_documents.c.updated_at).where(
-            published_documents.c.tenant_id == tenant_id,
-            published_documents.c.source == source,
-            published_documents.c.pennylane_id.between(lowest, highest),
-        )
+        _PUBLISHED_BETWEEN,
+        {"p_tenant": tenant_id, "p_source": source, "p_lowest": lowest, "p_highest": highest},
     )
     return {row.pennylane_id: row.updated_at for row in rows}
+
+
+_PUBLISHED_BETWEEN = sa.select(
+    published_documents.c.pennylane_id, published_documents.c.updated_at
+).where(
+    published_documents.c.tenant_id == sa.bindparam("p_tenant"),
+    published_documents.c.source == sa.bindparam("p_source"),
+    published_documents.c.pennylane_id.between(
+        sa.bindparam("p_lowest", type_=sa.BigInteger),
+        sa.bindparam("p_highest", type_=sa.BigInteger),
+    ),
+)
 
 
 async def record_published(
@@ -508,16 +676,8 @@ async def record_published(
 ) -> None:
     if not documents:
         return
-    statement = insert(published_documents)
     await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[
-                published_documents.c.tenant_id,
-                published_documents.c.source,
-                published_documents.c.pennylane_id,
-            ],
-            set_={"kind": statement.excluded.kind, "updated_at": statement.excluded.updated_at},
-        ),
+        _RECORD_PUBLISHED,
         [
             {
                 "tenant_id": tenant_id,
@@ -529,6 +689,11 @@ async def record_published(
             for pennylane_id, (kind, updated_at) in documents.items()
         ],
     )
+
+
+_RECORD_PUBLISHED = _upsert(
+    published_documents, ("tenant_id", "source", "pennylane_id"), ("kind", "updated_at")
+)
 
 
 async def forget_published(
@@ -543,15 +708,6 @@ async def forget_published(
                 published_documents.c.pennylane_id.in_(gone),
             )
         )
-
-
-async def count_published(session: AsyncSession, tenant_id: str, source: str) -> int:
-    count = await session.scalar(
-        sa.select(sa.func.count()).where(
-            published_documents.c.tenant_id == tenant_id, published_documents.c.source == source
-        )
-    )
-    return int(count or 0)
 
 
 async def published_below(
@@ -571,16 +727,36 @@ async def published_below(
     return {row.pennylane_id: row.updated_at for row in rows}
 
 
-async def load_recheck(session: AsyncSession, tenant_id: str) -> RecheckCursor:
+async def load_recheck(
+    session: AsyncSession, tenant_id: str, source: str
+) -> tuple[RecheckCursor, int]:
+    """The tenant's recheck cursor and how many documents of `source` it published, in one
+    statement."""
+    row = (await session.execute(_LOAD_RECHECK, {"p_tenant": tenant_id, "p_source": source})).one()
+    published = int(row[0] or 0)
+    if row.done is None:  # no cursor yet (the outer join found no row)
+        return RecheckCursor(), published
+    return RecheckCursor(row.below_id, row.cycle_started_at, row.done), published
+
+
+def _load_recheck_statement() -> sa.Select[Any]:
     t = purchase_order_rechecks
-    row = (
-        await session.execute(
-            sa.select(t.c.below_id, t.c.cycle_started_at, t.c.done).where(
-                t.c.tenant_id == tenant_id
-            )
+    tenant = sa.bindparam("p_tenant", type_=sa.Text)
+    count = (
+        sa.select(sa.func.count())
+        .where(
+            published_documents.c.tenant_id == tenant,
+            published_documents.c.source == sa.bindparam("p_source", type_=sa.Text),
         )
-    ).first()
-    return RecheckCursor() if row is None else RecheckCursor(*row)
+        .scalar_subquery()
+    )
+    one = sa.select(sa.literal(1).label("one")).subquery()
+    return sa.select(count, t.c.below_id, t.c.cycle_started_at, t.c.done).select_from(
+        one.outerjoin(t, t.c.tenant_id == tenant)
+    )
+
+
+_LOAD_RECHECK = _load_recheck_statement()
 
 
 async def save_recheck(session: AsyncSession, tenant_id: str, cursor: RecheckCursor) -> None:
@@ -605,13 +781,20 @@ async def load_products(
     wanted = list(ids)
     if not wanted:
         return {}
-    t = product_snapshots
-    rows = await session.execute(
-        sa.select(
-            t.c.pennylane_id, t.c.label, t.c.reference, t.c.ledger_account_number, t.c.unit
-        ).where(t.c.tenant_id == tenant_id, t.c.pennylane_id.in_(wanted))
-    )
+    rows = await session.execute(_LOAD_PRODUCTS, {"p_tenant": tenant_id, "p_ids": wanted})
     return {row.pennylane_id: ProductSnapshot(*row) for row in rows}
+
+
+_LOAD_PRODUCTS = sa.select(
+    product_snapshots.c.pennylane_id,
+    product_snapshots.c.label,
+    product_snapshots.c.reference,
+    product_snapshots.c.ledger_account_number,
+    product_snapshots.c.unit,
+).where(
+    product_snapshots.c.tenant_id == sa.bindparam("p_tenant"),
+    product_snapshots.c.pennylane_id.in_(sa.bindparam("p_ids", expanding=True)),
+)
 
 
 async def save_products(
@@ -649,16 +832,22 @@ async def load_customers(
     wanted = list(ids)
     if not wanted:
         return {}
-    t = customer_snapshots
-    rows = await session.execute(
-        sa.select(t.c.pennylane_id, t.c.name, t.c.kind, t.c.emails).where(
-            t.c.tenant_id == tenant_id, t.c.pennylane_id.in_(wanted)
-        )
-    )
+    rows = await session.execute(_LOAD_CUSTOMERS, {"p_tenant": tenant_id, "p_ids": wanted})
     return {
         row.pennylane_id: CustomerSnapshot(row.pennylane_id, row.name, row.kind, tuple(row.emails))
         for row in rows
     }
+
+
+_LOAD_CUSTOMERS = sa.select(
+    customer_snapshots.c.pennylane_id,
+    customer_snapshots.c.name,
+    customer_snapshots.c.kind,
+    customer_snapshots.c.emails,
+).where(
+    customer_snapshots.c.tenant_id == sa.bindparam("p_tenant"),
+    customer_snapshots.c.pennylane_id.in_(sa.bindparam("p_ids", expanding=True)),
+)
 
 
 async def save_customers(

@@ -277,7 +277,14 @@ class Scheduler:
                 full = streams == EVERY_STREAM
                 refused = connected_at if failure == "token_rejected" else None
                 await self._release(
-                    lease, started_at, outcome, error, full=full, ended=ended, refused=refused
+                    lease,
+                    started_at,
+                    outcome,
+                    error,
+                    full=full,
+                    interval_s=claim.sync_interval_s,
+                    ended=ended,
+                    refused=refused,
                 )
         if outcome == "succeeded" and self._backlog:
             # Other tenants were due when the slots ran out: fill this one now, not at the tick.
@@ -291,25 +298,55 @@ class Scheduler:
         error: str | None,
         *,
         full: bool,
+        interval_s: int,
         ended: run_report.RunEnd | None = None,
         refused: dt.datetime | None = None,
     ) -> None:
-        """A sync of only the streams import-now named leaves the schedule as it was. The
-        interval is read in the release's transaction: a change made in Stockpit during the
-        sync counts for the next one. `refused`: Pennylane refused the token the tenant was
+        """A sync of only the streams import-now named leaves the schedule as it was. The next
+        due time is computed with the interval the sync was claimed under (`interval_s`) and
+        written only if the tenant's interval is still that one; otherwise it is computed again
+        with the interval read under the row lock: a change made in Stockpit during the sync
+        counts for the next one. `refused`: Pennylane refused the token the tenant was
         connected with at that time; the tenant waits for a new one."""
         finished = dt.datetime.now(dt.UTC)
         succeeded = outcome == "succeeded"
-        next_due: dt.datetime | None = None
-        async with self._uow() as uow:
-            interval_s = await state.sync_interval_of(uow.session, lease.tenant_id, for_update=True)
+
+        def next_due(interval: int) -> dt.datetime | None:
             if outcome == "failed":
-                next_due = next_run_after_failure(finished, interval_s)
-            elif full:
-                next_due = next_run_after_success(started_at, finished, interval_s)
-            await state.finish_run(
-                uow.session, lease.tenant_id, lease.owner, lease.version, outcome
+                return next_run_after_failure(finished, interval)
+            if full:
+                return next_run_after_success(started_at, finished, interval)
+            return None
+
+        due = next_due(interval_s)
+        async with self._uow() as uow:
+            # First: it takes the tenant's row lock, as the release always did.
+            released = await state.end_run(
+                uow.session,
+                lease.tenant_id,
+                lease.owner,
+                lease.version,
+                outcome=outcome,
+                started_at=started_at,
+                next_due_at=due,
+                succeeded_at=finished if succeeded else None,
+                error=error,
+                interval_s=interval_s if due is not None else None,
             )
+            if not released:
+                current = await state.sync_interval_of(
+                    uow.session, lease.tenant_id, for_update=True
+                )
+                await state.release_lease(
+                    uow.session,
+                    lease.tenant_id,
+                    lease.owner,
+                    lease.version,
+                    started_at=started_at,
+                    next_due_at=next_due(current),
+                    succeeded_at=finished if succeeded else None,
+                    error=error,
+                )
             if ended is not None:
                 await self._report_run(uow.session, lease, started_at, outcome, ended)
             if refused is not None and await self._registry.mark_token_rejected(
@@ -320,16 +357,6 @@ class Scheduler:
                     "Pennylane refused the token: no request for the tenant until a new one",
                     tenant_id=lease.tenant_id,
                 )
-            await state.release_lease(
-                uow.session,
-                lease.tenant_id,
-                lease.owner,
-                lease.version,
-                started_at=started_at,
-                next_due_at=next_due,
-                succeeded_at=finished if succeeded else None,
-                error=error,
-            )
             await uow.commit()
 
     async def _report_run(

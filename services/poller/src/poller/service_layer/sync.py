@@ -523,19 +523,20 @@ class TenantSync:
         self, invoices: list[CustomerInvoiceWithLines], page: PageCommit
     ) -> None:
         page.source = INVOICE_SOURCE
+        # One session for the published versions and the snapshots the new ones name.
         async with self._uow() as uow:
             already = await state.published(
                 uow.session, self._tenant, INVOICE_SOURCE, (i.invoice.id for i in invoices)
             )
-        fresh = [
-            i
-            for i in invoices
-            if i.invoice.id not in already or already[i.invoice.id][1] != i.invoice.updated_at
-        ]
-        products, customers = await self._named(
-            (line.product.id for i in fresh for line in i.lines if line.product),
-            (i.invoice.customer.id for i in fresh if i.invoice.customer),
-        )
+            fresh = [
+                i
+                for i in invoices
+                if i.invoice.id not in already or already[i.invoice.id][1] != i.invoice.updated_at
+            ]
+            wanted_products = {line.product.id for i in fresh for line in i.lines if line.product}
+            wanted_customers = {i.invoice.customer.id for i in fresh if i.invoice.customer}
+            known = await self._known_snapshots(uow.session, wanted_products, wanted_customers)
+        products, customers = await self._complete_snapshots(*known)
         for item in fresh:
             version = invoice_version(item.invoice, item.lines, products, customers)
             page.events.append(self._event(version))
@@ -593,8 +594,24 @@ class TenantSync:
         if not wanted_products and not wanted_customers:
             return {}, {}
         async with self._uow() as uow:
-            products = await state.load_products(uow.session, self._tenant, wanted_products)
-            customers = await state.load_customers(uow.session, self._tenant, wanted_customers)
+            known = await self._known_snapshots(uow.session, wanted_products, wanted_customers)
+        return await self._complete_snapshots(*known)
+
+    async def _known_snapshots(
+        self, session: AsyncSession, product_ids: set[int], customer_ids: set[int]
+    ) -> tuple[set[int], set[int], dict[int, ProductSnapshot], dict[int, CustomerSnapshot]]:
+        products = await state.load_products(session, self._tenant, product_ids)
+        customers = await state.load_customers(session, self._tenant, customer_ids)
+        return product_ids, customer_ids, products, customers
+
+    async def _complete_snapshots(
+        self,
+        wanted_products: set[int],
+        wanted_customers: set[int],
+        products: dict[int, ProductSnapshot],
+        customers: dict[int, CustomerSnapshot],
+    ) -> tuple[dict[int, ProductSnapshot], dict[int, CustomerSnapshot]]:
+        """The snapshots read, with those not seen yet fetched from Pennylane and kept."""
         missing_products = sorted(wanted_products - products.keys())
         if missing_products:
             fetched: list[Product] = await self._fetch(Stream.PRODUCTS, missing_products)
@@ -618,9 +635,45 @@ class TenantSync:
     # --- purchase orders ------------------------------------------------------------------------
 
     async def _purchase_orders(self) -> None:
-        """New ones by id watermark (ascending, restartable), then a bounded re-scan of the newest
-        ones for changes and deletions (NOTES §7: no changelog, no updated_at filter)."""
+        """New ones, then a bounded re-scan of the newest ones for changes and deletions (NOTES
+        §7: no changelog, no updated_at filter). The re-scan's listing of the newest ones, read
+        first, also brings the new ones when it reaches down to the watermark (one request for
+        both); otherwise (a first sync, or more new ones than the window holds) the new ones
+        are read by id watermark (ascending, restartable) and the window is listed after them."""
         current = self._load_stream(Stream.PURCHASE_ORDERS)
+        window: list[CommercialDocument] | None = None
+        complete = False
+        if current.phase is Phase.FOLLOWING:
+            window, complete = await self._purchase_order_window()
+            if complete or min(d.id for d in window) <= current.after_id:
+                await self._new_purchase_orders_from(window, current)
+            else:
+                window = None
+        if window is None:
+            await self._new_purchase_orders(current)
+            await self._checkpoint()
+            window, complete = await self._purchase_order_window()
+        await self._checkpoint()
+        await self._rescan_purchase_orders(window, complete)
+        await self._checkpoint()
+        await self._recheck_purchase_orders()
+
+    async def _new_purchase_orders_from(
+        self, window: list[CommercialDocument], current: StreamState
+    ) -> None:
+        """The window's purchase orders above the watermark, committed in ascending pages."""
+        new = sorted((d for d in window if d.id > current.after_id), key=lambda d: d.id)
+        size = self._limits.page_size
+        for start in range(0, len(new), size):
+            await self._checkpoint()
+            documents = new[start : start + size]
+            page = await self._purchase_order_page(documents)
+            page.read = len(documents)
+            current = StreamState(Phase.FOLLOWING, documents[-1].id)
+            page.stream_state = current
+            await self._commit(page)
+
+    async def _new_purchase_orders(self, current: StreamState) -> None:
         first_sync = current.phase is Phase.NEW
         since = self._settings.documents_since
         size = self._limits.page_size
@@ -649,12 +702,10 @@ class TenantSync:
             await self._commit(
                 PageCommit(PENNYLANE_DOCUMENTS, Stream.PURCHASE_ORDERS, stream_state=current)
             )
-        await self._checkpoint()
-        await self._rescan_purchase_orders()
-        await self._checkpoint()
-        await self._recheck_purchase_orders()
 
-    async def _rescan_purchase_orders(self) -> None:
+    async def _purchase_order_window(self) -> tuple[list[CommercialDocument], bool]:
+        """The newest purchase orders (`SyncLimits.purchase_order_window`), newest first, and
+        whether the listing reached the oldest one."""
         limit = self._limits.purchase_order_window
         window: list[CommercialDocument] = []
         async for document in self._client.iter_commercial_documents(
@@ -665,8 +716,15 @@ class TenantSync:
             window.append(document)
             if len(window) >= limit:
                 break
-        complete = len(window) < limit
-        highest = max((d.id for d in window), default=0)
+        return window, len(window) < limit
+
+    async def _rescan_purchase_orders(
+        self, window: list[CommercialDocument], complete: bool
+    ) -> None:
+        if not window:
+            # No purchase order at all: none published can be in an empty id range (0, 0).
+            return
+        highest = max(d.id for d in window)
         lowest = 0 if complete else min(d.id for d in window)
         async with self._uow() as uow:
             known = await state.published_between(
@@ -693,8 +751,9 @@ class TenantSync:
         (rule 14: any age, within a day; see `poller.domain.recheck`)."""
         size = self._limits.page_size
         async with self._uow() as uow:
-            cursor = await state.load_recheck(uow.session, self._tenant)
-            count = await state.count_published(uow.session, self._tenant, PURCHASE_ORDER_SOURCE)
+            cursor, count = await state.load_recheck(
+                uow.session, self._tenant, PURCHASE_ORDER_SOURCE
+            )
             plan = plan_recheck(cursor, count, dt.datetime.now(dt.UTC), self._interval, size)
             if plan.quota == 0:
                 return
