@@ -69,6 +69,7 @@ from stockpit_pennylane.client.models import (
     SupplierInvoice,
     SupplierInvoiceLine,
 )
+from stockpit_pennylane.client.pool import LeanTransport
 from stockpit_pennylane.client.ratelimit import (
     PENNYLANE_RATE_LIMIT,
     TOKEN_WINDOWS,
@@ -126,12 +127,15 @@ def shared_http_client(
 ) -> httpx.AsyncClient:
     """One connection pool (one transport, one TLS context) for many `PennylaneClient`s, each
     passing it as `http=`: a process serving many tenants then holds one pool, not one per
-    tenant. It carries no token and no base URL; the caller closes it after its clients."""
+    tenant. It carries no token and no base URL; the caller closes it after its clients.
+    Its connections are kept by a `LeanConnectionPool` (see `stockpit_pennylane.client.pool`):
+    a request's CPU then does not grow with the number of pooled connections."""
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
     return httpx.AsyncClient(
         headers=COMMON_HEADERS,
         timeout=httpx.Timeout(timeout_s),
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
-        transport=transport,
+        limits=limits,
+        transport=transport if transport is not None else LeanTransport(limits),
     )
 
 
