@@ -129,14 +129,24 @@ def shared_http_client(
     passing it as `http=`: a process serving many tenants then holds one pool, not one per
     tenant. It carries no token and no base URL; the caller closes it after its clients.
     Its connections are kept by a `LeanConnectionPool` (see `stockpit_pennylane.client.pool`):
-    a request's CPU then does not grow with the number of pooled connections."""
+    a request's CPU then does not grow with the number of pooled connections. It keeps no
+    cookie: one tenant's answer must not set what the next tenant's request sends."""
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         headers=COMMON_HEADERS,
         timeout=httpx.Timeout(timeout_s),
         limits=limits,
         transport=transport if transport is not None else LeanTransport(limits),
     )
+    client._cookies = _NoCookies()  # the property's setter would copy it into a plain jar
+    return client
+
+
+class _NoCookies(httpx.Cookies):
+    """A jar that keeps nothing an answer sets."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
 
 
 def _rfc3339(moment: dt.datetime) -> str:

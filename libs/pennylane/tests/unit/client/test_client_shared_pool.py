@@ -86,3 +86,22 @@ def test_a_shared_pool_brings_its_own_transport() -> None:
             http=pool,
             transport=httpx.MockTransport(_me),
         )
+
+
+async def test_the_shared_pool_sends_no_cookie_an_answer_set() -> None:
+    """One tenant's answer must not set what the next tenant's request carries."""
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        response = _me(request)
+        response.headers["set-cookie"] = "session=of-the-tenant-before; Path=/"
+        return response
+
+    async with shared_http_client(transport=httpx.MockTransport(handler)) as pool:
+        first = PennylaneClient("token-of-tenant-1", base_url=BASE, http=pool, rate_limit=UNPACED)
+        second = PennylaneClient("token-of-tenant-2", base_url=BASE, http=pool, rate_limit=UNPACED)
+        await first.get_me()
+        await second.get_me()
+        assert not pool.cookies
+    assert [r.headers.get("cookie") for r in sent] == [None, None]
