@@ -288,3 +288,41 @@ async def test_a_run_ends_with_the_interval_in_force_when_it_ends(
         assert rows[tenant_id].last_success_at is not None
         assert runs[tenant_id].outcome == "succeeded"
         assert runs[tenant_id].finished_at is not None
+
+
+async def test_a_run_that_lost_its_lease_is_ended_and_old_runs_are_deleted(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """`finish_run` (a run whose lease another replica took): its end recorded, the tenant's
+    runs past their keeping time deleted, the lease left to its new holder."""
+    async with sessions.begin() as session:
+        await _add_tenant(session, "taken", late=dt.timedelta(minutes=1))
+        await session.execute(
+            sa.insert(sync_runs).values(
+                tenant_id="taken",
+                replica_id="replica-0",
+                lease_version=0,
+                streams=[],
+                started_at=sa.func.now() - dt.timedelta(days=state.SYNC_RUNS_KEPT_DAYS + 1),
+            )
+        )
+    async with sessions.begin() as session:
+        [claim] = await state.claim_due(
+            session, "replica-1", NOW, NOW + dt.timedelta(minutes=1), limit=1
+        )
+    async with sessions.begin() as session:
+        await session.execute(
+            sa.update(tenants).values(lease_owner="replica-2", lease_version=claim.version + 1)
+        )
+    async with sessions.begin() as session:
+        await state.finish_run(session, "taken", "replica-1", claim.version, "lease_lost")
+    async with sessions() as session:
+        runs = (
+            await session.execute(
+                sa.select(sync_runs.c.replica_id, sync_runs.c.outcome, sync_runs.c.finished_at)
+            )
+        ).all()
+        owner = await session.scalar(sa.select(tenants.c.lease_owner))
+    assert [(r.replica_id, r.outcome) for r in runs] == [("replica-1", "lease_lost")]
+    assert runs[0].finished_at is not None
+    assert owner == "replica-2"
