@@ -321,34 +321,49 @@ async def finish_run(
 ) -> None:
     """After the run's last request; in the lease release's transaction when there is one.
     One statement: the run's end, and the tenant's runs past their keeping time deleted."""
-    done, gone = _finished_run(tenant_id, owner, version, outcome)
-    await session.execute(sa.select(sa.func.count()).select_from(done).add_cte(gone))
+    await session.execute(
+        _FINISH_RUN,
+        {"p_tenant": tenant_id, "p_owner": owner, "p_version": version, "p_outcome": outcome},
+    )
 
 
-def _finished_run(tenant_id: str, owner: str, version: int, outcome: str) -> list[sa.CTE]:
-    """The run's end and the deletion of the tenant's runs past their keeping time, as CTEs."""
+def _finished_run() -> tuple[sa.CTE, sa.CTE]:
+    """The run's end and the deletion of the tenant's runs past their keeping time, as CTEs of
+    the bound parameters `p_tenant`, `p_owner`, `p_version` and `p_outcome`."""
+    p_tenant = sa.bindparam("p_tenant", type_=sa.Text)
     done = (
         sa.update(sync_runs)
         .where(
-            sync_runs.c.tenant_id == tenant_id,
-            sync_runs.c.replica_id == owner,
-            sync_runs.c.lease_version == version,
+            sync_runs.c.tenant_id == p_tenant,
+            sync_runs.c.replica_id == sa.bindparam("p_owner", type_=sa.Text),
+            sync_runs.c.lease_version == sa.bindparam("p_version", type_=sa.BigInteger),
         )
-        .values(finished_at=sa.func.clock_timestamp(), outcome=outcome)
+        .values(
+            finished_at=sa.func.clock_timestamp(),
+            outcome=sa.bindparam("p_outcome", type_=sa.Text),
+        )
         .returning(sync_runs.c.id)
         .cte("done")
     )
     gone = (
         sa.delete(sync_runs)
         .where(
-            sync_runs.c.tenant_id == tenant_id,
+            sync_runs.c.tenant_id == p_tenant,
             sync_runs.c.started_at
             < sa.func.now() - sa.text(f"interval '{SYNC_RUNS_KEPT_DAYS} days'"),
         )
         .returning(sync_runs.c.id)
         .cte("gone")
     )
-    return [done, gone]
+    return done, gone
+
+
+def _finish_run_statement() -> sa.Select[int]:
+    done, gone = _finished_run()
+    return sa.select(sa.func.count()).select_from(done).add_cte(gone)
+
+
+_FINISH_RUN = _finish_run_statement()
 
 
 def _held(tenant_id: str, owner: str, version: int) -> sa.ColumnElement[bool]:
@@ -467,30 +482,7 @@ def _end_run_statement() -> sa.Update:
         sa.bindparam("p_owner", type_=sa.Text),
         sa.bindparam("p_version", type_=sa.BigInteger),
     )
-    done = (
-        sa.update(sync_runs)
-        .where(
-            sync_runs.c.tenant_id == p_tenant,
-            sync_runs.c.replica_id == p_owner,
-            sync_runs.c.lease_version == p_version,
-        )
-        .values(
-            finished_at=sa.func.clock_timestamp(),
-            outcome=sa.bindparam("p_outcome", type_=sa.Text),
-        )
-        .returning(sync_runs.c.id)
-        .cte("done")
-    )
-    gone = (
-        sa.delete(sync_runs)
-        .where(
-            sync_runs.c.tenant_id == p_tenant,
-            sync_runs.c.started_at
-            < sa.func.now() - sa.text(f"interval '{SYNC_RUNS_KEPT_DAYS} days'"),
-        )
-        .returning(sync_runs.c.id)
-        .cte("gone")
-    )
+    done, gone = _finished_run()
     timestamp = sa.DateTime(timezone=True)
     interval = sa.bindparam("p_interval", type_=sa.Integer)
     arrived_during_sync = tenants.c.requested_at > sa.bindparam("p_started", type_=timestamp)
