@@ -19,7 +19,7 @@ import time
 import uuid
 
 import sqlalchemy as sa
-from _inventory_stream import LINES_PER_INVOICE, T0, invoice
+from _inventory_stream import LINES_PER_INVOICE, catalog_product, invoice
 from inventory.entrypoints.app import (
     MIGRATIONS,
     InventorySettings,
@@ -28,8 +28,6 @@ from inventory.entrypoints.app import (
     documents_batch_handler,
     event_handler,
 )
-from stockpit_contracts import Envelope, Payload, new_event
-from stockpit_contracts.payloads.catalog import ProductUpserted
 from stockpit_runtime.consumer import IncomingMessage, Outcome, ReliableConsumer
 from stockpit_runtime.db import create_engine, session_factory
 from stockpit_runtime.migrations import upgrade_to_head
@@ -49,19 +47,7 @@ async def main() -> None:
     engine = create_engine(database_url, schema)
     try:
         consumer = ReliableConsumer(session_factory(engine), service="i", consumer_group="g")
-        catalog: list[Envelope[Payload]] = [
-            new_event(
-                ProductUpserted(
-                    pennylane_id=product,
-                    label=f"Produit {product}",
-                    reference=f"SKU-{product}",
-                    ledger_account_number="707000",
-                    updated_at=T0,
-                ),
-                TENANT,
-            )
-            for product in range(1, PRODUCTS + 1)
-        ]
+        catalog = [catalog_product(TENANT, pennylane_id) for pennylane_id in range(1, PRODUCTS + 1)]
         offset = 0
         messages = []
         for event in catalog:

@@ -15,6 +15,7 @@ import asyncpg
 import psutil
 from aiokafka import AIOKafkaProducer
 from stockpit_contracts import Envelope, Payload, new_event, partition_key
+from stockpit_contracts.payloads.catalog import ProductUpserted
 from stockpit_contracts.payloads.documents import (
     DocumentKind,
     DocumentLine,
@@ -30,6 +31,20 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def plain_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+def catalog_product(tenant: str, pennylane_id: int) -> Envelope[Payload]:
+    """A stocked product of the catalog (`Produit <id>`, `SKU-<id>`)."""
+    return new_event(
+        ProductUpserted(
+            pennylane_id=pennylane_id,
+            label=f"Produit {pennylane_id}",
+            reference=f"SKU-{pennylane_id}",
+            ledger_account_number="707000",
+            updated_at=T0,
+        ),
+        tenant,
+    )
 
 
 def invoice(

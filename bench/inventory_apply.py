@@ -55,9 +55,15 @@ from pathlib import Path
 import asyncpg
 import httpx
 import psutil
-from _inventory_stream import LINES_PER_INVOICE, T0, cpu_s, invoice, plain_dsn, publish, wait_inbox
-from stockpit_contracts import Envelope, Payload, new_event
-from stockpit_contracts.payloads.catalog import ProductUpserted
+from _inventory_stream import (
+    LINES_PER_INVOICE,
+    catalog_product,
+    cpu_s,
+    invoice,
+    plain_dsn,
+    publish,
+    wait_inbox,
+)
 from stockpit_contracts.payloads.documents import (
     DocumentVersionRead,
 )
@@ -158,18 +164,8 @@ async def _service_run(
                     for row in (await api.get(f"/tenants/{TENANT}/locations")).json()
                 ]
                 assert len(locations) == LOCATIONS
-                products: list[Envelope[Payload]] = [
-                    new_event(
-                        ProductUpserted(
-                            pennylane_id=product,
-                            label=f"Produit {product}",
-                            reference=f"SKU-{product}",
-                            ledger_account_number="707000",
-                            updated_at=T0,
-                        ),
-                        TENANT,
-                    )
-                    for product in range(1, PRODUCTS + 1)
+                products = [
+                    catalog_product(TENANT, pennylane_id) for pennylane_id in range(1, PRODUCTS + 1)
                 ]
                 await publish(bootstrap, PENNYLANE_CATALOG, prefix, products)
                 await wait_inbox(connection, schema, f"{prefix}inventory.catalog", PRODUCTS)

@@ -40,12 +40,19 @@ from pathlib import Path
 import asyncpg
 import httpx
 import psutil
-from _inventory_stream import LINES_PER_INVOICE, T0, cpu_s, invoice, plain_dsn, publish, wait_inbox
+from _inventory_stream import (
+    LINES_PER_INVOICE,
+    catalog_product,
+    cpu_s,
+    invoice,
+    plain_dsn,
+    publish,
+    wait_inbox,
+)
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.partitioner import DefaultPartitioner
-from stockpit_contracts import Envelope, Payload, new_event, partition_key
-from stockpit_contracts.payloads.catalog import ProductUpserted
+from stockpit_contracts import partition_key
 from stockpit_contracts.topics import PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS
 from stockpit_ops.processes import ManagedProcess, relay_process, service_process
 from stockpit_runtime.auth import LocalAuthority
@@ -187,19 +194,10 @@ class Bench:
             for tenant in self.tenants:
                 # The tenant's first change creates its settings and default location.
                 (await api.put(f"/tenants/{tenant}/settings", json={})).raise_for_status()
-        catalog: list[Envelope[Payload]] = [
-            new_event(
-                ProductUpserted(
-                    pennylane_id=product,
-                    label=f"Produit {product}",
-                    reference=f"SKU-{product}",
-                    ledger_account_number="707000",
-                    updated_at=T0,
-                ),
-                tenant,
-            )
+        catalog = [
+            catalog_product(tenant, pennylane_id)
             for tenant in self.tenants
-            for product in range(1, PRODUCTS_PER_TENANT + 1)
+            for pennylane_id in range(1, PRODUCTS_PER_TENANT + 1)
         ]
         await publish(self.bootstrap, PENNYLANE_CATALOG, self.prefix, catalog)
         await wait_inbox(connection, self.schema, f"{self.prefix}inventory.catalog", len(catalog))
