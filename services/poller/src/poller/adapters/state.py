@@ -435,7 +435,17 @@ async def release_lease(
 ) -> None:
     """`next_due_at` None keeps the schedule (a sync of only the streams import-now named)."""
     await session.execute(
-        _release(tenant_id, owner, version, started_at, next_due_at, succeeded_at, error)
+        _RELEASE,
+        {
+            "p_tenant": tenant_id,
+            "p_owner": owner,
+            "p_version": version,
+            "p_started": started_at,
+            "p_next_due": next_due_at,
+            "p_succeeded": succeeded_at,
+            "p_error": error,
+            "p_interval": None,
+        },
     )
 
 
@@ -474,15 +484,15 @@ async def end_run(
     return result.first() is not None
 
 
-def _end_run_statement() -> sa.Update:
-    """`end_run`'s statement, built once (its parameters bound at each execution): building
-    and keying a statement of this size costs more CPU than running it."""
+def _release_statement() -> sa.Update:
+    """The lease given back, built once (its parameters bound at each execution): building
+    and keying a statement of this size costs more CPU than running it. `p_interval` None
+    releases whatever the tenant's interval; `p_next_due` and `p_succeeded` None keep them."""
     p_tenant, p_owner, p_version = (
         sa.bindparam("p_tenant", type_=sa.Text),
         sa.bindparam("p_owner", type_=sa.Text),
         sa.bindparam("p_version", type_=sa.BigInteger),
     )
-    done, gone = _finished_run()
     timestamp = sa.DateTime(timezone=True)
     interval = sa.bindparam("p_interval", type_=sa.Integer)
     arrived_during_sync = tenants.c.requested_at > sa.bindparam("p_started", type_=timestamp)
@@ -515,39 +525,16 @@ def _end_run_statement() -> sa.Update:
             ),
         )
         .returning(tenants.c.tenant_id)
-        .add_cte(done)
-        .add_cte(gone)
     )
 
 
+def _end_run_statement() -> sa.Update:
+    done, gone = _finished_run()
+    return _release_statement().add_cte(done).add_cte(gone)
+
+
+_RELEASE = _release_statement()
 _END_RUN = _end_run_statement()
-
-
-def _release(
-    tenant_id: str,
-    owner: str,
-    version: int,
-    started_at: dt.datetime,
-    next_due_at: dt.datetime | None,
-    succeeded_at: dt.datetime | None,
-    error: str | None,
-) -> sa.Update:
-    arrived_during_sync = tenants.c.requested_at > started_at
-    values: dict[str, object] = {
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "last_error": error,
-        # An import-now that arrived during the sync asks for another one.
-        "requested_at": sa.case((arrived_during_sync, tenants.c.requested_at), else_=None),
-        "requested_streams": sa.case(
-            (arrived_during_sync, tenants.c.requested_streams), else_=None
-        ),
-    }
-    if next_due_at is not None:
-        values["next_due_at"] = next_due_at
-    if succeeded_at is not None:
-        values["last_success_at"] = succeeded_at
-    return sa.update(tenants).where(_held(tenant_id, owner, version)).values(**values)
 
 
 # --- streams ------------------------------------------------------------------------------------
