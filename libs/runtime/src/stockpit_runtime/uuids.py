@@ -1,11 +1,11 @@
 """Random (version 4) UUIDs made in bulk, for ids made once per row of a large write, and
 UUIDs read cheaply from their text.
 
-`uuid.uuid4()` reads the system's randomness and builds a Python-level `UUID` for each id
-(about 2 µs), and `str()` of one costs about as much again. These are asyncpg's own UUIDs (a
-`uuid.UUID` subclass written in C: equal to and hashing like the standard one), made from one
-read of the system's randomness: about 0.1 µs each, their text as cheap, and asyncpg writes
-them to a `uuid` column without conversion.
+`uuid.uuid4()` reads the system's randomness and builds a Python-level `UUID` for each id, and
+`str()` of one is Python-level too. These are asyncpg's own UUIDs (a `uuid.UUID` subclass
+written in C: equal to and hashing like the standard one), made from one read of the system's
+randomness, their text made in C, and asyncpg writes them to a `uuid` column without
+conversion (figures in docs/performance.md).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from uuid import UUID
 
 from asyncpg.pgproto.pgproto import UUID as _PgUUID
 
-# asyncpg's UUID class, for reading many UUIDs from their text: `FastUUID(text)` parses in C
-# (about 0.1 µs against 1 µs), and its text, hash and comparisons are C calls too. It takes
+# asyncpg's UUID class, for reading many UUIDs from their text: `FastUUID(text)` parses in C,
+# and its text, hash and comparisons are C calls too. It takes
 # the canonical form (and upper case, and no dashes), not the standard one's braces or URN.
 FastUUID: type[UUID] = _PgUUID
 

@@ -3,12 +3,12 @@
 httpcore's connection pool re-examines every pooled connection twice per request (when the
 request is queued and when its response is closed): each idle one is asked whether the server
 closed it (a socket poll through anyio's attribute lookup), and whether it is surplus by
-counting the pool's connections once per connection (quadratic). With the ~20 idle connections
-a replica's pool holds, that is about 60% of a request's CPU in the client. `LeanConnectionPool`
-keeps httpcore's rules (reuse the first available connection, open one while under
-`max_connections`, else replace an idle one; close a connection the server closed or whose
-keep-alive expired before reusing it; keep at most `max_keepalive_connections` idle) in one
-pass: a connection is polled only when it is about to carry a request, and the idle ones are
+counting the pool's connections once per connection (quadratic), which dominates a request's
+client CPU once a replica's pool holds many idle connections (docs/performance.md).
+`LeanConnectionPool` keeps httpcore's rules (reuse the first available connection, open one
+while under `max_connections`, else replace an idle one; close a connection the server closed
+or whose keep-alive expired before reusing it; keep at most `max_keepalive_connections` idle)
+in one pass: a connection is polled only when it is about to carry a request, and the idle ones are
 counted once.
 """
 

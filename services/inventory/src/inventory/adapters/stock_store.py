@@ -141,8 +141,8 @@ def ledger_copy_text(
 ) -> str:
     """The postings' entries as the rows of a COPY in text format, `LEDGER_COLUMNS` in order.
 
-    Text rather than asyncpg's binary COPY: encoding a decimal into PostgreSQL's binary numeric
-    costs about 0.9 µs in asyncpg, three per entry, where its text is `str()` and the server
+    Text rather than asyncpg's binary COPY: asyncpg encodes each decimal (three per entry) into
+    PostgreSQL's binary numeric in Python-level work, where its text is `str()` and the server
     parses it. A row is written in one piece, and escaped value by value only when a text of
     its (the tenant's, the cause's) holds a character COPY escapes."""
     tenant, at = _copy_text(tenant_id), recorded_at.isoformat()
