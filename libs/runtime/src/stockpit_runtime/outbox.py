@@ -56,6 +56,7 @@ from stockpit_runtime.kafka import reliable_producer
 from stockpit_runtime.kafka_security import KafkaSecurity, kafka_options
 from stockpit_runtime.logging import get_logger
 from stockpit_runtime.messaging_tables import NOTIFY_RELAY, relay_channel
+from stockpit_runtime.tasks import stop_tasks
 
 log = get_logger(__name__)
 
@@ -259,11 +260,9 @@ class OutboxRelay:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 15.0) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task], timeout_s=timeout_s, what="outbox relay stop")
             self._task = None
         if self._owned_producer is not None:
             await self._owned_producer.stop()

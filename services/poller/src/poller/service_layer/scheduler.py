@@ -45,6 +45,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stockpit_connections import ConnectionRegistry, PennylaneCompany, TenantNotConnected
 from stockpit_runtime.logging import bind_to_task, get_logger
+from stockpit_runtime.tasks import stop_tasks
 
 from poller.adapters import state
 from poller.adapters.clients import TenantClients
@@ -129,13 +130,9 @@ class Scheduler:
         if task is not None:
             await asyncio.wait({task}, timeout=timeout_s)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 15.0) -> None:
         tasks = [t for t in (self._loop_task, *self._running.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(tasks, timeout_s=timeout_s, what="poller scheduler stop")
         self._loop_task = None
         await self._clients.aclose()
 
