@@ -28,7 +28,6 @@ import httpx
 import hypothesis
 import pytest
 import schemathesis
-import sqlalchemy as sa
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase
 from inventory.entrypoints.app import InventorySettings
@@ -49,10 +48,9 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
 from stockpit_runtime.auth import ALL_SCOPES, LocalAuthority, Scope, route_access
-from stockpit_testing.fixtures import operator_headers
+from stockpit_testing.fixtures import drop_schemas, operator_headers
 
 pytestmark = pytest.mark.integration
 
@@ -87,10 +85,7 @@ def sandbox_url() -> Iterator[str]:
 async def connections_schema(database_url: str, db_schema: str) -> AsyncIterator[str]:
     name = f"{db_schema}_c"
     yield name
-    engine = create_async_engine(database_url)
-    async with engine.begin() as connection:
-        await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-    await engine.dispose()
+    await drop_schemas(database_url, name)
 
 
 @pytest.fixture

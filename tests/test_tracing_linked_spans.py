@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer
 from inventory.entrypoints.app import InventorySettings
 from inventory.entrypoints.app import create_app as inventory_app
@@ -35,11 +34,10 @@ from pennylane_sandbox import SandboxConfig, create_app
 from pennylane_sandbox.serving import serve_in_thread
 from poller.entrypoints.app import PollerSettings
 from poller.entrypoints.app import create_app as poller_app
-from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
 from stockpit_contracts.topics import INVENTORY_PROBLEMS, INVENTORY_STOCK, PENNYLANE_DOCUMENTS
 from stockpit_runtime import tracing
-from stockpit_testing.fixtures import authorized_client, running_service
+from stockpit_testing.fixtures import authorized_client, drop_schemas, running_service
 
 pytestmark = pytest.mark.integration
 
@@ -54,11 +52,7 @@ async def schemas(database_url: str, db_schema: str) -> AsyncIterator[dict[str, 
     names["outbound"] = db_schema
     names["connections"] = f"{db_schema}_c"
     yield names
-    engine = create_async_engine(database_url)
-    async with engine.begin() as connection:
-        for name in names.values():
-            await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-    await engine.dispose()
+    await drop_schemas(database_url, *names.values())
 
 
 async def _until(check: Callable[[], Awaitable[Any]], timeout_s: float = 90) -> Any:

@@ -28,6 +28,7 @@ from stockpit_contracts.payloads.documents import DocumentDeleted, DocumentKind
 from stockpit_runtime.consumer import IncomingMessage, Outcome, ReliableConsumer
 from stockpit_runtime.db import create_engine, session_factory
 from stockpit_runtime.migrations import upgrade_to_head
+from stockpit_testing.fixtures import drop_schemas
 from stockpit_testing.inventory import T0, document
 
 pytestmark = pytest.mark.integration
@@ -104,10 +105,9 @@ async def engines(database_url: str, db_schema: str) -> AsyncIterator[tuple[Asyn
         await upgrade_to_head(MIGRATIONS, database_url, schema)
         engines.append(create_engine(database_url, schema))
     yield tuple(engines)
-    for engine, schema in zip(engines, schemas, strict=True):
-        async with engine.begin() as connection:
-            await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    for engine in engines:
         await engine.dispose()
+    await drop_schemas(database_url, *schemas)
 
 
 def _messages(events: list[Envelope[Payload]]) -> list[IncomingMessage]:

@@ -59,9 +59,7 @@ async def engine(database_url: str, db_schema: str) -> AsyncIterator[AsyncEngine
     await upgrade_to_head(MIGRATIONS, database_url, db_schema)
     engine = create_engine(database_url, db_schema)
     yield engine
-    async with engine.begin() as connection:
-        await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{db_schema}" CASCADE'))
-    await engine.dispose()
+    await engine.dispose()  # the schema goes with the db_schema fixture
 
 
 def _postings(tenant: str) -> list[Posting]:

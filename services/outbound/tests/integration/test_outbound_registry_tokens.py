@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from outbound.adapters.tokens import RegistryTokenSource
 from outbound.entrypoints.app import OutboundService, OutboundSettings, create_app
 from pydantic import SecretStr
@@ -21,7 +20,7 @@ from stockpit_contracts.payloads.outbound import PennylaneIdAssigned, ProductCha
 from stockpit_contracts.topics import OUTBOUND_RESULTS
 from stockpit_pennylane.client import PENNYLANE_RATE_LIMIT
 from stockpit_pennylane.client.ratelimit import share_to_requests
-from stockpit_testing.fixtures import authorized_client, read_topic, running_service
+from stockpit_testing.fixtures import authorized_client, drop_schemas, read_topic, running_service
 
 pytestmark = pytest.mark.integration
 
@@ -31,10 +30,7 @@ async def connections_schema(database_url: str) -> Any:
     name = f"c_{uuid.uuid4().hex[:16]}"
     await migrate(database_url, name)
     yield name
-    engine = create_async_engine(database_url)
-    async with engine.begin() as connection:
-        await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-    await engine.dispose()
+    await drop_schemas(database_url, name)
 
 
 def _registry_settings(

@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pennylane_sandbox import SandboxConfig
 from pennylane_sandbox import create_app as sandbox_app
+from pennylane_sandbox.serving import serve_in_loop
 from sqlalchemy.ext.asyncio import create_async_engine
 from stockpit_connections import TokenCipher
 from stockpit_contracts import Payload, new_event, parse_event, partition_key
@@ -30,7 +30,7 @@ from stockpit_contracts.payloads.inventory import TenantSettingsChanged
 from stockpit_contracts.topics import PENNYLANE_DOCUMENTS
 from stockpit_ops.processes import ManagedProcess, relay_process
 from stockpit_runtime.kafka_security import kafka_options
-from stockpit_testing.fixtures import operator_headers
+from stockpit_testing.fixtures import drop_schemas, operator_headers
 
 pytestmark = pytest.mark.integration
 
@@ -40,26 +40,15 @@ KEY = TokenCipher.generate_key()
 
 @pytest.fixture
 async def sandbox_url() -> AsyncIterator[str]:
-    app = sandbox_app(SandboxConfig(tokens=TOKENS))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    await task
+    async with serve_in_loop(sandbox_app(SandboxConfig(tokens=TOKENS))) as url:
+        yield url
 
 
 @pytest.fixture
 async def connections_schema(database_url: str, db_schema: str) -> AsyncIterator[str]:
     name = f"{db_schema}_c"
     yield name
-    engine = create_async_engine(database_url)
-    async with engine.begin() as connection:
-        await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-    await engine.dispose()
+    await drop_schemas(database_url, name)
 
 
 class Replicas:

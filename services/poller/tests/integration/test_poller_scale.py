@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import socket
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import cast
@@ -14,9 +13,9 @@ from typing import cast
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from pennylane_sandbox import SandboxConfig
 from pennylane_sandbox import create_app as sandbox_app
+from pennylane_sandbox.serving import serve_in_loop
 from poller.adapters import state
 from poller.adapters.clients import TenantClients
 from poller.adapters.gate import SyncGate
@@ -128,17 +127,8 @@ async def test_replicas_claiming_together_take_different_tenants(
 
 @pytest.fixture
 async def sandbox_url() -> AsyncIterator[str]:
-    app = sandbox_app(SandboxConfig(tokens=[TOKEN_A, TOKEN_B]))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serve_in_loop(sandbox_app(SandboxConfig(tokens=[TOKEN_A, TOKEN_B]))) as url:
+        yield url
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):

@@ -9,7 +9,6 @@ import asyncio
 import datetime as dt
 import json
 import re
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
 from pennylane_sandbox import (
@@ -30,6 +28,7 @@ from pennylane_sandbox import (
 from pennylane_sandbox import (
     create_app as sandbox_app,
 )
+from pennylane_sandbox.serving import serve_in_loop
 from poller.adapters.clients import TenantClients
 from poller.entrypoints.app import PollerSettings, create_app
 from poller.service_layer import scheduler as scheduler_module
@@ -52,7 +51,13 @@ from stockpit_contracts.topics import (
 from stockpit_pennylane.client import PennylaneClient
 from stockpit_pennylane.client.bodies import ProductUpdate
 from stockpit_runtime.kafka_security import kafka_options
-from stockpit_testing.fixtures import authorized_client, publish_raw, read_topic, running_service
+from stockpit_testing.fixtures import (
+    authorized_client,
+    drop_schemas,
+    publish_raw,
+    read_topic,
+    running_service,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -80,28 +85,16 @@ class Sandbox:
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
     app = sandbox_app(SandboxConfig(tokens=[TOKEN, TOKEN_B]))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     # The sandbox sends its own `Date`, on its clock (which a test may move forward).
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", date_header=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    yield Sandbox(app, f"http://127.0.0.1:{port}")
-    server.should_exit = True
-    await task
+    async with serve_in_loop(app) as url:
+        yield Sandbox(app, url)
 
 
 @pytest.fixture
 async def connections_schema(database_url: str, db_schema: str) -> AsyncIterator[str]:
     name = f"{db_schema}_c"
     yield name
-    engine = create_async_engine(database_url)
-    async with engine.begin() as connection:
-        await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-    await engine.dispose()
+    await drop_schemas(database_url, name)
 
 
 def _settings(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import uvicorn
 
 from .app import SandboxApp
+
+# A request still running when a test ends (a client that went away mid-request) must not
+# hold the server's shutdown, hence the test's teardown, for ever.
+SHUTDOWN_GRACE_S = 5
 
 
 def _free_port() -> int:
@@ -35,6 +40,7 @@ def serve_in_thread(app: SandboxApp, attempts: int = 5) -> Iterator[str]:
             log_level="critical",
             access_log=False,
             date_header=False,  # the app sends its own, on the sandbox's clock
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
@@ -50,3 +56,30 @@ def serve_in_thread(app: SandboxApp, attempts: int = 5) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@asynccontextmanager
+async def serve_in_loop(app: SandboxApp) -> AsyncIterator[str]:
+    """Run uvicorn in the running event loop on a free loopback port; yields the root URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        date_header=False,  # the app sends its own, on the sandbox's clock
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()  # uvicorn's own error
+            raise RuntimeError("uvicorn stopped before it started")
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

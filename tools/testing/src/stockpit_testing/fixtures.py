@@ -133,12 +133,55 @@ async def db_schema(database_url: str) -> AsyncIterator[str]:
     """A fresh schema name for this test; dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:16]}"
     yield name
+    await drop_schemas(database_url, name)
+
+
+class SessionsLeftOpen(AssertionError):
+    """Sessions a test left open held locks on its schema's tables after it ended."""
+
+
+async def drop_schemas(database_url: str, *names: str, patience_s: float = 30) -> None:
+    """Drop a test's schemas. A session still holding a lock on one of their tables (a
+    transaction some code left open) would make the drop wait forever: after `patience_s`
+    the sessions blocking it are named, ended, and the test fails with what they were."""
     engine = create_async_engine(database_url)
+    blockers: list[str] = []
     try:
-        async with engine.begin() as connection:
-            await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        async with engine.connect() as connection:
+            pid = (await connection.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+            drop = asyncio.ensure_future(_drop(connection, names))
+            while not (await asyncio.wait({drop}, timeout=patience_s))[0]:
+                blockers += await _end_blocking_sessions(engine, pid)
+            drop.result()
     finally:
         await engine.dispose()
+    if blockers:
+        raise SessionsLeftOpen(f"sessions left holding locks on {names}: {blockers}")
+
+
+async def _drop(connection: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+    await connection.commit()
+
+
+async def _end_blocking_sessions(engine: Any, pid: int) -> list[str]:
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                sa.text(
+                    "SELECT pid, application_name, state, xact_start, left(query, 300) AS query,"
+                    " pg_terminate_backend(pid) AS ended"
+                    " FROM pg_stat_activity WHERE pid = ANY(pg_blocking_pids(:pid))"
+                ),
+                {"pid": pid},
+            )
+        ).all()
+    return [
+        f"pid {r.pid} ({r.application_name or 'no name'}, {r.state}, transaction since"
+        f" {r.xact_start}): {r.query}"
+        for r in rows
+    ]
 
 
 async def read_topic(
