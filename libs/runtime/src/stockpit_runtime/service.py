@@ -154,6 +154,7 @@ class ServiceRuntime:
         max_batch: int | None = None,
         batch_handler: BatchEventHandler | None = None,
         redact: Callable[[bytes], bytes] | None = None,
+        consumers: int = 1,
     ) -> None:
         """Consume `topic` in this service's consumer group for `purpose`, reliably.
 
@@ -161,11 +162,18 @@ class ServiceRuntime:
         (`ReliableConsumer.process_batch`), by `batch_handler` in one call when given;
         a failing batch falls back to one by one with `handler`.
 
+        `consumers` Kafka consumers join the group from this process, each with its own
+        partitions, fetches and offset commits, so that one's batch can be applied while
+        another's waits on the database (as two replicas would). Their handlers share the
+        event loop: what they share in the process must not assume one batch at a time.
+
         The AsyncAPI document lists the topic with the envelopes of every payload type it
         carries (`stockpit_contracts.topic_payload_types`), and its dead-letter topic.
         """
         if batch_handler is not None and max_batch is None:
             raise ValueError("a batch handler needs max_batch")
+        if consumers < 1:
+            raise ValueError("consumers must be at least 1")
         consumer = self.consumer(purpose, redact)
         group = self.settings.consumer_group(purpose)
         name = topic.name(self.settings.topic_prefix)
@@ -208,18 +216,20 @@ class ServiceRuntime:
                 await consumer.process_batch(messages, handler, batch_handler)
 
             on_batch.__annotations__["body"] = _documented_as(envelopes, batch=True)
-            self.broker.subscriber(
-                name,
-                group_id=group,
-                ack_policy=AckPolicy.NACK_ON_ERROR,
-                auto_offset_reset="earliest",
-                decoder=_raw_body,
-                title=title,
-                description=description,
-                batch=True,
-                max_records=max_batch,
-                batch_timeout_ms=50,
-            )(on_batch)
+            for index in range(consumers):
+                self.broker.subscriber(
+                    name,
+                    group_id=group,
+                    ack_policy=AckPolicy.NACK_ON_ERROR,
+                    auto_offset_reset="earliest",
+                    decoder=_raw_body,
+                    title=title,
+                    description=description,
+                    batch=True,
+                    max_records=max_batch,
+                    batch_timeout_ms=50,
+                    include_in_schema=index == 0,  # one channel in the AsyncAPI document
+                )(on_batch)
             return
 
         async def on_message(body: bytes, msg: KafkaMessage) -> None:
@@ -240,15 +250,17 @@ class ServiceRuntime:
             await consumer.process(message, handler)
 
         on_message.__annotations__["body"] = _documented_as(envelopes)
-        self.broker.subscriber(
-            name,
-            group_id=group,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            auto_offset_reset="earliest",
-            decoder=_raw_body,
-            title=title,
-            description=description,
-        )(on_message)
+        for index in range(consumers):
+            self.broker.subscriber(
+                name,
+                group_id=group,
+                ack_policy=AckPolicy.NACK_ON_ERROR,
+                auto_offset_reset="earliest",
+                decoder=_raw_body,
+                title=title,
+                description=description,
+                include_in_schema=index == 0,
+            )(on_message)
 
 
 def create_service_app(

@@ -56,6 +56,11 @@ class InventorySettings(ServiceSettings):
     # A batch of documents keeps hundreds of thousands of objects alive until it is written: a
     # lower threshold makes the collector scan them again and again.
     gc_young_threshold: int = Field(default=100_000, ge=100, le=1_000_000)
+    # Kafka consumers of the documents topic in this process (one consumer group, each with
+    # its own partitions): with two, one's batch is applied in Python while the other's waits
+    # on PostgreSQL, as two replicas would. Documents are keyed by tenant, so this only helps
+    # when the tenants' documents land on more than one partition.
+    documents_consumers: int = Field(default=2, ge=1, le=16)
 
 
 def _document_version(tenant_id: str, payload: Payload) -> DocumentVersion:
@@ -75,6 +80,14 @@ class _CollectionPause:
 
     depth = 0
     resume = False
+    # Pauses that ended while another went on, since the collector last ran: with several
+    # documents consumers the pauses can overlap without end, and cyclic garbage must not
+    # pile up meanwhile.
+    overlapped = 0
+
+
+# A full collection after this many overlapped pauses (a few a minute under full load).
+OVERLAPPED_PAUSES_PER_COLLECTION = 16
 
 
 @contextmanager
@@ -97,8 +110,15 @@ def collection_paused() -> Iterator[None]:
         yield
     finally:
         _CollectionPause.depth -= 1
-        if _CollectionPause.depth == 0 and _CollectionPause.resume:
-            gc.enable()
+        if _CollectionPause.depth == 0:
+            _CollectionPause.overlapped = 0
+            if _CollectionPause.resume:
+                gc.enable()
+        elif _CollectionPause.resume:
+            _CollectionPause.overlapped += 1
+            if _CollectionPause.overlapped >= OVERLAPPED_PAUSES_PER_COLLECTION:
+                _CollectionPause.overlapped = 0
+                gc.collect()
 
 
 def documents_batch_handler(topic_prefix: str) -> BatchEventHandler:
@@ -186,6 +206,7 @@ def create_app(settings: InventorySettings | None = None) -> FastAPI:
             purpose="documents",
             max_batch=settings.documents_batch_size,
             batch_handler=documents_batch_handler(prefix),
+            consumers=settings.documents_consumers,
         )
         runtime.subscribe(
             PENNYLANE_CATALOG, event_handler(prefix, _apply_catalog), purpose="catalog"
