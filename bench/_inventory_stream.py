@@ -14,6 +14,7 @@ from decimal import Decimal
 import asyncpg
 import psutil
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from stockpit_contracts import Envelope, Payload, new_event, partition_key
 from stockpit_contracts.payloads.catalog import ProductUpserted
 from stockpit_contracts.payloads.documents import (
@@ -123,3 +124,21 @@ async def wait_inbox(
             if await connection.fetchval(query, group) >= count:
                 return
             await asyncio.sleep(0.02)
+
+
+def spread_tenants(count: int, partitions: int) -> list[str]:
+    """`count` tenant ids whose keys land evenly on the partitions (Kafka's default
+    partitioner, murmur2 of the key), as many tenants do once there are many of them."""
+    partitioner = DefaultPartitioner()
+    every = list(range(partitions))
+    per_partition: dict[int, list[str]] = {p: [] for p in every}
+    wanted = -(-count // partitions)
+    index = 0
+    while sum(len(t) for t in per_partition.values()) < wanted * partitions:
+        tenant = f"tenant-{index:04d}"
+        partition = partitioner(partition_key(tenant), every, every)
+        if len(per_partition[partition]) < wanted:
+            per_partition[partition].append(tenant)
+        index += 1
+    tenants = [t for group in zip(*per_partition.values(), strict=True) for t in group]
+    return tenants[:count]

@@ -31,10 +31,14 @@ Prints:
   inventory.relay_cpu_ms_per_1000_lines     of which the relay's
   inventory.postgres_cpu_ms_per_1000_lines  CPU of every PostgreSQL process, same phases
 
-`BENCH_INVOICES_PER_PHASE` (600) sizes the run. `BENCH_PROFILER`, a command with `{pid}` in it
-(e.g. `py-spy record -r 100 -f raw -o inventory.raw -p {pid}`), is started on the service's
-process before the first phase and interrupted after the last, so a profile covers the timed
-phases only.
+`BENCH_INVOICES_PER_PHASE` (600) sizes the run. `BENCH_TENANTS` (1) spreads each phase's invoices
+round-robin over that many tenants, each with the same 2,000 products at 3 locations, chosen so
+their keys land evenly on the documents topic's partitions (`STOCKPIT_TOPIC_PARTITIONS`, as the
+service creates it): with one tenant every document is on one partition, so only one consumer
+of the service (`STOCKPIT_DOCUMENTS_CONSUMERS`) has work. `BENCH_PROFILER`, a command with
+`{pid}` in it (e.g. `py-spy record -r 100 -f raw -o inventory.raw -p {pid}`), is started on the
+service's process before the first phase and interrupted after the last, so a profile covers the
+timed phases only.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ from _inventory_stream import (
     invoice,
     plain_dsn,
     publish,
+    spread_tenants,
     wait_inbox,
 )
 from stockpit_contracts.payloads.documents import (
@@ -76,6 +81,12 @@ CATALOG = range(1, PRODUCTS + 1)
 LOCATIONS = 3
 INVOICES_PER_PHASE = int(os.environ.get("BENCH_INVOICES_PER_PHASE", "600"))
 TENANT = "bench"
+TENANT_COUNT = int(os.environ.get("BENCH_TENANTS", "1"))
+TENANTS = (
+    [TENANT]
+    if TENANT_COUNT == 1
+    else spread_tenants(TENANT_COUNT, int(os.environ.get("STOCKPIT_TOPIC_PARTITIONS", "6")))
+)
 RAW_COPY_BATCH_INVOICES = 100
 RawWay = Callable[[asyncpg.Connection, str, list[list[tuple[str, Decimal]]]], Awaitable[None]]
 
@@ -153,29 +164,33 @@ async def _service_run(
             async with httpx.AsyncClient(
                 base_url=base_url, timeout=60, headers=authority.headers()
             ) as api:
-                # The tenant's first change creates its settings and "Principal" location.
-                (await api.put(f"/tenants/{TENANT}/settings", json={})).raise_for_status()
-                for name in ("Entrepôt", "Boutique"):
-                    (
-                        await api.post(f"/tenants/{TENANT}/locations", json={"name": name})
-                    ).raise_for_status()
-                locations = [
-                    row["location_id"]
-                    for row in (await api.get(f"/tenants/{TENANT}/locations")).json()
-                ]
-                assert len(locations) == LOCATIONS
+                locations: dict[str, list[str]] = {}
+                for tenant in TENANTS:
+                    # The tenant's first change creates its settings and "Principal" location.
+                    (await api.put(f"/tenants/{tenant}/settings", json={})).raise_for_status()
+                    for name in ("Entrepôt", "Boutique"):
+                        (
+                            await api.post(f"/tenants/{tenant}/locations", json={"name": name})
+                        ).raise_for_status()
+                    locations[tenant] = [
+                        row["location_id"]
+                        for row in (await api.get(f"/tenants/{tenant}/locations")).json()
+                    ]
+                    assert len(locations[tenant]) == LOCATIONS
                 products = [
-                    catalog_product(TENANT, pennylane_id) for pennylane_id in range(1, PRODUCTS + 1)
+                    catalog_product(tenant, pennylane_id)
+                    for tenant in TENANTS
+                    for pennylane_id in range(1, PRODUCTS + 1)
                 ]
                 await publish(bootstrap, PENNYLANE_CATALOG, prefix, products)
-                await wait_inbox(connection, schema, f"{prefix}inventory.catalog", PRODUCTS)
+                await wait_inbox(connection, schema, f"{prefix}inventory.catalog", len(products))
                 # Seed stock at every location (level rows and their ledger entries).
                 await connection.execute(
                     f'''INSERT INTO "{schema}".stock_levels
                             (tenant_id, product_id, location_id, real, reserved, incoming)
-                        SELECT $1, p.product_id::text, l.location_id::text, 100, 0, 0
-                        FROM "{schema}".products p CROSS JOIN "{schema}".locations l''',
-                    TENANT,
+                        SELECT p.tenant_id, p.product_id::text, l.location_id::text, 100, 0, 0
+                        FROM "{schema}".products p
+                        JOIN "{schema}".locations l USING (tenant_id)''',
                 )
                 await connection.execute(
                     f'''INSERT INTO "{schema}".stock_ledger (tenant_id, product_id, location_id,
@@ -190,19 +205,22 @@ async def _service_run(
                 elapsed = published = service_cpu = relay_cpu = postgres_cpu = 0.0
                 all_lines: list[list[tuple[str, Decimal]]] = []
                 profiler = _start_profiler(service.process.pid)
-                for phase, location in enumerate(locations):
-                    response = await api.put(
-                        f"/tenants/{TENANT}/settings", json={"default_location_id": location}
-                    )
-                    response.raise_for_status()
+                for phase in range(LOCATIONS):
+                    for tenant in TENANTS:
+                        response = await api.put(
+                            f"/tenants/{tenant}/settings",
+                            json={"default_location_id": locations[tenant][phase]},
+                        )
+                        response.raise_for_status()
                     first = phase * INVOICES_PER_PHASE + 1
                     events = [
-                        invoice(rng, TENANT, pennylane_id, CATALOG)
+                        invoice(rng, TENANTS[pennylane_id % len(TENANTS)], pennylane_id, CATALOG)
                         for pennylane_id in range(first, first + INVOICES_PER_PHASE)
                     ]
                     for event in events:
                         payload = event.payload
                         assert isinstance(payload, DocumentVersionRead)
+                        location = locations[event.tenant_id][phase]
                         all_lines.append(
                             [
                                 (f"{line.product.pennylane_id}:{location}", line.quantity)
@@ -225,8 +243,9 @@ async def _service_run(
                     relay_cpu += cpu_s(relay_processes) - relay_before
                     postgres_cpu += _postgres_cpu_since(postgres_before)
                 _stop_profiler(profiler)
-                balanced = (await api.get(f"/tenants/{TENANT}/reconciliation")).json()["balanced"]
-                assert balanced, "levels and ledger disagree"
+                for tenant in TENANTS:
+                    reconciliation = await api.get(f"/tenants/{tenant}/reconciliation")
+                    assert reconciliation.json()["balanced"], f"{tenant}: levels and ledger differ"
                 entries = await connection.fetchval(
                     f"SELECT count(*) FROM \"{schema}\".stock_ledger WHERE cause_kind = 'document'"
                 )
@@ -359,6 +378,7 @@ async def main() -> None:
     raw_rate = max(executemany_rate, copy_rate)
     thousands = sum(len(lines) for lines in invoices) / 1000
     print(f"inventory.lines_per_s: {service_rate:.0f} lines/s (target >= 10000)")
+    print(f"inventory.tenants: {len(TENANTS)} tenants")
     print(f"inventory.published_lines_per_s: {published_rate:.0f} lines/s")
     print(f"inventory.raw_executemany_lines_per_s: {executemany_rate:.0f} lines/s")
     print(f"inventory.raw_copy_lines_per_s: {copy_rate:.0f} lines/s")

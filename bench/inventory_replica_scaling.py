@@ -23,6 +23,10 @@ Prints:
                                          and of the whole machine (neighbours included)
   inventory.scaling_invoices_per_partition   where the tenants' invoices landed
   inventory.machine_cpus                 the cores the processes share (the ceiling of scaling)
+
+Each replica runs STOCKPIT_DOCUMENTS_CONSUMERS consumers of the documents topic (2, the
+service's default): one replica then already overlaps one batch's Python with another's writes,
+which is most of what a second replica gave when each ran one consumer.
 """
 
 from __future__ import annotations
@@ -47,12 +51,11 @@ from _inventory_stream import (
     invoice,
     plain_dsn,
     publish,
+    spread_tenants,
     wait_inbox,
 )
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
-from aiokafka.partitioner import DefaultPartitioner
-from stockpit_contracts import partition_key
 from stockpit_contracts.topics import PENNYLANE_CATALOG, PENNYLANE_DOCUMENTS
 from stockpit_ops.processes import ManagedProcess, relay_process, service_process
 from stockpit_runtime.auth import LocalAuthority
@@ -62,6 +65,8 @@ from stockpit_runtime.kafka_security import kafka_options
 PARTITIONS = int(os.environ.get("BENCH_SCALING_PARTITIONS", "6"))
 TENANTS = int(os.environ.get("BENCH_SCALING_TENANTS", "24"))
 INVOICES = int(os.environ.get("BENCH_SCALING_INVOICES", "2400"))
+# Each replica's consumers of the documents topic (the service's default, 2, unless set).
+CONSUMERS = int(os.environ.get("STOCKPIT_DOCUMENTS_CONSUMERS", "2"))
 PRODUCTS_PER_TENANT = 100
 CATALOG = range(1, PRODUCTS_PER_TENANT + 1)
 
@@ -81,24 +86,6 @@ class Totals:
     @property
     def lines_per_s(self) -> float:
         return self.lines / self.seconds
-
-
-def spread_tenants(count: int, partitions: int) -> list[str]:
-    """`count` tenant ids whose keys land evenly on the partitions (Kafka's default
-    partitioner, murmur2 of the key), as many tenants do once there are many of them."""
-    partitioner = DefaultPartitioner()
-    every = list(range(partitions))
-    per_partition: dict[int, list[str]] = {p: [] for p in every}
-    wanted = -(-count // partitions)
-    index = 0
-    while sum(len(t) for t in per_partition.values()) < wanted * partitions:
-        tenant = f"tenant-{index:04d}"
-        partition = partitioner(partition_key(tenant), every, every)
-        if len(per_partition[partition]) < wanted:
-            per_partition[partition].append(tenant)
-        index += 1
-    tenants = [t for group in zip(*per_partition.values(), strict=True) for t in group]
-    return tenants[:count]
 
 
 def _machine_busy_s() -> float:
@@ -181,6 +168,7 @@ class Bench:
             "STOCKPIT_TOPIC_PREFIX": self.prefix,
             "STOCKPIT_DB_SCHEMA": self.schema,
             "STOCKPIT_TOPIC_PARTITIONS": str(PARTITIONS),
+            "STOCKPIT_DOCUMENTS_CONSUMERS": str(CONSUMERS),
             "STOCKPIT_LOG_LEVEL": "WARNING",
             **self.authority.service_env(),
         }
@@ -225,7 +213,7 @@ class Bench:
         totals: Totals,
     ) -> None:
         """INVOICES invoices published and applied by `replicas`, added to `totals`."""
-        partitions = await _assignments(self.bootstrap, self.group, len(replicas))
+        partitions = await _assignments(self.bootstrap, self.group, len(replicas) * CONSUMERS)
         rng = random.Random(first_id)
         invoices = [
             invoice(rng, self.tenants[i % len(self.tenants)], i, CATALOG)
@@ -320,6 +308,7 @@ async def main() -> None:
     spread = " ".join(f"p{p}={two.per_partition[p]}" for p in sorted(two.per_partition))
     print(f"inventory.scaling_invoices_per_partition: {spread} ({TENANTS} tenants)")
     print(f"inventory.machine_cpus: {psutil.cpu_count()} cores")
+    print(f"inventory.documents_consumers_per_replica: {CONSUMERS} consumers")
 
 
 if __name__ == "__main__":
