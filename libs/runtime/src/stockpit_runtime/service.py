@@ -191,6 +191,20 @@ class ServiceRuntime:
             description="Messages this consumer gave up on, with the reason (through the outbox).",
         )
 
+        def subscribe(subscriber: Callable[..., Awaitable[None]], **options: Any) -> None:
+            for index in range(consumers):
+                self.broker.subscriber(
+                    name,
+                    group_id=group,
+                    ack_policy=AckPolicy.NACK_ON_ERROR,
+                    auto_offset_reset="earliest",
+                    decoder=_raw_body,
+                    title=title,
+                    description=description,
+                    include_in_schema=index == 0,  # one channel in the AsyncAPI document
+                    **options,
+                )(subscriber)
+
         if max_batch is not None:
 
             async def on_batch(body: list[bytes], msg: KafkaMessage) -> None:
@@ -216,20 +230,7 @@ class ServiceRuntime:
                 await consumer.process_batch(messages, handler, batch_handler)
 
             on_batch.__annotations__["body"] = _documented_as(envelopes, batch=True)
-            for index in range(consumers):
-                self.broker.subscriber(
-                    name,
-                    group_id=group,
-                    ack_policy=AckPolicy.NACK_ON_ERROR,
-                    auto_offset_reset="earliest",
-                    decoder=_raw_body,
-                    title=title,
-                    description=description,
-                    batch=True,
-                    max_records=max_batch,
-                    batch_timeout_ms=50,
-                    include_in_schema=index == 0,  # one channel in the AsyncAPI document
-                )(on_batch)
+            subscribe(on_batch, batch=True, max_records=max_batch, batch_timeout_ms=50)
             return
 
         async def on_message(body: bytes, msg: KafkaMessage) -> None:
@@ -250,17 +251,7 @@ class ServiceRuntime:
             await consumer.process(message, handler)
 
         on_message.__annotations__["body"] = _documented_as(envelopes)
-        for index in range(consumers):
-            self.broker.subscriber(
-                name,
-                group_id=group,
-                ack_policy=AckPolicy.NACK_ON_ERROR,
-                auto_offset_reset="earliest",
-                decoder=_raw_body,
-                title=title,
-                description=description,
-                include_in_schema=index == 0,
-            )(on_message)
+        subscribe(on_message)
 
 
 def create_service_app(
